@@ -1,0 +1,3 @@
+from bufferlint.cli import main
+
+main()
