@@ -1,0 +1,148 @@
+"""Buffer accounting for one module class: what construction builds, what the
+hook rebuilds after `to_empty()`, and which class the missing rebuilds belong to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from bufferlint.facts import Guard, PathGuard
+from bufferlint.model import Project, Reached
+
+# Three-valued truth of a guard once a module has been materialized:
+# TRUE / FALSE are certain, STATE depends on a tensor's state (so on garbage),
+# CONFIG does not depend on buffers at all and is trusted.
+TRUE, FALSE, STATE, CONFIG = "true", "false", "state", "config"
+REBUILDING = ("assign", "fill", "register", "buffer")
+
+
+@dataclass(frozen=True)
+class Built:
+    name: str
+    line: int
+    persistent: bool
+    owner: str  # qualified class whose code builds it
+
+
+@dataclass(frozen=True)
+class GuardedRebuild:
+    name: str
+    line: int
+    condition: str  # the code of the guard that makes it unreliable
+
+
+@dataclass
+class ClassReport:
+    qualified: str
+    built: dict[str, Built] = field(default_factory=dict)
+    rebuilt: set[str] = field(default_factory=set)
+    guarded: dict[str, GuardedRebuild] = field(default_factory=dict)
+    has_hook: bool | None = None
+    defines_hook: bool = False
+
+    @property
+    def missing(self) -> list[Built]:
+        return [b for name, b in sorted(self.built.items()) if name not in self.rebuilt]
+
+
+def evaluate(guard: Guard, buffers: set[str]) -> str:
+    """Whether a condition holds after `to_empty()`, where `buffers` exist as tensors."""
+    kind = guard[0]
+    if kind == "hasattr":
+        return TRUE if guard[1] in buffers else CONFIG
+    if kind == "isnone":
+        return FALSE if guard[1] in buffers else CONFIG
+    if kind == "meta":
+        return FALSE
+    if kind == "state":
+        return STATE
+    if kind == "not":
+        return {TRUE: FALSE, FALSE: TRUE}.get(
+            evaluate(guard[1], buffers), evaluate(guard[1], buffers)
+        )
+    if kind in ("and", "or"):
+        values = [evaluate(part, buffers) for part in guard[1]]
+        decisive, neutral = (FALSE, TRUE) if kind == "and" else (TRUE, FALSE)
+        if decisive in values:
+            return decisive
+        if all(v == neutral for v in values):
+            return neutral
+        return STATE if STATE in values else CONFIG
+    return CONFIG
+
+
+def _blocking_guard(guards: Sequence[PathGuard], buffers: set[str]) -> str | None:
+    """The code of the first guard that keeps an event from running reliably."""
+    for condition, polarity, code in guards:
+        value = evaluate(condition, buffers)
+        if not polarity and value in (TRUE, FALSE):
+            value = FALSE if value == TRUE else TRUE
+        if value in (FALSE, STATE):
+            return code if polarity else f"not ({code})"
+    return None
+
+
+def _built(events: Iterator[Reached]) -> dict[str, Built]:
+    """Buffers construction leaves holding values, not placeholders."""
+    registered: dict[str, Reached] = {}
+    built: dict[str, Built] = {}
+    for reached in events:
+        event = reached.event
+        if event.kind in ("register", "buffer"):
+            registered.setdefault(event.name, reached)
+            if event.value == "computed" and event.name not in built:
+                built[event.name] = Built(event.name, event.line, event.persistent, reached.owner)
+        elif event.kind in ("assign", "fill") and event.name in registered:
+            if event.name not in built:
+                first = registered[event.name]
+                built[event.name] = Built(
+                    event.name, first.event.line, first.event.persistent, first.owner
+                )
+    return built
+
+
+def analyse(project: Project, qualified: str, hooks: Sequence[str]) -> ClassReport:
+    report = ClassReport(qualified)
+    report.built = _built(project.reach(qualified, "__init__"))
+    if not report.built:
+        return report
+    report.has_hook = project.has_hook(qualified, hooks)
+    report.defines_hook = any(h in project.classes[qualified][0].methods for h in hooks)
+    names = set(report.built)
+    for hook in hooks:
+        for reached in project.reach(qualified, hook):
+            event = reached.event
+            if event.kind not in REBUILDING or event.name not in names:
+                continue
+            if event.kind in ("register", "buffer") and event.value != "computed":
+                continue
+            blocker = _blocking_guard(reached.guards, names)
+            if blocker is None:
+                report.rebuilt.add(event.name)
+            else:
+                report.guarded.setdefault(
+                    event.name, GuardedRebuild(event.name, event.line, blocker)
+                )
+    return report
+
+
+def attributable(report: ClassReport, parents: dict[str, ClassReport]) -> list[Built]:
+    """Missing rebuilds that belong to this class rather than to a parent.
+
+    A subclass that inherits both the buffer and the hook from a parent that
+    already misses it is fixed by fixing the parent; one that defines its own
+    hook must rebuild (or call super()) itself.
+    """
+    missing = report.missing
+    if report.defines_hook:
+        return missing
+    out = []
+    for built in missing:
+        inherited = any(
+            built.name in {m.name for m in parent.missing} and parent.built[built.name] == built
+            for parent in parents.values()
+        )
+        if not inherited:
+            out.append(built)
+    return out

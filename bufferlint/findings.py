@@ -1,0 +1,42 @@
+"""What the rules report: plain data that every output format and the fixer read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BufferSite:
+    """One affected buffer, with what a user needs to judge and repair it."""
+
+    name: str
+    line: int
+    persistent: bool
+    defined_in: str  # qualified name of the class whose code builds it
+
+
+@dataclass
+class Finding:
+    code: str | None  # None for a file that could not be read or parsed, as in ruff
+    message: str
+    path: str  # absolute path
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    class_name: str  # qualified within its module, e.g. "Outer.Inner"
+    module: str  # dotted module name, importable from `import_root`
+    import_root: str  # the folder to put on sys.path to import `module`
+    buffers: tuple[BufferSite, ...] = ()
+    hooks: tuple[str, ...] = ("reset_parameters",)
+    fix: dict[str, Any] | None = None
+    runtime: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def buffer_names(self) -> list[str]:
+        return [b.name for b in self.buffers]
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line, self.column, self.code or "")

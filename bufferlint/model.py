@@ -1,0 +1,277 @@
+"""The project-wide class model: name resolution across files, inheritance, and
+which events construction and the hook reach.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from bufferlint.facts import ClassFacts, Event, FileFacts, MethodFacts, PathGuard
+
+# torch.nn layers that define reset_parameters (torch 2.x).
+TORCH_LAYERS_WITH_HOOK = frozenset(
+    """AdaptiveLogSoftmaxWithLoss BatchNorm1d BatchNorm2d BatchNorm3d Bilinear Conv1d Conv2d
+    Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d Embedding EmbeddingBag GRU GRUCell
+    GroupNorm InstanceNorm1d InstanceNorm2d InstanceNorm3d LSTM LSTMCell LayerNorm
+    LazyBatchNorm1d LazyBatchNorm2d LazyBatchNorm3d LazyConv1d LazyConv2d LazyConv3d
+    LazyConvTranspose1d LazyConvTranspose2d LazyConvTranspose3d LazyInstanceNorm1d
+    LazyInstanceNorm2d LazyInstanceNorm3d LazyLinear Linear PReLU RMSNorm RNN RNNBase RNNCell
+    RNNCellBase SyncBatchNorm _BatchNorm _NormBase _ConvNd _ConvTransposeNd""".split()
+)
+LIGHTNING_MODULES = frozenset(
+    f"{package}.{path}LightningModule"
+    for package in ("lightning", "lightning.pytorch", "pytorch_lightning")
+    for path in ("", "core.", "core.module.")
+)
+# Bases that make no difference to what a module builds or rebuilds.
+NEUTRAL_BASES = frozenset(
+    {"object", "abc.ABC", "typing.Generic", "typing.Protocol", "typing_extensions.Protocol"}
+)
+_TORCH_NN_CLASS = re.compile(r"^torch\.nn\.(?:modules\.[\w.]+\.)?([A-Za-z_]\w*)$")
+
+
+def torch_class(name: str) -> str | None:
+    """The layer name when `name` is a torch.nn module class, else None."""
+    match = _TORCH_NN_CLASS.match(name)
+    if match is None or not match.group(1)[:1].isupper() and not match.group(1).startswith("_"):
+        return None
+    layer = match.group(1)
+    if layer in ("Parameter", "Buffer", "UninitializedParameter", "UninitializedBuffer"):
+        return None
+    return layer
+
+
+@dataclass(frozen=True)
+class Reached:
+    """An event reached from an entry method, with every guard on the way."""
+
+    event: Event
+    owner: str  # qualified name of the class whose code holds the event
+    guards: tuple[PathGuard, ...]
+
+
+class Project:
+    """Classes of all analysed files, resolved across modules on demand."""
+
+    def __init__(
+        self,
+        files: Iterable[FileFacts],
+        loader: Callable[[str], FileFacts | None] | None = None,
+    ) -> None:
+        self.modules: dict[str, FileFacts] = {}
+        self.classes: dict[str, tuple[ClassFacts, FileFacts]] = {}
+        self._loader = loader
+        self._tried: set[str] = set()
+        self._mro: dict[str, list[str]] = {}
+        self._module_memo: dict[str, bool] = {}
+        for facts in files:
+            self.add(facts)
+
+    def add(self, facts: FileFacts) -> None:
+        if facts.module in self.modules:
+            return
+        self.modules[facts.module] = facts
+        for cls in facts.classes:
+            self.classes.setdefault(f"{facts.module}.{cls.name}", (cls, facts))
+
+    # -- names -------------------------------------------------------------------
+    def _module(self, name: str) -> FileFacts | None:
+        if name not in self.modules and self._loader is not None and name not in self._tried:
+            self._tried.add(name)
+            loaded = self._loader(name)
+            if loaded is not None:
+                self.add(loaded)
+        return self.modules.get(name)
+
+    def resolve(self, name: str, depth: int = 0) -> str:
+        """The qualified project class `name` refers to, or `name` itself if it is external."""
+        if name in self.classes or depth > 16:
+            return name
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            module = self._module(".".join(parts[:cut]))
+            if module is None:
+                continue
+            found = self._lookup(module, parts[cut:], depth)
+            if found is not None:
+                return found
+        return name
+
+    def _lookup(self, module: FileFacts, rest: list[str], depth: int) -> str | None:
+        candidate = f"{module.module}.{'.'.join(rest)}"
+        if candidate in self.classes:
+            return candidate
+        target = module.imports.get(rest[0])
+        if target is not None and target != candidate:
+            resolved = self.resolve(".".join([target, *rest[1:]]), depth + 1)
+            return resolved if resolved in self.classes else None
+        for star in module.star_imports:
+            resolved = self.resolve(".".join([star, *rest]), depth + 1)
+            if resolved in self.classes:
+                return resolved
+        return None
+
+    def bases(self, qualified: str) -> list[str]:
+        cls, facts = self.classes[qualified]
+        return [self._resolve_base(base, cls, facts) for base in cls.bases]
+
+    def _resolve_base(self, base: str, cls: ClassFacts, facts: FileFacts) -> str:
+        if base == "?" or base in NEUTRAL_BASES:
+            return base
+        if base.split(".")[0] in facts.imports:
+            return self.resolve(base)
+        # Not imported: a class of this file (innermost enclosing scope first),
+        # else one that a star import brings in.
+        scopes = cls.name.split(".")[:-1]
+        for cut in range(len(scopes), -1, -1):
+            candidate = ".".join([facts.module, *scopes[:cut], base])
+            if candidate in self.classes:
+                return candidate
+        for star in facts.star_imports:
+            candidate = self.resolve(f"{star}.{base}")
+            if candidate in self.classes:
+                return candidate
+        return self.resolve(base)
+
+    # -- inheritance -----------------------------------------------------------
+    def mro(self, qualified: str) -> list[str]:
+        """C3 linearization; external bases stay opaque leaves."""
+        if qualified in self._mro:
+            return self._mro[qualified]
+        self._mro[qualified] = [qualified]  # guards against inheritance cycles
+        parents = [base for base in self.bases(qualified) if base != qualified]
+        sequences = [self.mro(base) if base in self.classes else [base] for base in parents]
+        merged = _c3_merge([*sequences, parents])
+        if merged is None:  # inconsistent hierarchy: fall back to depth first
+            merged = []
+            for sequence in sequences:
+                merged.extend(name for name in sequence if name not in merged)
+        result = [qualified, *merged]
+        self._mro[qualified] = result
+        return result
+
+    def is_module(self, qualified: str) -> bool:
+        """Whether instances are torch modules: by ancestry, or by registering buffers."""
+        if qualified in self._module_memo:
+            return self._module_memo[qualified]
+        self._module_memo[qualified] = False
+        answer = False
+        own_register = False
+        for name in self.mro(qualified):
+            if name in self.classes:
+                cls = self.classes[name][0]
+                if "register_buffer" in cls.methods:
+                    answer = False
+                    break
+                own_register = own_register or _builds_buffers(cls)
+            elif torch_class(name) or name in LIGHTNING_MODULES:
+                answer = True
+        answer = answer or own_register
+        self._module_memo[qualified] = answer
+        return answer
+
+    def find_method(
+        self, qualified: str, name: str, after: str | None = None, setter: bool = False
+    ) -> tuple[str, MethodFacts] | None:
+        """The first definition of `name` along the MRO (past `after`, for super())."""
+        order = self.mro(qualified)
+        if after is not None:
+            order = order[order.index(after) + 1 :] if after in order else []
+        for owner in order:
+            if owner not in self.classes:
+                continue
+            cls = self.classes[owner][0]
+            method = (cls.setters if setter else cls.methods).get(name)
+            if method is not None:
+                return owner, method
+            if setter and name in cls.methods:
+                return None  # a plain attribute or getter-only property shadows it
+        return None
+
+    def has_hook(self, qualified: str, hooks: Iterable[str]) -> bool | None:
+        """True or False where the whole ancestry is known; None behind unknown bases."""
+        unknown = False
+        for owner in self.mro(qualified):
+            if owner in self.classes:
+                if any(hook in self.classes[owner][0].methods for hook in hooks):
+                    return True
+                continue
+            layer = torch_class(owner)
+            if layer is not None:
+                if layer in TORCH_LAYERS_WITH_HOOK and "reset_parameters" in hooks:
+                    return True
+            elif owner not in LIGHTNING_MODULES and owner not in NEUTRAL_BASES:
+                unknown = True
+        return None if unknown else False
+
+    # -- reach -----------------------------------------------------------------
+    def reach(self, qualified: str, entry: str) -> Iterator[Reached]:
+        """Events that calling `entry` on an instance of `qualified` can run."""
+        found = self.find_method(qualified, entry)
+        if found is None:
+            return iter(())
+        seen: set[tuple[str, str, bool]] = set()
+        return self._walk(qualified, found[0], found[1], (), seen)
+
+    def _walk(
+        self,
+        cls: str,
+        owner: str,
+        method: MethodFacts,
+        guards: tuple[PathGuard, ...],
+        seen: set[tuple[str, str, bool]],
+    ) -> Iterator[Reached]:
+        key = (owner, method.name, method.kind == "setter")
+        if key in seen:
+            return
+        seen.add(key)
+        for event in method.events:
+            path = guards + event.guards
+            callee: tuple[str, MethodFacts] | None = None
+            if event.kind == "call":
+                callee = self.find_method(cls, event.name)
+            elif event.kind == "super":
+                callee = self.find_method(cls, event.name, after=owner)
+            elif event.kind == "explicit":
+                target = self.resolve(event.target)
+                if target in self.classes and target in self.mro(cls):
+                    callee = self.find_method(cls, event.name, after=_before(self.mro(cls), target))
+            elif event.kind == "assign":
+                callee = self.find_method(cls, event.name, setter=True)
+                yield Reached(event, owner, path)
+            else:
+                yield Reached(event, owner, path)
+            if callee is not None and callee[1].kind in ("method", "setter"):
+                yield from self._walk(cls, callee[0], callee[1], path, seen)
+
+
+def _before(order: list[str], name: str) -> str | None:
+    """The class just before `name` in the MRO, so that lookup starts at `name`."""
+    index = order.index(name)
+    return order[index - 1] if index > 0 else None
+
+
+def _builds_buffers(cls: ClassFacts) -> bool:
+    return any(
+        event.kind in ("register", "buffer")
+        for method in (*cls.methods.values(), *cls.setters.values())
+        for event in method.events
+    )
+
+
+def _c3_merge(sequences: list[list[str]]) -> list[str] | None:
+    sequences = [list(s) for s in sequences if s]
+    result: list[str] = []
+    while sequences:
+        for sequence in sequences:
+            head = sequence[0]
+            if not any(head in other[1:] for other in sequences):
+                break
+        else:
+            return None
+        result.append(head)
+        sequences = [[n for n in s if n != head] for s in sequences]
+        sequences = [s for s in sequences if s]
+    return result

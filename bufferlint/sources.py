@@ -1,0 +1,118 @@
+"""Which files to lint, and the module name each one is imported under."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import tokenize
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_EXCLUDES = (
+    ".bzr",
+    ".direnv",
+    ".eggs",
+    ".git",
+    ".hg",
+    ".mypy_cache",
+    ".nox",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".bufferlint_cache",
+    ".svn",
+    ".tox",
+    ".venv",
+    "__pycache__",
+    "__pypackages__",
+    "build",
+    "dist",
+    "node_modules",
+    "site-packages",
+    "venv",
+)
+SUFFIXES = (".py", ".pyi")
+
+
+class SourceError(Exception):
+    """A path the user named that cannot be linted; the message is one line."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str  # absolute
+    module: str
+    import_root: str
+    is_package: bool
+
+
+def module_of(path: Path) -> tuple[str, str, bool]:
+    """(dotted module, import root, is package) found by walking up `__init__.py` files."""
+    is_package = path.stem == "__init__"
+    parts = [] if is_package else [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").exists() or (folder / "__init__.pyi").exists():
+        parts.insert(0, folder.name)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return ".".join(parts) or path.stem, str(folder), is_package
+
+
+def _excluded(name: str, relative: str, patterns: Sequence[str]) -> bool:
+    return any(
+        fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern) for pattern in patterns
+    )
+
+
+def discover(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUDES) -> list[SourceFile]:
+    """Python files under `paths`, sorted, each once; named files are never excluded."""
+    found: dict[str, Path] = {}
+    for raw in paths:
+        root = Path(raw)
+        if not root.exists() and not root.is_symlink():
+            raise SourceError(f"{raw}: no such file or directory")
+        if root.is_file():
+            found.setdefault(os.path.realpath(root), root.absolute())
+            continue
+        if not root.is_dir():
+            raise SourceError(f"{raw}: not a file or directory")
+        for folder, dirs, files in os.walk(root, onerror=None):
+            relative_folder = os.path.relpath(folder, root)
+            dirs[:] = sorted(
+                d
+                for d in dirs
+                if not _excluded(d, os.path.normpath(os.path.join(relative_folder, d)), exclude)
+            )
+            for name in files:
+                if not name.endswith(SUFFIXES):
+                    continue
+                relative = os.path.normpath(os.path.join(relative_folder, name))
+                if _excluded(name, relative, exclude):
+                    continue
+                path = Path(folder, name)
+                real = os.path.realpath(path)
+                if os.path.isfile(real):
+                    found.setdefault(real, path.absolute())
+    files_out = []
+    for path in sorted(found.values()):
+        module, import_root, is_package = module_of(path)
+        files_out.append(SourceFile(str(path), module, import_root, is_package))
+    return files_out
+
+
+def read_source(path: str) -> str:
+    """Decodes as Python does (BOM, coding cookie, UTF-8); raises SourceError in one line."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror or exc}") from None
+    if b"\0" in data:
+        raise SourceError("not a text file (contains NUL bytes)")
+    try:
+        encoding, _ = tokenize.detect_encoding(iter(data.splitlines(keepends=True)).__next__)
+        text = data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
+        raise SourceError(f"cannot decode: {exc}".splitlines()[0]) from None
+    return text[1:] if text.startswith("\ufeff") else text
