@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import re
 from dataclasses import dataclass, field
+
 import libcst as cst
 
 # A guard is a tiny expression tree over what materialization changes:
