@@ -23,6 +23,7 @@ class Built:
     line: int
     persistent: bool
     owner: str  # qualified class whose code builds it
+    path: str  # the file that holds that code
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def _blocking_guard(guards: Sequence[PathGuard], buffers: set[str]) -> str | Non
     return None
 
 
-def _built(events: Iterator[Reached]) -> dict[str, Built]:
+def _built(project: Project, events: Iterator[Reached]) -> dict[str, Built]:
     """Buffers construction leaves holding values, not placeholders."""
     registered: dict[str, Reached] = {}
     built: dict[str, Built] = {}
@@ -91,20 +92,25 @@ def _built(events: Iterator[Reached]) -> dict[str, Built]:
         event = reached.event
         if event.kind in ("register", "buffer"):
             registered.setdefault(event.name, reached)
-            if event.value == "computed" and event.name not in built:
-                built[event.name] = Built(event.name, event.line, event.persistent, reached.owner)
-        elif event.kind in ("assign", "fill") and event.name in registered:
-            if event.name not in built:
-                first = registered[event.name]
-                built[event.name] = Built(
-                    event.name, first.event.line, first.event.persistent, first.owner
-                )
+            if event.value != "computed" or event.name in built:
+                continue
+        elif event.kind not in ("assign", "fill") or event.name not in registered:
+            continue
+        if event.name not in built:
+            site = registered[event.name]
+            built[event.name] = Built(
+                event.name,
+                site.event.line,
+                site.event.persistent,
+                site.owner,
+                project.classes[site.owner][1].path,
+            )
     return built
 
 
 def analyse(project: Project, qualified: str, hooks: Sequence[str]) -> ClassReport:
     report = ClassReport(qualified)
-    report.built = _built(project.reach(qualified, "__init__"))
+    report.built = _built(project, project.reach(qualified, "__init__"))
     if not report.built:
         return report
     report.has_hook = project.has_hook(qualified, hooks)

@@ -110,7 +110,7 @@ def analyse(
             result.findings.append(
                 Finding(
                     code=rule.code,
-                    message=message(rule, report, missing, settings.hooks),
+                    message=message(rule, report, missing, settings.hooks, source.path),
                     path=source.path,
                     line=cls.line,
                     column=cls.column,
@@ -120,7 +120,7 @@ def analyse(
                     module=source.module,
                     import_root=source.import_root,
                     buffers=tuple(
-                        BufferSite(b.name, b.line, b.persistent, b.owner) for b in missing
+                        BufferSite(b.name, b.line, b.persistent, b.owner, b.path) for b in missing
                     ),
                     hooks=settings.hooks,
                 )

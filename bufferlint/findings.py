@@ -14,6 +14,7 @@ class BufferSite:
     line: int
     persistent: bool
     defined_in: str  # qualified name of the class whose code builds it
+    path: str = ""  # the file holding that code (absolute)
 
 
 @dataclass

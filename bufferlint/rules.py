@@ -4,6 +4,7 @@ the examples drive the tests and the rule pages, so the docs cannot drift.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,12 +37,14 @@ def _hooks(hooks: Sequence[str]) -> str:
     return " or ".join(f"`{h}`" for h in hooks)
 
 
-def describe(buffers: Sequence[Built]) -> str:
-    """`cos` (line 12, non-persistent) and `sin` (line 13, non-persistent)."""
-    parts = [
-        f"`{b.name}` (line {b.line}, {'persistent' if b.persistent else 'non-persistent'})"
-        for b in buffers
-    ]
+def describe(buffers: Sequence[Built], path: str) -> str:
+    """`cos` (line 12, non-persistent) and `sin` (line 13 of base.py, persistent)."""
+    parts = []
+    for b in buffers:
+        where = (
+            f"line {b.line}" if b.path == path else f"line {b.line} of {_relative(b.path, path)}"
+        )
+        parts.append(f"`{b.name}` ({where}, {'persistent' if b.persistent else 'non-persistent'})")
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -172,19 +175,25 @@ class CausalMask(nn.Module):
 RULES: dict[str, Rule] = {rule.code: rule for rule in (BL001, BL002)}
 
 
-def message(rule: Rule, report: ClassReport, buffers: Sequence[Built], hooks: Sequence[str]) -> str:
+def _relative(target: str, start: str) -> str:
+    return os.path.relpath(target, os.path.dirname(start))
+
+
+def message(
+    rule: Rule, report: ClassReport, buffers: Sequence[Built], hooks: Sequence[str], path: str
+) -> str:
     """One line: which buffers, where built, persistence, and the fix."""
     class_name = report.qualified.rsplit(".", 1)[-1]
     one = len(buffers) == 1
     noun, them, their = ("buffer", "it", "its") if one else ("buffers", "them", "their")
     if rule is BL002:
         text = (
-            f"`{class_name}` builds {noun} {describe(buffers)} during construction but has "
+            f"`{class_name}` builds {noun} {describe(buffers, path)} during construction but has "
             f"no {_hooks(hooks)}: add one that rebuilds {them} on {their} own device"
         )
     else:
         text = (
-            f"{_hooks(hooks)} does not rebuild {noun} {describe(buffers)}, built during "
+            f"{_hooks(hooks)} does not rebuild {noun} {describe(buffers, path)}, built during "
             f"construction: rebuild {them} there on {their} own device"
         )
     guarded = [report.guarded[b.name] for b in buffers if b.name in report.guarded]
