@@ -1,49 +1,328 @@
-"""The command line: options in, exit code out. No analysis happens here."""
+"""The command line: options in, exit code out. No analysis happens here.
+
+`bufferlint [OPTIONS] [PATHS]` checks (the hidden `check` command, as in `ruff check`, which
+also works); `bufferlint rule CODE` prints a rule's page. A folder literally named `rule` or
+`check` is linted as `bufferlint ./rule`.
+
+Every error a user can cause is one line on stderr and exit status 2; findings exit 1.
+"""
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import sys
+import tokenize
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import click
 
 from bufferlint import __version__
-from bufferlint.engine import Settings, lint
-from bufferlint.output import FORMATS, summary
+from bufferlint.config import (
+    ConfigError,
+    Overrides,
+    check_reset_methods,
+    check_selectors,
+    discover,
+    resolve,
+)
+from bufferlint.docs import find_rule, render_page
+from bufferlint.engine import Result, Settings, lint, lint_source
+from bufferlint.fix import attach_fixes, fix_paths
+from bufferlint.output import FORMATS, TEXT_FORMATS, Report, render_statistics, summary
+from bufferlint.rules import RULES
 from bufferlint.sources import SourceError
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+class UserError(click.ClickException):
+    """Anything a user can get wrong: one line on stderr, exit status 2."""
+
+    exit_code = EXIT_ERROR
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"bufferlint: error: {self.format_message()}", err=True)
+
+
+class _Cli(click.Group):
+    """Runs `check` unless the first argument names another command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:  # an unknown option or a bad value: one line too
+            raise UserError(exc.format_message()) from None
+
+
+class _Command(click.Command):
+    """Shows usage as `bufferlint ...` rather than the hidden `bufferlint check ...`."""
+
+    def __init__(self, *args: Any, usage: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.usage = usage
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage("bufferlint", self.usage)
+
+
+@click.group(cls=_Cli, context_settings=CONTEXT)
+def main() -> None:
+    """bufferlint: find buffers that come out as garbage when a model is materialized."""
+
+
+def _codes(values: Sequence[str], option: str) -> tuple[str, ...]:
+    """Comma-separated and repeated values, as ruff's list options take them."""
+    items = tuple(item.strip() for value in values for item in value.split(",") if item.strip())
+    if option in ("--select", "--extend-select", "--ignore"):
+        try:
+            check_selectors(items, f"{option}:")
+        except ConfigError as exc:
+            raise UserError(str(exc)) from None
+    return items
+
+
+@main.command(
+    "check",
+    cls=_Command,
+    usage="[OPTIONS] [PATHS]...\n       bufferlint rule [CODE | --all]",
+    hidden=True,
+    context_settings=CONTEXT,
+)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
-    "--output-format",
-    type=click.Choice(sorted(FORMATS)),
-    default="concise",
-    show_default=True,
-    help="How to print findings.",
+    "--config",
+    "config_file",
+    metavar="FILE",
+    help="Settings file (pyproject.toml or bufferlint.toml) instead of the nearest "
+    "pyproject.toml with [tool.bufferlint].",
+)
+@click.option(
+    "--select", multiple=True, metavar="CODES", help="Rules to enable, replacing `select`."
+)
+@click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to enable too.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Rules to disable.")
+@click.option(
+    "--exclude", multiple=True, metavar="GLOBS", help="Globs to skip, replacing `exclude`."
+)
+@click.option("--extend-exclude", multiple=True, metavar="GLOBS", help="Globs to skip too.")
+@click.option(
+    "--force-exclude",
+    is_flag=True,
+    help="Apply the excludes to files named explicitly too (for pre-commit).",
+)
+@click.option(
+    "--respect-gitignore/--no-respect-gitignore",
+    default=None,
+    help="Skip files that .gitignore ignores (default: respect).",
 )
 @click.option(
     "--reset-method",
     "reset_methods",
     multiple=True,
     metavar="NAME",
-    help="A materialization hook (repeatable; replaces the default reset_parameters).",
+    help="A materialization hook (repeatable; replaces `reset-methods`, default reset_parameters).",
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(list(FORMATS)),
+    envvar="BUFFERLINT_OUTPUT_FORMAT",
+    help="How to print findings [default: full on a terminal, concise otherwise].",
+)
+@click.option(
+    "-o", "--output-file", metavar="FILE", help="Write the output to FILE instead of stdout."
+)
+@click.option("--statistics", is_flag=True, help="Count findings per rule instead of listing them.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("-q", "--quiet", is_flag=True, help="Print findings, but not the summary.")
+@click.option("-s", "--silent", is_flag=True, help="Print nothing; only the exit status tells.")
+@click.option(
+    "--stdin-filename",
+    metavar="PATH",
+    help="Read the source from stdin (also with the path `-`) and report it under PATH; "
+    "its parents still come from the project around PATH.",
+)
+@click.option("--fix", is_flag=True, help="Rebuild the missed buffers in the hook, in place.")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply fixes that may change behaviour.")
+@click.option(
+    "--diff",
+    is_flag=True,
+    help="Print the fixes as a unified diff instead of writing them (exit 1 if any).",
 )
 @click.version_option(__version__, "--version", prog_name="bufferlint")
-def main(paths: tuple[str, ...], output_format: str, reset_methods: tuple[str, ...]) -> None:
-    """Find buffers that come out as garbage when a model is materialized from meta.
+def check(
+    paths: tuple[str, ...],
+    config_file: str | None,
+    select: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    exclude: tuple[str, ...],
+    extend_exclude: tuple[str, ...],
+    force_exclude: bool,
+    respect_gitignore: bool | None,
+    reset_methods: tuple[str, ...],
+    output_format: str | None,
+    output_file: str | None,
+    statistics: bool,
+    exit_zero: bool,
+    quiet: bool,
+    silent: bool,
+    stdin_filename: str | None,
+    fix: bool,
+    unsafe_fixes: bool,
+    diff: bool,
+) -> None:
+    """Find buffers that come out as garbage when a model is materialized from `meta`.
 
-    Exit status: 0 no findings, 1 findings (or files that failed to parse),
-    2 usage or configuration error.
+    PATHS are files or folders (default: the current folder); `-` reads stdin. Settings come
+    from [tool.bufferlint] in the nearest pyproject.toml; flags override them. CODES and
+    GLOBS are comma-separated and the options repeatable. `bufferlint rule CODE` explains a
+    rule.
+
+    Exit status: 0 no findings, 1 findings (or files that could not be parsed), 2 usage or
+    configuration error.
     """
-    settings = Settings(hooks=reset_methods or Settings().hooks)
+    stdin = "-" in paths or (stdin_filename is not None and not paths)
+    if stdin and len(paths) > 1:
+        raise UserError("`-` (stdin) cannot be combined with other paths")
+    stdin_path = os.path.abspath(stdin_filename or "-") if stdin else None
+    overrides = Overrides(
+        select=_codes(select, "--select") or None,
+        extend_select=_codes(extend_select, "--extend-select"),
+        ignore=_codes(ignore, "--ignore"),
+        exclude=_codes(exclude, "--exclude") or None,
+        extend_exclude=_codes(extend_exclude, "--extend-exclude"),
+        respect_gitignore=respect_gitignore,
+        force_exclude=force_exclude,
+        reset_methods=reset_methods or None,
+    )
     try:
-        result = lint(list(paths) or ["."], settings)
+        if reset_methods:
+            check_reset_methods(reset_methods, "--reset-method")
+        config = discover([stdin_path] if stdin_path else list(paths), config_file)
+        settings = resolve(config, overrides)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    fixed = 0
+    if fix or diff:
+        if stdin_path is not None:
+            raise UserError("--fix and --diff work on files, not on stdin")
+        result, fixed = _fix(list(paths) or ["."], settings, unsafe_fixes, diff)
+        texts: dict[str, str] = {}
+    else:
+        result, texts = _run(list(paths) or ["."], settings, stdin_path)
+        if stdin_path is None:
+            attach_fixes(result, settings, unsafe_fixes)
+    fmt = output_format or ("full" if sys.stdout.isatty() and not output_file else "concise")
+    if statistics:
+        text = render_statistics(result.findings, as_json=fmt in ("json", "json-lines"))
+    else:
+        text = FORMATS[fmt](Report(result.findings, result.files, texts=texts))
+        if fmt in TEXT_FORMATS and not quiet:
+            text += summary(result.findings, result.files, fixed)
+    if not silent:
+        _write(text, output_file)
+    sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
+
+
+def _fix(paths: list[str], settings: Settings, unsafe: bool, diff: bool) -> tuple[Result, int]:
+    """Fixes in memory; `--diff` prints the diff and exits (1 when there is one), `--fix`
+    writes the files and returns what is left and how many findings it fixed."""
+    try:
+        run = fix_paths(paths, settings, unsafe)
     except SourceError as exc:
-        raise click.UsageError(str(exc)) from None
-    out = FORMATS[output_format](result.findings)
-    sys.stdout.write(out)
-    if output_format != "json":
-        sys.stdout.write(summary(result.findings, result.files))
-    sys.exit(EXIT_FINDINGS if result.findings else EXIT_CLEAN)
+        raise UserError(str(exc)) from None
+    if diff:
+        sys.stdout.write(run.diff())
+        for problem in run.problems:
+            click.echo(f"bufferlint: {problem}", err=True)
+        count = len(run.fixed)
+        click.echo(f"Would fix {count} error{'s' if count != 1 else ''}.", err=True)
+        sys.exit(EXIT_FINDINGS if run.texts else EXIT_CLEAN)
+    run.write()
+    for problem in run.problems:
+        click.echo(f"bufferlint: {problem}", err=True)
+    return run.result, len(run.fixed)
+
+
+def _run(
+    paths: list[str], settings: Settings, stdin_path: str | None
+) -> tuple[Result, dict[str, str]]:
+    """Lints the paths, or the text on stdin as if it were saved at `stdin_path`."""
+    if stdin_path is None:
+        try:
+            return lint(paths, settings), {}
+        except SourceError as exc:
+            raise UserError(str(exc)) from None
+    text = _read_stdin()
+    if settings.force_exclude and settings.path_filter().skip_named(Path(stdin_path)):
+        return Result(), {}
+    return lint_source(stdin_path, text, settings), {stdin_path: text}
+
+
+def _read_stdin() -> str:
+    """Decoded as Python decodes a file: BOM, coding cookie, else UTF-8."""
+    data = click.get_binary_stream("stdin").read()
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
+        raise UserError(f"stdin: cannot decode: {exc}") from None
+    return text.removeprefix("\ufeff")
+
+
+def _write(text: str, output_file: str | None) -> None:
+    if output_file is None:
+        sys.stdout.write(text)
+        return
+    try:
+        Path(output_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(output_file).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"--output-file {output_file}: {exc.strerror or exc}") from None
+
+
+@main.command("rule", cls=_Command, usage="rule [OPTIONS] [CODE | --all]", context_settings=CONTEXT)
+@click.argument("name", metavar="CODE", required=False)
+@click.option("--all", "show_all", is_flag=True, help="List every rule.")
+@click.option(
+    "--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def rule(name: str | None, show_all: bool, output_format: str) -> None:
+    """Print a rule's page (by code or name), or list every rule with --all."""
+    if show_all == (name is not None):
+        raise UserError("give a rule code (`bufferlint rule BL001`) or --all")
+    if name is not None:
+        found = find_rule(name)
+        if found is None:
+            raise UserError(f"unknown rule `{name}`; known rules: {', '.join(RULES)}")
+        chosen = [found]
+    else:
+        chosen = list(RULES.values())
+    if output_format == "json":
+        items = [
+            {
+                "code": r.code,
+                "name": r.name,
+                "summary": r.summary,
+                "url": r.url,
+                "explanation": render_page(r),
+            }
+            for r in chosen
+        ]
+        click.echo(json.dumps(items if show_all else items[0], indent=2))
+    elif show_all:
+        width = max(len(r.name) for r in chosen)
+        for r in chosen:
+            click.echo(f"{r.code}  {r.name:<{width}}  {r.summary}")
+    else:
+        click.echo(render_page(chosen[0]), nl=False)

@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bufferlint import analysis
+from bufferlint import analysis, suppressions
+from bufferlint.exclusion import PathFilter
 from bufferlint.facts import FileFacts, ParseFailure, extract
 from bufferlint.findings import BufferSite, Finding
 from bufferlint.model import Project
 from bufferlint.rules import BL001, BL002, RULES, message
-from bufferlint.sources import DEFAULT_EXCLUDES, SourceError, SourceFile, discover, read_source
+from bufferlint.sources import (
+    DEFAULT_EXCLUDES,
+    SourceError,
+    SourceFile,
+    discover,
+    module_of,
+    read_source,
+)
 
 
 @dataclass(frozen=True)
 class Settings:
     hooks: tuple[str, ...] = ("reset_parameters",)
     select: frozenset[str] = frozenset(RULES)
+    # Which files (bufferlint.exclusion): globs on a path's name or anchored at project_root.
     exclude: tuple[str, ...] = DEFAULT_EXCLUDES
+    extend_exclude: tuple[str, ...] = ()
+    respect_gitignore: bool = True
+    force_exclude: bool = False  # apply the excludes to files named explicitly too
+    # Which findings (bufferlint.suppressions): (glob, codes) pairs, besides inline noqa.
+    per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = ()
+    project_root: str = ""  # anchors relative globs; "" is the current directory
+
+    def path_filter(self) -> PathFilter:
+        return PathFilter(
+            self.exclude + self.extend_exclude,
+            self.project_root or os.getcwd(),
+            self.respect_gitignore,
+        )
 
 
 @dataclass
@@ -60,14 +82,31 @@ class _Loader:
 
 def lint(paths: Sequence[str], settings: Settings) -> Result:
     """Raises SourceError for a path that does not exist."""
-    sources = discover(paths, settings.exclude)
+    path_filter = settings.path_filter()
+    sources = discover(
+        paths, path_filter.skip, path_filter.skip_named if settings.force_exclude else None
+    )
     facts = [facts_for(source) for source in sources]
     return analyse(sources, facts, settings)
 
 
+def lint_source(path: str, text: str, settings: Settings) -> Result:
+    """One file's text from an editor (stdin), analysed as if it were saved at `path`: its
+    parents still come from the project around it."""
+    module, import_root, is_package = module_of(Path(path).absolute())
+    source = SourceFile(str(Path(path).absolute()), module, import_root, is_package)
+    facts = extract(text, source.path, module, is_package)
+    return analyse([source], [facts], settings, texts={source.path: text})
+
+
 def analyse(
-    sources: Sequence[SourceFile], facts: Sequence[FileFacts], settings: Settings
+    sources: Sequence[SourceFile],
+    facts: Sequence[FileFacts],
+    settings: Settings,
+    texts: Mapping[str, str] | None = None,
 ) -> Result:
+    """Findings for `sources`, suppressions applied; `texts` holds sources not read from
+    disk (stdin), by path."""
     result = Result(files=len(sources))
     by_path = {source.path: source for source in sources}
     project = Project(
@@ -125,6 +164,14 @@ def analyse(
                     hooks=settings.hooks,
                 )
             )
+    result.findings = suppressions.apply(
+        result.findings,
+        sources,
+        settings.select,
+        settings.per_file_ignores,
+        settings.project_root or os.getcwd(),
+        texts or {},
+    )
     result.findings.sort(key=Finding.sort_key)
     return result
 

@@ -7,7 +7,9 @@ processes and cached on disk; nothing here looks beyond one file.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -60,7 +62,7 @@ class Event:
     line: int
     column: int
     guards: tuple[PathGuard, ...] = ()
-    value: str = ""  # "none" | "empty" | "computed" for register/buffer
+    value: str = ""  # "none" | "empty" | "argument" | "computed" for register/buffer
     persistent: bool = True
     target: str = ""
 
@@ -140,6 +142,8 @@ class _Locator:
         self.source = source
         self.module = module
         self.cursor = 0
+        self._last_node: cst.CSTNode | None = None
+        self._last_position = (1, 1)
         self.line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", source)]
 
     def _position(self, offset: int) -> tuple[int, int]:
@@ -150,15 +154,18 @@ class _Locator:
         """The position of the next `needle`; `past` moves on so that it is not found twice."""
         offset = self.source.find(needle, self.cursor) if needle else -1
         if offset < 0:
-            first = needle.splitlines()[0] if needle else ""
-            offset = self.source.find(first, self.cursor) if first else -1
-        if offset < 0:
             return self._position(self.cursor)
         self.cursor = offset + 1 if past else offset
         return self._position(offset)
 
     def node(self, node: cst.CSTNode) -> tuple[int, int]:
-        return self.find(self.module.code_for_node(node))
+        """Searches the node's first line: generated code of a node that spans lines
+        lacks the block's indentation, so only its first line is verbatim."""
+        if node is self._last_node:
+            return self._last_position
+        first = self.module.code_for_node(node).splitlines()[0]
+        self._last_node, self._last_position = node, self.find(first, past=True)
+        return self._last_position
 
     def class_keyword(self, name: str) -> tuple[int, int]:
         match = re.compile(rf"\bclass\s+{re.escape(name)}\b").search(self.source, self.cursor)
@@ -270,7 +277,16 @@ class _Extractor:
         line, _ = self.locate.find(f"def {node.name.value}", past=True)
         method = MethodFacts(node.name.value, line, kind)
         if kind != "static" and params:
-            _MethodWalker(self, method, params[0].name.value).walk(node.body, ())
+            arguments = {
+                p.name.value
+                for p in (
+                    *node.params.posonly_params,
+                    *node.params.params,
+                    *node.params.kwonly_params,
+                )
+            }
+            walker = _MethodWalker(self, method, params[0].name.value, arguments)
+            walker.walk(node.body, ())
         else:
             self.walk_scope(node.body, f"{owner.name}.{node.name.value}.<locals>.")
         target = owner.setters if kind == "setter" else owner.methods
@@ -280,10 +296,13 @@ class _Extractor:
 class _MethodWalker:
     """Records the events of one method body, each with the guards above it."""
 
-    def __init__(self, extractor: _Extractor, method: MethodFacts, self_name: str) -> None:
+    def __init__(
+        self, extractor: _Extractor, method: MethodFacts, self_name: str, arguments: set[str]
+    ) -> None:
         self.x = extractor
         self.method = method
         self.self_name = self_name
+        self.arguments = arguments - {self_name}
 
     def is_self(self, node: cst.BaseExpression) -> bool:
         return isinstance(node, cst.Name) and node.value == self.self_name
@@ -338,7 +357,7 @@ class _MethodWalker:
             if isinstance(node, cst.Assign):
                 for target in node.targets:
                     targets.extend(_unpack(target.target))
-            else:
+            elif node.value is not None:  # a bare annotation assigns nothing
                 targets.extend(_unpack(node.target))
             value = node.value
             for target in targets:  # located before the value: the cursor only moves forward
@@ -386,6 +405,11 @@ class _MethodWalker:
 
     def call(self, node: cst.Call, guards: tuple) -> None:
         func = node.func
+        if isinstance(func, cst.Name) and func.value == "setattr" and len(node.args) >= 2:
+            name = string_value(node.args[1].value)
+            if self.is_self(node.args[0].value) and name is not None:
+                self.emit("assign", name, node, guards)
+            return
         if not isinstance(func, cst.Attribute):
             return
         method = func.attr.value
@@ -430,6 +454,8 @@ class _MethodWalker:
     def classify(self, value: cst.BaseExpression | None) -> str:
         if value is None or (isinstance(value, cst.Name) and value.value == "None"):
             return "none"
+        if isinstance(value, cst.Name) and value.value in self.arguments:
+            return "argument"  # the caller's tensor: the module cannot rebuild it
         if isinstance(value, cst.Call):
             if self.x.qualify(value.func) in EMPTY_FACTORIES:
                 return "empty"
@@ -584,27 +610,55 @@ def _literal_bool(node: cst.BaseExpression | None) -> bool:
     return not (isinstance(node, cst.Name) and node.value == "False")
 
 
-class _Collector(cst.CSTVisitor):
-    def __init__(self, kind: type) -> None:
-        self.kind = kind
-        self.found: list[cst.CSTNode] = []
+# Fields that hold only whitespace and punctuation: never worth descending into.
+_SKIPPED_FIELDS = frozenset(
+    {"lpar", "rpar", "comma", "semicolon", "lbracket", "rbracket", "lbrace", "rbrace", "colon"}
+    | {"dot", "equal", "operator", "header", "footer", "leading_lines", "lines_after_decorators"}
+)
+_FIELDS: dict[type, tuple[str, ...]] = {}
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, self.kind):
-            self.found.append(node)
-        return not isinstance(node, (cst.Lambda, cst.FunctionDef, cst.ClassDef))
+
+def _children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Child nodes by reading dataclass fields: LibCST's own visitor rebuilds every
+    node it passes, which costs more than parsing."""
+    names = _FIELDS.get(type(node))
+    if names is None:
+        names = tuple(
+            f.name
+            for f in dataclasses.fields(node)
+            if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
+        )
+        _FIELDS[type(node)] = names
+    for name in names:
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            yield value
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    yield item
+
+
+def _descendants(node: cst.CSTNode, kind: type) -> list:
+    """Nodes of `kind` in document order, not looking into nested scopes."""
+    found = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, kind):
+            found.append(current)
+        if current is not node and isinstance(current, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+            continue
+        stack.extend(reversed(list(_children(current))))
+    return found
 
 
 def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    collector = _Collector(cst.Call)
-    node.visit(collector)
-    return collector.found  # type: ignore[return-value]
+    return _descendants(node, cst.Call)
 
 
 def _attributes(node: cst.CSTNode) -> list[cst.Attribute]:
-    collector = _Collector(cst.Attribute)
-    node.visit(collector)
-    return collector.found  # type: ignore[return-value]
+    return _descendants(node, cst.Attribute)
 
 
 def extract(source: str, path: str, module: str, is_package: bool = False) -> FileFacts:

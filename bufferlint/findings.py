@@ -39,5 +39,11 @@ class Finding:
     def buffer_names(self) -> list[str]:
         return [b.name for b in self.buffers]
 
+    @property
+    def fixable(self) -> bool:
+        """Whether `--fix` would apply `fix`: an unsafe fix without `--unsafe-fixes` is
+        hidden (bufferlint.fix sets `extra["fix_hidden"]`), as in ruff."""
+        return self.fix is not None and not self.extra.get("fix_hidden", False)
+
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code or "")

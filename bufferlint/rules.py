@@ -172,7 +172,64 @@ class CausalMask(nn.Module):
     ),
 )
 
-RULES: dict[str, Rule] = {rule.code: rule for rule in (BL001, BL002)}
+BL100 = Rule(
+    code="BL100",
+    name="unused-noqa",
+    summary="Suppression directive that suppresses nothing",
+    what=(
+        "Checks `# noqa: BL...`, `# bufferlint: ignore[...]` and bare "
+        "`# bufferlint: ignore` directives for bufferlint codes that suppress no finding "
+        "on their line, and for BL codes that do not exist."
+    ),
+    why=(
+        "A suppression outlives the problem it was written for. Once the hook rebuilds "
+        "the buffer, a leftover `# noqa: BL001` keeps silencing the class: the next buffer "
+        "someone adds to `__init__` without rebuilding it is never reported, and it comes "
+        "out of `to_empty()` as garbage, the very bug bufferlint exists to catch. A "
+        "misspelt code (`# noqa: BL01`) suppresses nothing while looking as if it did.\n\n"
+        "Codes of other tools (`# noqa: E501`) and a bare `# noqa` are never reported: "
+        "bufferlint cannot know whether another tool needs them."
+    ),
+    example="""\
+import torch
+import torch.nn as nn
+
+
+class CausalMask(nn.Module):  # noqa: BL002
+    def __init__(self, block_size: int) -> None:
+        super().__init__()
+        mask = torch.tril(torch.ones(block_size, block_size, dtype=torch.bool))
+        self.register_buffer("mask", mask, persistent=False)
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.mask.copy_(torch.tril(torch.ones_like(self.mask)))
+""",
+    use_instead="""\
+import torch
+import torch.nn as nn
+
+
+class CausalMask(nn.Module):
+    def __init__(self, block_size: int) -> None:
+        super().__init__()
+        mask = torch.tril(torch.ones(block_size, block_size, dtype=torch.bool))
+        self.register_buffer("mask", mask, persistent=False)
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.mask.copy_(torch.tril(torch.ones_like(self.mask)))
+""",
+    fix_safety=("There is no automatic fix yet: delete the directive, or the unused codes in it."),
+    options=(
+        "None of its own. A code whose rule is not enabled (`select`, `ignore`, "
+        "`--select`) is not reported, since that rule did not run. To keep a directive "
+        "that is unused on purpose, add `BL100` to it (`# noqa: BL001, BL100`); to turn "
+        'the rule off, `ignore = ["BL100"]`.'
+    ),
+)
+
+RULES: dict[str, Rule] = {rule.code: rule for rule in (BL001, BL002, BL100)}
 
 
 def _relative(target: str, start: str) -> str:

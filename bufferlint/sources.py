@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import tokenize
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,36 +59,34 @@ def module_of(path: Path) -> tuple[str, str, bool]:
     return ".".join(parts) or path.stem, str(folder), is_package
 
 
-def _excluded(name: str, relative: str, patterns: Sequence[str]) -> bool:
-    return any(
-        fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern) for pattern in patterns
-    )
+def _default_skip(path: Path, is_dir: bool) -> bool:
+    return any(fnmatch.fnmatch(path.name, pattern) for pattern in DEFAULT_EXCLUDES)
 
 
-def discover(paths: Iterable[str], exclude: Sequence[str] = DEFAULT_EXCLUDES) -> list[SourceFile]:
-    """Python files under `paths`, sorted, each once; named files are never excluded."""
+def discover(
+    paths: Iterable[str],
+    skip: Callable[[Path, bool], bool] = _default_skip,
+    skip_named: Callable[[Path], bool] | None = None,
+) -> list[SourceFile]:
+    """Python files under `paths`, sorted, each once. `skip(path, is_dir)` prunes the walk
+    (bufferlint.exclusion); a path named explicitly is skipped only by `skip_named`
+    (`--force-exclude`, for pre-commit)."""
     found: dict[str, Path] = {}
     for raw in paths:
         root = Path(raw)
         if not root.exists() and not root.is_symlink():
             raise SourceError(f"{raw}: no such file or directory")
+        if skip_named is not None and skip_named(root.absolute()):
+            continue
         if root.is_file():
             found.setdefault(os.path.realpath(root), root.absolute())
             continue
         if not root.is_dir():
             raise SourceError(f"{raw}: not a file or directory")
-        for folder, dirs, files in os.walk(root, onerror=None):
-            relative_folder = os.path.relpath(folder, root)
-            dirs[:] = sorted(
-                d
-                for d in dirs
-                if not _excluded(d, os.path.normpath(os.path.join(relative_folder, d)), exclude)
-            )
+        for folder, dirs, files in os.walk(root.absolute(), onerror=None):
+            dirs[:] = sorted(d for d in dirs if not skip(Path(folder, d), True))
             for name in files:
-                if not name.endswith(SUFFIXES):
-                    continue
-                relative = os.path.normpath(os.path.join(relative_folder, name))
-                if _excluded(name, relative, exclude):
+                if not name.endswith(SUFFIXES) or skip(Path(folder, name), False):
                     continue
                 path = Path(folder, name)
                 real = os.path.realpath(path)

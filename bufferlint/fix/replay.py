@@ -1,0 +1,481 @@
+"""Which statements of a construction method must run again for a rebuild, and which
+names they read: straight-line data flow over one method's CST, and renaming.
+
+Only code that runs straight through is replayed: a local set inside a loop or a branch
+other than the one being replayed is reported as not available, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+import libcst as cst
+
+from bufferlint.facts import dotted
+from bufferlint.fix.index import SourceIndex
+
+
+class Unavailable(Exception):
+    """A rebuild cannot be derived; the message says which name is missing and why."""
+
+
+# -- names ------------------------------------------------------------------------------
+
+
+class _Reads(cst.CSTVisitor):
+    """Names an expression reads from its scope (not attributes, keywords, or names bound
+    by a lambda or comprehension inside it)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.bound: list[set[str]] = []
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if not any(node.value in scope for scope in self.bound):
+            self.names.add(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        node.value.visit(self)
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        self.bound.append(_param_names(node.params))
+        node.body.visit(self)
+        self.bound.pop()
+        return False
+
+    def _comprehension(self, node: cst.BaseComp, parts: list[cst.CSTNode]) -> bool:
+        targets: set[str] = set()
+        clause: cst.CompFor | None = node.for_in
+        while clause is not None:
+            targets |= _target_names(clause.target)
+            clause = clause.inner_for_in
+        self.bound.append(targets)
+        for part in parts:
+            part.visit(self)
+        clause = node.for_in
+        while clause is not None:
+            clause.iter.visit(self)
+            for condition in clause.ifs:
+                condition.visit(self)
+            clause = clause.inner_for_in
+        self.bound.pop()
+        return False
+
+    def visit_ListComp(self, node: cst.ListComp) -> bool:
+        return self._comprehension(node, [node.elt])
+
+    def visit_SetComp(self, node: cst.SetComp) -> bool:
+        return self._comprehension(node, [node.elt])
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> bool:
+        return self._comprehension(node, [node.elt])
+
+    def visit_DictComp(self, node: cst.DictComp) -> bool:
+        return self._comprehension(node, [node.key, node.value])
+
+
+def _param_names(params: cst.Parameters) -> set[str]:
+    names = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            names.add(star.name.value)
+    return names
+
+
+def _target_names(target: cst.CSTNode) -> set[str]:
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out: set[str] = set()
+        for element in target.elements:
+            out |= _target_names(element.value)
+        return out
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return set()
+
+
+def reads(node: cst.CSTNode) -> set[str]:
+    """Names `node` reads; for a small statement, what it reads before binding anything."""
+    if isinstance(node, (cst.Assign, cst.AnnAssign)):
+        targets = (
+            [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        )
+        out = reads(node.value) if node.value is not None else set()
+        for target in targets:
+            out |= _target_reads(target)
+        return out
+    if isinstance(node, cst.AugAssign):
+        return reads(node.value) | reads(node.target)
+    if isinstance(node, (cst.Import, cst.ImportFrom)):
+        return set()
+    visitor = _Reads()
+    node.visit(visitor)
+    return visitor.names
+
+
+def _target_reads(target: cst.CSTNode) -> set[str]:
+    if isinstance(target, cst.Name):
+        return set()
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out: set[str] = set()
+        for element in target.elements:
+            out |= _target_reads(element.value)
+        return out
+    if isinstance(target, cst.StarredElement):
+        return _target_reads(target.value)
+    return reads(target)
+
+
+def binds(node: cst.BaseSmallStatement) -> set[str]:
+    """Names a small statement (re)binds."""
+    if isinstance(node, cst.Assign):
+        out: set[str] = set()
+        for target in node.targets:
+            out |= _target_names(target.target)
+        return out
+    if isinstance(node, cst.AnnAssign):
+        return _target_names(node.target) if node.value is not None else set()
+    if isinstance(node, cst.AugAssign):
+        return _target_names(node.target)
+    if isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(
+        node.names, cst.ImportStar
+    ):
+        out = set()
+        for alias in node.names:
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                out.add(alias.asname.name.value)
+            else:
+                out.add((dotted(alias.name) or "").split(".")[0])
+        return out
+    return set()
+
+
+def root_name(node: cst.BaseExpression) -> str | None:
+    """`x` for `x`, `x.a.b`, `x[i]`, `x.a[i].b`."""
+    while isinstance(node, (cst.Attribute, cst.Subscript)):
+        node = node.value
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def mutates(node: cst.BaseSmallStatement, self_name: str) -> set[str]:
+    """Locals a small statement changes in place: `x[i] = ...`, `x.fill_(...)`,
+    `nn.init.ones_(x)`. Calls on `self` are not counted: they act on the module."""
+    out: set[str] = set()
+    if isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
+        targets = (
+            [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+        )
+        for target in targets:
+            if isinstance(target, (cst.Attribute, cst.Subscript)):
+                name = root_name(target)
+                if name is not None and name != self_name:
+                    out.add(name)
+    elif isinstance(node, cst.Expr) and isinstance(node.value, cst.Call):
+        call = node.value
+        receiver = root_name(call.func.value) if isinstance(call.func, cst.Attribute) else None
+        if receiver == self_name:
+            return out
+        if receiver is not None:
+            out.add(receiver)
+        if call.args:
+            name = root_name(call.args[0].value)
+            if name is not None and name != self_name:
+                out.add(name)
+    return out
+
+
+def _all_names(node: cst.CSTNode) -> set[str]:
+    found: set[str] = set()
+
+    class _Names(cst.CSTVisitor):
+        def visit_Name(self, name: cst.Name) -> None:
+            found.add(name.value)
+
+    node.visit(_Names())
+    return found
+
+
+# -- renaming ---------------------------------------------------------------------------
+
+
+class _Substitute(cst.CSTTransformer):
+    def __init__(self, mapping: Mapping[str, cst.BaseExpression]) -> None:
+        self.mapping = mapping
+        self.bound: list[set[str]] = []
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.bound.append(_param_names(node.params))
+
+    def leave_Lambda(self, original: cst.Lambda, updated: cst.Lambda) -> cst.Lambda:
+        self.bound.pop()
+        return updated.with_changes(params=original.params)
+
+    def _enter(self, node: cst.BaseComp) -> None:
+        targets: set[str] = set()
+        clause: cst.CompFor | None = node.for_in
+        while clause is not None:
+            targets |= _target_names(clause.target)
+            clause = clause.inner_for_in
+        self.bound.append(targets)
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _enter  # type: ignore[assignment]
+
+    def _leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> cst.CSTNode:
+        self.bound.pop()
+        return updated
+
+    leave_ListComp = leave_SetComp = leave_GeneratorExp = leave_DictComp = _leave  # type: ignore[assignment]
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        if original.value in self.mapping and not any(original.value in s for s in self.bound):
+            return self.mapping[original.value]
+        return updated
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.Attribute:
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        return updated.with_changes(keyword=original.keyword)
+
+
+def substitute(node: cst.CSTNode, mapping: Mapping[str, cst.BaseExpression]) -> cst.CSTNode:
+    """`node` with the names in `mapping` replaced where they are read from its scope."""
+    if not mapping:
+        return node
+    return node.visit(_Substitute(mapping))
+
+
+def self_attribute(self_name: str, name: str) -> cst.Attribute:
+    return cst.Attribute(value=cst.Name(self_name), attr=cst.Name(name))
+
+
+# -- one method -------------------------------------------------------------------------
+
+
+@dataclass
+class MethodScope:
+    """A construction method: its parameters, its locals, and the parameters it stores
+    unchanged on `self` (which a hook can read back)."""
+
+    index: SourceIndex
+    node: cst.FunctionDef
+    self_name: str
+    params: set[str]
+    locals: set[str]
+    stored: dict[str, str]
+
+    @classmethod
+    def of(
+        cls, index: SourceIndex, node: cst.FunctionDef, plain_attribute: Callable[[str], bool]
+    ) -> MethodScope:
+        """`plain_attribute(name)` says whether `self.name` is an ordinary attribute
+        (not a property or method), so that reading it back returns what was stored."""
+        params = node.params
+        ordered = [*params.posonly_params, *params.params]
+        self_name = ordered[0].name.value if ordered else "self"
+        names = _param_names(params) - {self_name}
+        bound = _bound_in(node.body)
+        stored: dict[str, str] = {}
+        assigned: dict[str, int] = {}
+        for statement in node.body.body if isinstance(node.body, cst.IndentedBlock) else ():
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue
+            for small in statement.body:
+                for attr, value in _self_stores(small, self_name):
+                    assigned[attr] = assigned.get(attr, 0) + 1
+                    if isinstance(value, cst.Name) and value.value in names:
+                        stored.setdefault(value.value, attr)
+        stored = {
+            p: attr
+            for p, attr in stored.items()
+            if p not in bound and assigned[attr] == 1 and plain_attribute(attr)
+        }
+        return cls(index, node, self_name, names, bound | names, stored)
+
+    @property
+    def name(self) -> str:
+        return self.node.name.value
+
+
+def _self_stores(
+    small: cst.BaseSmallStatement, self_name: str
+) -> Iterator[tuple[str, cst.BaseExpression | None]]:
+    """(attribute, value) for `self.a = v`, `self.a: T = v` and `self.a, self.b = v, w`."""
+    if isinstance(small, cst.Assign):
+        pairs = [(t.target, small.value) for t in small.targets]
+    elif isinstance(small, cst.AnnAssign) and small.value is not None:
+        pairs = [(small.target, small.value)]
+    else:
+        return
+    for target, value in pairs:
+        if isinstance(target, (cst.Tuple, cst.List)):
+            values = value.elements if isinstance(value, (cst.Tuple, cst.List)) else None
+            for position, element in enumerate(target.elements):
+                item = values[position].value if values and position < len(values) else None
+                yield from _one_store(element.value, item, self_name)
+        else:
+            yield from _one_store(target, value, self_name)
+
+
+def _one_store(
+    target: cst.BaseExpression, value: cst.BaseExpression | None, self_name: str
+) -> Iterator[tuple[str, cst.BaseExpression | None]]:
+    if (
+        isinstance(target, cst.Attribute)
+        and isinstance(target.value, cst.Name)
+        and target.value.value == self_name
+    ):
+        yield target.attr.value, value
+
+
+class _Binder(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.names.add(node.name.value)
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self.names.add(node.name.value)
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        self.names |= binds(node)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self.names |= binds(node)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self.names |= binds(node)
+
+    def visit_Import(self, node: cst.Import) -> None:
+        self.names |= binds(node)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        self.names |= binds(node)
+
+    def visit_For(self, node: cst.For) -> None:
+        self.names |= _target_names(node.target)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self.names |= _target_names(node.asname.name)
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None:
+            self.names |= _target_names(node.name.name)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self.names |= _target_names(node.target)
+
+
+def _bound_in(body: cst.CSTNode) -> set[str]:
+    binder = _Binder()
+    body.visit(binder)
+    return binder.names
+
+
+# -- walking back from a statement --------------------------------------------------------
+
+
+def if_chain(
+    index: SourceIndex, small: cst.BaseSmallStatement, function: cst.FunctionDef
+) -> list[tuple[cst.If, bool]]:
+    """The `if` statements around `small` inside `function`, outermost first, each with
+    whether `small` is in its body (True) or its else branch (False)."""
+    chain: list[tuple[cst.If, bool]] = []
+    child: cst.CSTNode = small
+    for ancestor in index.ancestors(small):
+        if ancestor is function:
+            break
+        if isinstance(ancestor, cst.If):
+            chain.append((ancestor, child is ancestor.body))
+        elif isinstance(ancestor, (cst.For, cst.While)):
+            raise Unavailable(f"it is built inside a loop (line {index.line_of(ancestor)})")
+        elif isinstance(ancestor, (cst.ExceptHandler, cst.Finally, cst.Match)):
+            raise Unavailable(
+                f"it is built in an `except`, `finally` or `match` block "
+                f"(line {index.line_of(ancestor)})"
+            )
+        elif isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            raise Unavailable("it is built inside a nested function")
+        child = ancestor
+    return list(reversed(chain))
+
+
+def _preceding(
+    index: SourceIndex, small: cst.BaseSmallStatement, function: cst.FunctionDef
+) -> Iterator[cst.CSTNode]:
+    """What ran before `small` in `function`, nearest first: small statements, and the
+    compound statements that precede it in an enclosing block (not entered)."""
+    child: cst.CSTNode = small
+    for ancestor in index.ancestors(small):
+        if isinstance(ancestor, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            position = _position(ancestor.body, child)
+            yield from reversed(ancestor.body[:position])
+        elif isinstance(ancestor, cst.IndentedBlock):
+            position = _position(ancestor.body, child)
+            for statement in reversed(ancestor.body[:position]):
+                yield from _flatten(statement)
+        if ancestor is function:
+            return
+        child = ancestor
+
+
+def _position(items: object, child: cst.CSTNode) -> int:
+    for position, item in enumerate(items):  # type: ignore[arg-type]
+        if item is child:
+            return position
+    return 0
+
+
+def _flatten(statement: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """A preceding statement, nearest part first; `with` blocks run straight through."""
+    if isinstance(statement, cst.SimpleStatementLine):
+        yield from reversed(statement.body)
+    elif isinstance(statement, cst.With) and all(item.asname is None for item in statement.items):
+        for inner in reversed(statement.body.body):
+            yield from _flatten(inner)
+    else:
+        yield statement
+
+
+def definitions(
+    scope: MethodScope, small: cst.BaseSmallStatement, needed: set[str]
+) -> tuple[list[cst.BaseSmallStatement], set[str]]:
+    """The statements before `small` that give the locals in `needed` their values at
+    `small`, in source order, and the names left unresolved (parameters, globals)."""
+    needed = set(needed) - {scope.self_name}
+    found: list[cst.BaseSmallStatement] = []
+    for node in _preceding(scope.index, small, scope.node):
+        if not needed & scope.locals:
+            break
+        if isinstance(node, cst.BaseSmallStatement):
+            bound = binds(node)
+            hit = (bound | mutates(node, scope.self_name)) & needed & scope.locals
+            if not hit:
+                continue
+            found.append(node)
+            read = reads(node)
+            if not isinstance(node, cst.AugAssign):
+                needed -= bound - read
+            needed |= read - {scope.self_name}
+        else:
+            clash = _all_names(node) & needed & scope.locals
+            if clash:
+                name = sorted(clash)[0]
+                raise Unavailable(
+                    f"`{name}` is set in a branch, loop or nested block of `{scope.name}`"
+                )
+    return list(reversed(found)), needed

@@ -1,0 +1,243 @@
+"""Runs fixes: plans each finding's fix, proves it (the fixed file parses and the class is
+no longer reported), and repeats lint-and-fix on the edited texts until nothing changes,
+as ruff does. Nothing touches the disk until `write`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from bufferlint import analysis
+from bufferlint.engine import Result, Settings, analyse, facts_for, lint
+from bufferlint.facts import extract
+from bufferlint.findings import Finding
+from bufferlint.fix import files
+from bufferlint.fix.edit import edits, render
+from bufferlint.fix.plan import Plan, plan
+from bufferlint.fix.replay import Unavailable
+from bufferlint.fix.workspace import Loaded, Workspace
+from bufferlint.sources import SourceError, SourceFile, discover
+
+FIXABLE = frozenset({"BL001", "BL002"})
+MAX_ROUNDS = 8
+NO_FIX = "no automatic fix"
+
+
+@dataclass
+class FixRun:
+    """The outcome of fixing in memory: new texts, what was fixed, what remains."""
+
+    paths: Sequence[str]
+    settings: Settings
+    unsafe: bool
+    originals: dict[str, files.SourceBytes] = field(default_factory=dict)
+    texts: dict[str, str] = field(default_factory=dict)  # every file that changed
+    fixed: list[Finding] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # one line each, with the path
+    result: Result = field(default_factory=Result)  # findings left after fixing
+
+    def diff(self) -> str:
+        """A unified diff of every changed file, as `ruff --diff` prints it."""
+        out = []
+        for path, text in sorted(self.texts.items()):
+            before = self.originals[path].text
+            out.extend(
+                difflib.unified_diff(
+                    before.splitlines(keepends=True),
+                    text.splitlines(keepends=True),
+                    fromfile=path,
+                    tofile=path,
+                )
+            )
+            if out and not out[-1].endswith(("\n", "\r")):
+                out[-1] += "\n\\ No newline at end of file\n"
+        return "".join(out)
+
+    def write(self) -> None:
+        """Writes every changed file. A file that cannot be written is left as it was and
+        becomes a problem; its findings are then reported from the disk again."""
+        failed = set()
+        for path, text in sorted(self.texts.items()):
+            error = files.write(self.originals[path], text)
+            if error is not None:
+                failed.add(path)
+                self.problems.append(f"{path}: not fixed: {error}")
+        if failed:
+            self.fixed = [f for f in self.fixed if f.path not in failed]
+            self.result = lint(self.paths, self.settings)
+            attach_fixes(self.result, self.settings, self.unsafe)
+
+
+def attach_fixes(result: Result, settings: Settings, unsafe: bool = False) -> None:
+    """Gives each BL001/BL002 finding its fix in ruff's JSON shape (applicability, message,
+    edits), proved on its own; says in the message why a finding has none. An unsafe fix
+    is marked `hidden` unless `unsafe`, so that `[*]` shows only what `--fix` would apply.
+    """
+    sources = {
+        f.path: SourceFile(f.path, f.module, f.import_root, _is_package(f.path))
+        for f in result.findings
+        if f.code in FIXABLE
+    }
+    loaded = [found[1] for found in map(_load, sources.values()) if found is not None]
+    if loaded:
+        _attach(result.findings, Workspace(loaded), settings.hooks, unsafe)
+
+
+def _is_package(path: str) -> bool:
+    return os.path.basename(path) in ("__init__.py", "__init__.pyi")
+
+
+def _attach(
+    findings: Sequence[Finding], workspace: Workspace, hooks: Sequence[str], unsafe: bool
+) -> None:
+    for finding in findings:
+        if finding.code not in FIXABLE or finding.path not in workspace.files:
+            continue
+        before = workspace.files[finding.path].text
+        try:
+            fix = _plan(finding, workspace, hooks)
+            after, failed = prove(workspace, finding.path, [fix], hooks)
+            if failed:
+                raise Unavailable(failed[0][1])
+        except Unavailable as exc:
+            finding.fix = None
+            finding.extra["no_fix"] = str(exc)
+            if NO_FIX not in finding.message:
+                finding.message += f"; {NO_FIX}: {exc}"
+            continue
+        finding.fix = {
+            "applicability": fix.applicability,
+            "message": fix.message,
+            "edits": edits(before, after),
+        }
+        if fix.applicability == "unsafe" and not unsafe:
+            finding.extra["fix_hidden"] = True
+
+
+def _plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
+    """`plan`, where an unexpected failure becomes the reason there is no fix: a bug in
+    the fixer must not stop a lint run."""
+    try:
+        return plan(finding, workspace, hooks)
+    except Unavailable:
+        raise
+    except Exception as exc:  # reported in the finding, not swallowed
+        raise Unavailable(f"bufferlint failed to derive one ({type(exc).__name__}: {exc})") from exc
+
+
+def prove(
+    workspace: Workspace, path: str, plans: Sequence[Plan], hooks: Sequence[str]
+) -> tuple[str, list[tuple[Plan, str]]]:
+    """The file with `plans` applied, and the plans whose class it still reports (or all,
+    with the reason, when the result does not parse or cannot be rendered)."""
+    loaded = workspace.files[path]
+    try:
+        text = render(plans[0].index.module, plans)
+    except Exception as exc:  # a fixer bug: no fix, and the reason why
+        reason = f"bufferlint failed to write it ({type(exc).__name__}: {exc})"
+        return loaded.text, [(p, reason) for p in plans]
+    source = loaded.source
+    facts = extract(text, path, source.module, source.is_package)
+    if facts.error is not None:
+        reason = f"the fixed code would not parse ({facts.error.message})"
+        return text, [(p, reason) for p in plans]
+    project = workspace.make_project(replace=facts)
+    failed = []
+    for fix in plans:
+        if fix.qualified not in project.classes:
+            failed.append((fix, "the fixed class could not be found again"))
+            continue
+        left = [b.name for b in analysis.analyse(project, fix.qualified, hooks).missing]
+        if left:
+            names = ", ".join(f"`{n}`" for n in left)
+            failed.append((fix, f"the fixed hook would still not rebuild {names}"))
+    return text, failed
+
+
+def fix_paths(paths: Sequence[str], settings: Settings, unsafe: bool = False) -> FixRun:
+    """Lints and fixes in memory until nothing changes (at most MAX_ROUNDS rounds)."""
+    run = FixRun(paths, settings, unsafe)
+    path_filter = settings.path_filter()  # the files `engine.lint` would lint
+    sources = discover(
+        paths, path_filter.skip, path_filter.skip_named if settings.force_exclude else None
+    )
+    loaded: dict[str, Loaded] = {}
+    for source in sources:
+        found = _load(source)
+        if found is not None:
+            run.originals[source.path], loaded[source.path] = found
+    for _ in range(MAX_ROUNDS):
+        run.result = _analyse(sources, loaded, settings)
+        if not _round(run, sources, loaded, settings, unsafe):
+            break
+    else:
+        run.result = _analyse(sources, loaded, settings)
+    run.texts = {
+        path: item.text for path, item in loaded.items() if item.text != run.originals[path].text
+    }
+    _attach(run.result.findings, Workspace(loaded.values()), settings.hooks, unsafe)
+    run.problems = list(dict.fromkeys(run.problems))
+    return run
+
+
+def _load(source: SourceFile) -> tuple[files.SourceBytes, Loaded] | None:
+    try:
+        raw = files.SourceBytes.read(source.path)
+    except SourceError:
+        return None  # the lint reports it as unreadable
+    facts = extract(raw.text, source.path, source.module, source.is_package)
+    return raw, Loaded(source, raw.text, facts)
+
+
+def _analyse(
+    sources: Sequence[SourceFile], loaded: dict[str, Loaded], settings: Settings
+) -> Result:
+    facts = [loaded[s.path].facts if s.path in loaded else facts_for(s) for s in sources]
+    texts = {path: item.text for path, item in loaded.items()}
+    return analyse(sources, facts, settings, texts=texts)
+
+
+def _round(
+    run: FixRun,
+    sources: Sequence[SourceFile],
+    loaded: dict[str, Loaded],
+    settings: Settings,
+    unsafe: bool,
+) -> bool:
+    """Applies every fix it can prove; True if any file changed."""
+    workspace = Workspace(loaded.values())
+    plans: dict[str, list[Plan]] = {}
+    for finding in run.result.findings:
+        if finding.code not in FIXABLE or finding.path not in loaded:
+            continue
+        try:
+            fix = _plan(finding, workspace, settings.hooks)
+        except Unavailable:
+            continue
+        if fix.applicability == "safe" or unsafe:
+            plans.setdefault(finding.path, []).append(fix)
+    # A class whose ancestor is fixed in this round waits: the ancestor's new hook changes
+    # what its own fix must be (calling super(), or not rebuilding the ancestor's buffers).
+    fixed_now = {fix.qualified for group in plans.values() for fix in group}
+    project = workspace.project
+    changed = False
+    for path, group in plans.items():
+        group = [p for p in group if not fixed_now & set(project.mro(p.qualified)[1:])]
+        while group:
+            text, failed = prove(workspace, path, group, settings.hooks)
+            if not failed:
+                break
+            for fix, reason in failed:
+                run.problems.append(f"{path}: `{fix.finding.class_name}` not fixed: {reason}")
+            bad = {id(fix) for fix, _ in failed}
+            group = [p for p in group if id(p) not in bad]
+        if not group:
+            continue
+        source = loaded[path].source
+        loaded[path] = Loaded(source, text, extract(text, path, source.module, source.is_package))
+        run.fixed.extend(p.finding for p in group)
+        changed = True
+    return changed

@@ -1,0 +1,229 @@
+"""Construction as it runs: every event `__init__` reaches, in order, with the calls
+that led to it. The rules only need the events; a rebuild also needs to know which
+method to replay and whether a branch ran at construction time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bufferlint.facts import Event, Guard, MethodFacts, PathGuard
+from bufferlint.model import TORCH_LAYERS_WITH_HOOK, Project, torch_class
+
+# What a guard was while construction ran: "true"/"false" for certain, "unknown" when it
+# read a tensor's state, "config" when it depends on configuration only.
+TRUE, FALSE, UNKNOWN, CONFIG = "true", "false", "unknown", "config"
+BUILDING = ("register", "buffer", "assign", "fill")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One event of construction, with the caller guards and calls that led to it."""
+
+    event: Event
+    owner: str  # qualified class whose code holds the event
+    method: MethodFacts
+    caller_guards: tuple[PathGuard, ...]
+    via: tuple[Step, ...]  # the call steps that led here, outermost first
+    index: int
+
+    @property
+    def guards(self) -> tuple[PathGuard, ...]:
+        return self.caller_guards + self.event.guards
+
+    @property
+    def replayable(self) -> bool:
+        """Whether the method's statements can be replayed in the hook: only `__init__`
+        and property setters run with arguments the class can recover from `self`."""
+        return self.method.name == "__init__" or self.method.kind == "setter"
+
+
+def construction(project: Project, qualified: str) -> list[Step]:
+    """Every event that constructing `qualified` can run, in execution order."""
+    steps: list[Step] = []
+    found = project.find_method(qualified, "__init__")
+    if found is not None:
+        _walk(project, qualified, found[0], found[1], (), (), set(), steps)
+    return steps
+
+
+def _callee(project: Project, cls: str, owner: str, event: Event) -> tuple[str, MethodFacts] | None:
+    if event.kind == "call":
+        return project.find_method(cls, event.name)
+    if event.kind == "super":
+        return project.find_method(cls, event.name, after=owner)
+    if event.kind == "assign":
+        return project.find_method(cls, event.name, setter=True)
+    if event.kind == "explicit":
+        target = project.resolve(event.target)
+        order = project.mro(cls)
+        if target in project.classes and target in order:
+            position = order.index(target)
+            return project.find_method(
+                cls, event.name, after=order[position - 1] if position else None
+            )
+    return None
+
+
+def _walk(
+    project: Project,
+    cls: str,
+    owner: str,
+    method: MethodFacts,
+    guards: tuple[PathGuard, ...],
+    via: tuple[Step, ...],
+    seen: set[tuple[str, str, bool]],
+    out: list[Step],
+) -> None:
+    key = (owner, method.name, method.kind == "setter")
+    if key in seen:
+        return
+    seen.add(key)
+    for event in method.events:
+        step = Step(event, owner, method, guards, via, len(out))
+        out.append(step)
+        callee = _callee(project, cls, owner, event)
+        if callee is not None and callee[1].kind in ("method", "setter"):
+            _walk(project, cls, callee[0], callee[1], step.guards, (*via, step), seen, out)
+
+
+def hook_calls(project: Project, qualified: str, steps: list[Step], hook: str) -> list[int]:
+    """Indices of the steps at which construction runs `hook`, also implicitly: torch's
+    layers call `reset_parameters()` from their own `__init__`."""
+    found = []
+    for step in steps:
+        event = step.event
+        if event.kind not in ("call", "super", "explicit"):
+            continue
+        if event.name == hook:
+            found.append(step.index)
+        elif event.name == "__init__" and event.kind != "call" and hook == "reset_parameters":
+            if _callee(project, qualified, step.owner, event) is None and _torch_layer_after(
+                project, qualified, step.owner
+            ):
+                found.append(step.index)
+    return found
+
+
+def _torch_layer_after(project: Project, qualified: str, owner: str) -> bool:
+    order = project.mro(qualified)
+    rest = order[order.index(owner) + 1 :] if owner in order else order
+    return any((torch_class(name) or "") in TORCH_LAYERS_WITH_HOOK for name in rest)
+
+
+def guard_value(guard: Guard, registered: dict[str, str], buffers: set[str]) -> str:
+    """What a condition was at construction time, given the buffers registered so far."""
+    kind = guard[0]
+    if kind == "hasattr":
+        if guard[1] not in buffers:
+            return CONFIG
+        return TRUE if guard[1] in registered else FALSE
+    if kind == "isnone":
+        if guard[1] not in buffers:
+            return CONFIG
+        if guard[1] not in registered:
+            return UNKNOWN
+        return TRUE if registered[guard[1]] == "none" else FALSE
+    if kind in ("meta", "state"):
+        return UNKNOWN
+    if kind == "not":
+        value = guard_value(guard[1], registered, buffers)
+        return {TRUE: FALSE, FALSE: TRUE}.get(value, value)
+    if kind in ("and", "or"):
+        values = [guard_value(part, registered, buffers) for part in guard[1]]
+        decisive, neutral = (FALSE, TRUE) if kind == "and" else (TRUE, FALSE)
+        if decisive in values:
+            return decisive
+        if UNKNOWN in values:
+            return UNKNOWN
+        return neutral if all(v == neutral for v in values) else CONFIG
+    return CONFIG
+
+
+def combine(values: list[str]) -> str:
+    """The value of a path from its guards' values: FALSE beats UNKNOWN beats CONFIG."""
+    for value in (FALSE, UNKNOWN, CONFIG):
+        if value in values:
+            return value
+    return TRUE
+
+
+def guard_values(steps: list[Step]) -> dict[int, list[str]]:
+    """For every step, the value each guard on its path had when its test ran.
+
+    A test runs once, before the statements under it: `if not hasattr(self, "cos")`
+    stays true for the `register_buffer("sin", ...)` after `register_buffer("cos", ...)`
+    in the same branch, so a guard keeps the value it had at the first step under it.
+    """
+    buffers = {s.event.name for s in steps if s.event.kind in ("register", "buffer")}
+    registered: dict[str, str] = {}
+    open_guards: list[tuple[PathGuard, str]] = []  # the guards of the branch being run
+    out: dict[int, list[str]] = {}
+    for step in steps:
+        guards = step.guards
+        depth = 0
+        while (
+            depth < len(open_guards)
+            and depth < len(guards)
+            and open_guards[depth][0] == guards[depth]
+        ):
+            depth += 1
+        del open_guards[depth:]
+        for condition, polarity, code in guards[depth:]:
+            value = guard_value(condition, registered, buffers)
+            if not polarity:
+                value = {TRUE: FALSE, FALSE: TRUE}.get(value, value)
+            open_guards.append(((condition, polarity, code), value))
+        out[step.index] = [value for _, value in open_guards]
+        if step.event.kind in ("register", "buffer") and combine(out[step.index]) != FALSE:
+            registered[step.event.name] = step.event.value
+    return out
+
+
+@dataclass
+class Building:
+    """The steps that give one buffer its value during construction, in order."""
+
+    name: str
+    steps: list[Step]
+    skipped: list[Step]  # building steps under a condition on tensor state
+    from_argument: bool = False
+
+
+def buildings(steps: list[Step]) -> dict[str, Building]:
+    """For every buffer, the construction steps a rebuild must replay.
+
+    An unconditional allocation or assignment starts over; fills add to it. Steps in a
+    branch construction cannot have taken (`hasattr` of a buffer not registered yet) are
+    dropped, and steps that depend on a tensor's state are set aside.
+    """
+    buffers = {s.event.name for s in steps if s.event.kind in ("register", "buffer")}
+    values = guard_values(steps)
+    registered: set[str] = set()
+    out: dict[str, Building] = {}
+    for step in steps:
+        event = step.event
+        if event.kind not in BUILDING or event.name not in buffers:
+            continue
+        status = combine(values[step.index])
+        if status == FALSE:
+            continue
+        building = out.setdefault(event.name, Building(event.name, [], []))
+        if status == UNKNOWN:
+            building.skipped.append(step)
+            continue
+        certain = status == TRUE
+        if event.kind in ("register", "buffer"):
+            registered.add(event.name)
+            if event.value == "computed":
+                building.steps = [step] if certain else [*building.steps, step]
+            elif event.value == "argument":
+                building.from_argument = True
+            elif certain:
+                building.steps = []
+        elif event.name in registered:
+            if event.kind == "assign":
+                building.steps = [step] if certain else [*building.steps, step]
+            else:
+                building.steps.append(step)
+    return out

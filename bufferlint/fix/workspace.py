@@ -1,0 +1,107 @@
+"""The files a fix reads: their current texts (which may be edits not yet written), their
+facts, the class model over them, and parsed CSTs on demand."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import libcst as cst
+
+from bufferlint.facts import FileFacts, MethodFacts, extract
+from bufferlint.fix.index import SourceIndex
+from bufferlint.model import Project
+from bufferlint.sources import SourceError, SourceFile, read_source
+
+
+@dataclass
+class Loaded:
+    source: SourceFile
+    text: str
+    facts: FileFacts
+
+
+class Workspace:
+    """Current texts of the files being fixed; anything else is read from disk."""
+
+    def __init__(self, files: Iterable[Loaded]) -> None:
+        self.files: dict[str, Loaded] = {}
+        self.roots: list[str] = []
+        for loaded in files:
+            self.files[loaded.source.path] = loaded
+            if loaded.source.import_root not in self.roots:
+                self.roots.append(loaded.source.import_root)
+        self._disk: dict[str, Loaded | None] = {}
+        self._indices: dict[str, SourceIndex | None] = {}
+        self.project = self.make_project()
+
+    # -- the class model ---------------------------------------------------------------
+    def make_project(self, replace: FileFacts | None = None) -> Project:
+        """A fresh model over the current texts, with one file's facts swapped in."""
+        facts = [
+            replace if replace is not None and f.source.path == replace.path else f.facts
+            for f in self.files.values()
+        ]
+        return Project((f for f in facts if f.error is None), self._load_module)
+
+    def _load_module(self, module: str) -> FileFacts | None:
+        relative = module.replace(".", os.sep)
+        for root in self.roots:
+            for candidate in (f"{relative}.py", os.path.join(relative, "__init__.py")):
+                path = str(Path(root, candidate).absolute())
+                loaded = self.files.get(path) or self._read(path, module, root, candidate)
+                if loaded is not None and loaded.facts.error is None:
+                    return loaded.facts
+        return None
+
+    def _read(self, path: str, module: str, root: str, candidate: str) -> Loaded | None:
+        if path not in self._disk:
+            self._disk[path] = None
+            if os.path.isfile(path):
+                try:
+                    text = read_source(path)
+                except SourceError:
+                    return None
+                is_package = candidate.endswith("__init__.py")
+                source = SourceFile(path, module, root, is_package)
+                self._disk[path] = Loaded(source, text, extract(text, path, module, is_package))
+        return self._disk[path]
+
+    # -- CSTs --------------------------------------------------------------------------
+    def text(self, path: str) -> str | None:
+        loaded = self.files.get(path) or self._disk.get(path)
+        if loaded is not None:
+            return loaded.text
+        try:
+            return read_source(path)
+        except SourceError:
+            return None
+
+    def index(self, facts: FileFacts) -> SourceIndex | None:
+        """The parsed file the facts were extracted from."""
+        if facts.path not in self._indices:
+            text = self.text(facts.path)
+            try:
+                self._indices[facts.path] = None if text is None else SourceIndex(text, facts)
+            except cst.ParserSyntaxError:
+                self._indices[facts.path] = None
+        return self._indices[facts.path]
+
+    def class_node(self, qualified: str) -> tuple[SourceIndex, cst.ClassDef] | None:
+        if qualified not in self.project.classes:
+            return None
+        cls, facts = self.project.classes[qualified]
+        index = self.index(facts)
+        node = index.class_at(cls.line, cls.column) if index is not None else None
+        return None if node is None or index is None else (index, node)
+
+    def method_node(
+        self, owner: str, method: MethodFacts
+    ) -> tuple[SourceIndex, cst.FunctionDef] | None:
+        found = self.class_node(owner)
+        if found is None:
+            return None
+        node = found[0].method(found[1], method)
+        return None if node is None else (found[0], node)

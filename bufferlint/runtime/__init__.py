@@ -1,0 +1,106 @@
+"""Runtime confirmation: build each flagged class on the meta device, materialize it the way a
+training stack does, and check whether its buffers come out right.
+
+This module is imported by the CLI even when torch is absent, so it imports nothing heavy: the
+user's code and torch only ever run in child processes started by `bufferlint.runtime.launch`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+RECIPES = ("fsdp", "fsdp2", "lightning", "torch")
+INSTALL_HINT = 'pip install "bufferlint[runtime]"'
+
+
+class RuntimeUnavailable(RuntimeError):
+    """torch (or lightning, for the lightning recipe) is not installed."""
+
+
+@dataclass(frozen=True)
+class RuntimeTarget:
+    """One class the static analysis flagged, and where to import it from."""
+
+    path: str
+    module: str
+    import_root: str
+    class_name: str
+    buffers: tuple[str, ...]
+    hooks: tuple[str, ...] = ("reset_parameters",)
+
+    @property
+    def key(self) -> str:
+        """The `[tool.bufferlint.runtime.factories]` key naming this class."""
+        return f"{self.module}:{self.class_name}"
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How to run the check; `jobs` caps parallel worker processes (None: one per core)."""
+
+    recipe: str = "auto"
+    devices: int = 1
+    timeout: float = 60.0
+    factories: dict[str, str] = field(default_factory=dict)
+    seed: int = 0
+    jobs: int | None = None
+
+
+def resolve_recipe(recipe: str, hooks: Sequence[str]) -> str:
+    """`auto` means FSDP1's path when only `reset_parameters` is involved, since that is the
+    hook FSDP1 calls; other hooks are only ever called by the user's own loop."""
+    if recipe != "auto":
+        return recipe
+    return "fsdp" if tuple(hooks) == ("reset_parameters",) else "torch"
+
+
+def require(*packages: str) -> None:
+    """Raise RuntimeUnavailable unless every package can be imported (without importing it)."""
+    missing = [name for name in packages if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RuntimeUnavailable(
+            f"runtime mode needs {' and '.join(missing)}, which "
+            f"{'is' if len(missing) == 1 else 'are'} not installed: {INSTALL_HINT}"
+        )
+
+
+def validate(settings: RuntimeSettings) -> None:
+    """Reject settings a user could have mistyped, with a message rather than a traceback."""
+    if settings.recipe not in (*RECIPES, "auto"):
+        raise ValueError(
+            f"unknown runtime recipe {settings.recipe!r}; choose one of auto, {', '.join(RECIPES)}"
+        )
+    if settings.devices < 1:
+        raise ValueError(f"devices must be at least 1, got {settings.devices}")
+    if settings.timeout <= 0:
+        raise ValueError(f"timeout must be positive, got {settings.timeout}")
+    if settings.jobs is not None and settings.jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {settings.jobs}")
+
+
+def check(targets: Sequence[RuntimeTarget], settings: RuntimeSettings) -> list[dict[str, Any]]:
+    """Confirm or refute each target by really materializing it; one JSON-ready dict per target,
+    in order. Raises RuntimeUnavailable when torch is missing and ValueError for bad settings;
+    everything that goes wrong with one class (import, hang, crash) becomes that class's
+    `error` verdict instead."""
+    validate(settings)
+    recipes = {resolve_recipe(settings.recipe, t.hooks) for t in targets}
+    require("torch", *(["lightning"] if "lightning" in recipes else []))
+    from bufferlint.runtime.launch import run_jobs, target_job
+
+    return run_jobs([target_job(t, settings) for t in targets], settings)
+
+
+__all__ = [
+    "RECIPES",
+    "RuntimeSettings",
+    "RuntimeTarget",
+    "RuntimeUnavailable",
+    "check",
+    "require",
+    "resolve_recipe",
+    "validate",
+]

@@ -1,0 +1,463 @@
+"""`--fix`: every positive fixture gets a fix, the fix provably rebuilds the buffers after
+`to_empty()`, and the rewrite leaves everything else in the file as it was."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import json
+import os
+import re
+import shutil
+import stat
+import sys
+import types
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bufferlint.cli import main
+from bufferlint.engine import Settings, lint
+from bufferlint.fix import attach_fixes, fix_paths
+from bufferlint.rules import BL001, BL002
+
+TESTS = Path(__file__).resolve().parent
+TREES = {"static": TESTS.parent / "fixtures" / "static", "cases": TESTS / "fix_cases"}
+EXPECT = re.compile(r"^\s*class (\w+)\b.*#\s*expect:\s*BL\d+")
+# Fixes that need --unsafe-fixes, and why.
+UNSAFE = {
+    "NnBuffer": "draws random numbers (`torch.randn`)",
+    "RegistersOnUnknownBase": "whose base `somewhere_else.Base` bufferlint cannot see",
+}
+RANDOM_BUFFERS = {("NnBuffer", "c")}  # rebuilt from fresh random numbers: only checked finite
+
+
+def _positives() -> list[tuple[str, str, str]]:
+    """(tree, module, class) for every class a fixture marks as reported."""
+    found = []
+    for tree, root in TREES.items():
+        for path in sorted(root.rglob("*.py")):
+            module = ".".join(path.relative_to(root).with_suffix("").parts)
+            for line in path.read_text().splitlines():
+                match = EXPECT.match(line)
+                if match:
+                    found.append((tree, module, match.group(1)))
+    return found
+
+
+POSITIVE = _positives()
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Copies of the fixtures, as they are ("unfixed") and after `--fix --unsafe-fixes`."""
+    out = {}
+    for state in ("unfixed", "fixed"):
+        base = tmp_path_factory.mktemp(state)
+        for tree, root in TREES.items():
+            shutil.copytree(root, base / tree, ignore=shutil.ignore_patterns("__pycache__"))
+        out[state] = base
+    run = fix_paths([str(out["fixed"])], Settings(), unsafe=True)
+    run.write()
+    assert run.problems == []
+    return out
+
+
+# -- proof at runtime ----------------------------------------------------------------------
+
+
+@contextmanager
+def _uninitialized_is_nan() -> Iterator[None]:
+    """`empty` and `to_empty` hand out NaN (floats) and the largest value (integers), so a
+    buffer nobody rebuilt cannot pass for a correct one by chance."""
+    torch = pytest.importorskip("torch")
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.utils.deterministic.fill_uninitialized_memory,
+    )
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.utils.deterministic.fill_uninitialized_memory = before[2]
+
+
+@contextmanager
+def _imported(root: Path, module: str) -> Iterator[types.ModuleType]:
+    """Imports a fixture module from `root`, with stand-ins for the packages it names but
+    this test does not need: `somewhere_else` (unknown_bases.py) and Lightning, whose
+    LightningModule is a torch module as far as buffers go (and takes seconds to import)."""
+    torch = pytest.importorskip("torch")
+    stubs = {
+        "somewhere_else": {"Base": torch.nn.Module, "Registry": object},
+        "lightning": {"LightningModule": torch.nn.Module},
+        "lightning.pytorch": {"LightningModule": torch.nn.Module},
+        "pytorch_lightning": {"LightningModule": torch.nn.Module},
+    }
+    saved = {name: sys.modules.get(name) for name in stubs}
+    for name, attributes in stubs.items():
+        stub = types.ModuleType(name)
+        stub.__dict__.update(attributes)
+        sys.modules[name] = stub
+    sys.modules["lightning"].pytorch = sys.modules["lightning.pytorch"]  # type: ignore[attr-defined]
+    sys.path.insert(0, str(root))
+    try:
+        yield importlib.import_module(module)
+    finally:
+        sys.path.remove(str(root))
+        for name, loaded in list(sys.modules.items()):
+            if str(getattr(loaded, "__file__", None) or "").startswith(str(root)):
+                del sys.modules[name]
+        for name, previous in saved.items():
+            if previous is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = previous
+
+
+def _arguments(cls: type) -> list[object]:
+    args: list[object] = []
+    for param in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        if param.default is not param.empty or param.kind in (
+            param.VAR_POSITIONAL,
+            param.VAR_KEYWORD,
+        ):
+            continue
+        annotation = param.annotation
+        args.append(
+            4 if annotation in (int, param.empty) else True if annotation is bool else annotation()
+        )
+    return args
+
+
+def _materialized(cls: type, args: list[object]) -> object:
+    """What FSDP does: build on meta, `to_empty()`, then every module's hook."""
+    torch = pytest.importorskip("torch")
+    with torch.device("meta"):
+        module = cls(*args)
+    module.to_empty(device="cpu")
+    for sub in module.modules():
+        hook = getattr(sub, "reset_parameters", None)
+        if callable(hook):
+            hook()
+    return module
+
+
+def _wrong_buffers(cls: type) -> list[str]:
+    """Buffers of a materialized instance that differ from an eagerly built one (value,
+    device or dtype); buffers that are uninitialized in the eager instance too are skipped."""
+    torch = pytest.importorskip("torch")
+    args = _arguments(cls)
+    with _uninitialized_is_nan():
+        eager = cls(*args)
+        late = _materialized(cls, args)
+    got = dict(late.named_buffers())
+    wrong = []
+    for name, want in eager.named_buffers():
+        if want.is_floating_point() and torch.isnan(want).any():
+            continue  # a placeholder: garbage by design
+        have = got[name]
+        if (have.device, have.dtype, have.shape) != (want.device, want.dtype, want.shape):
+            wrong.append(f"{name}: {have.device}/{have.dtype}/{tuple(have.shape)}")
+        elif (cls.__name__, name) in RANDOM_BUFFERS:
+            if not torch.isfinite(have).all():
+                wrong.append(f"{name}: not rebuilt")
+        elif not torch.equal(have, want):
+            wrong.append(f"{name}: {have.flatten()[:4].tolist()} != {want.flatten()[:4].tolist()}")
+    return wrong
+
+
+@pytest.mark.parametrize(
+    ("tree", "module", "name"), POSITIVE, ids=[f"{m}.{c}" for _, m, c in POSITIVE]
+)
+def test_fixed_class_rebuilds_its_buffers_after_to_empty(trees, tree, module, name):
+    with _imported(trees["unfixed"] / tree, module) as loaded:
+        assert _wrong_buffers(getattr(loaded, name)), "the unfixed class should show the bug"
+    with _imported(trees["fixed"] / tree, module) as loaded:
+        assert _wrong_buffers(getattr(loaded, name)) == []
+
+
+def test_every_positive_fixture_is_fixed(trees):
+    for tree in TREES:
+        assert lint([str(trees["fixed"] / tree)], Settings()).findings == []
+
+
+# -- safe and unsafe -------------------------------------------------------------------------
+
+
+def test_only_safe_fixes_without_unsafe_fixes(tmp_path):
+    shutil.copytree(TREES["static"], tmp_path / "static")
+    run = fix_paths([str(tmp_path)], Settings())
+    left = {f.class_name: f for f in run.result.findings}
+    assert set(left) == set(UNSAFE)
+    for name, reason in UNSAFE.items():
+        fix = left[name].fix
+        assert fix is not None and fix["applicability"] == "unsafe"
+        assert reason in fix["message"]
+        assert not left[name].fixable
+    assert all(f.class_name not in UNSAFE for f in run.fixed)
+
+
+def test_second_fix_changes_nothing(trees):
+    run = fix_paths([str(trees["fixed"])], Settings(), unsafe=True)
+    assert run.texts == {} and run.fixed == [] and run.result.findings == []
+
+
+# -- what the fixes look like ------------------------------------------------------------------
+
+
+def _fixed(tmp_path: Path, source: str, unsafe: bool = False) -> tuple[str, list]:
+    path = tmp_path / "model.py"
+    path.write_text(source)
+    run = fix_paths([str(path)], Settings(), unsafe=unsafe)
+    return run.texts.get(str(path), source), run.result.findings
+
+
+def test_fix_of_bl002_example_is_its_documented_use_instead(tmp_path):
+    assert _fixed(tmp_path, BL002.example)[0] == BL002.use_instead
+
+
+def test_lit_gpt_cache_is_rebuilt_in_place_on_its_device(tmp_path):
+    fixed, left = _fixed(tmp_path, (TREES["static"] / "litgpt_like.py").read_text())
+    assert left == []
+    assert (
+        "        self.max_seq_length = self.config.block_size\n"
+        "        with torch.no_grad():\n"
+        "            cos, sin = self.rope_cache(device=self.cos.device)\n"
+        "            self.cos.copy_(cos)\n"
+        "            self.sin.copy_(sin)\n"
+    ) in fixed
+
+
+def test_layer_subclass_gets_super_call_and_waits_for_its_buffer(tmp_path):
+    source = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Scaled(nn.Linear):\n"
+        "    def __init__(self, n: int) -> None:\n"
+        "        super().__init__(n, n)\n"
+        "        self.register_buffer('scale', torch.full((n,), 0.5))\n"
+    )
+    fixed, _ = _fixed(tmp_path, source)
+    assert fixed == source + (
+        "\n"
+        "    def reset_parameters(self) -> None:\n"
+        "        super().reset_parameters()\n"
+        '        if hasattr(self, "scale"):\n'
+        "            with torch.no_grad():\n"
+        "                self.scale.fill_(0.5)\n"
+    )
+
+
+NO_SAFE_FIX = {
+    "parameter not stored": (
+        BL001.example,
+        "`base` (a parameter of `__init__`, read at line 8) is not stored unchanged on `self`",
+    ),
+    "local set in a loop": (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Loop(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.n = n\n"
+        "        table = torch.zeros(n)\n"
+        "        for i in range(n):\n"
+        "            table[i] = i\n"
+        "        self.register_buffer('table', table)\n",
+        "`table` is set in a branch, loop or nested block of `__init__`",
+    ),
+    "built in a loop": (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Rows(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.register_buffer('rows', torch.empty(n, 2))\n"
+        "        for i in range(n):\n"
+        "            self.rows[i] = i\n",
+        "it is built inside a loop (line 9)",
+    ),
+    "parameter stored transformed": (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Half(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.half = n // 2\n"
+        "        self.register_buffer('ids', torch.arange(n))\n",
+        "`n` (a parameter of `__init__`, read at line 9) is not stored unchanged on `self`",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", NO_SAFE_FIX)
+def test_no_fix_without_a_safe_rebuild_and_the_reason_is_given(tmp_path, case):
+    source, reason = NO_SAFE_FIX[case]
+    fixed, left = _fixed(tmp_path, source, unsafe=True)
+    assert fixed == source
+    assert len(left) == 1 and left[0].fix is None
+    assert f"no automatic fix: {reason}" in left[0].message
+
+
+def test_helper_with_side_effects_is_unsafe(tmp_path):
+    source = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Counted(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.builds = 0\n"
+        "        self._build()\n\n"
+        "    def _build(self):\n"
+        "        self.builds += 1\n"
+        "        self.register_buffer('m', torch.ones(2) * 3)\n"
+    )
+    fixed, left = _fixed(tmp_path, source)
+    assert fixed == source
+    assert left[0].fix["applicability"] == "unsafe"
+    assert "calls `self._build()`, which sets `self.builds`" in left[0].fix["message"]
+    fixed, left = _fixed(tmp_path, source, unsafe=True)
+    assert "            self._build()\n            self.m = m.copy_(self.m)\n" in fixed
+
+
+# -- the file around the fix --------------------------------------------------------------------
+
+
+def test_formatting_encoding_and_mode_are_preserved(tmp_path):
+    source = (
+        "# -*- coding: utf-8 -*-\r\n"
+        '"""Tabs, CRLF, a BOM and comments: all kept."""\r\n'
+        "import torch  # the import\r\n"
+        "from torch import nn\r\n"
+        "\r\n"
+        "\r\n"
+        "class Tabbed(nn.Module):  # a comment\r\n"
+        "\tdef __init__(self):\r\n"
+        "\t\t# build it\r\n"
+        "\t\tsuper().__init__()\r\n"
+        "\t\tself.register_buffer('mask', torch.ones(3))  # trailing é\r\n"
+        "\r\n"
+        "\r\n"
+        "# the end\r\n"
+    )
+    path = tmp_path / "tabbed.py"
+    path.write_bytes(b"\xef\xbb\xbf" + source.encode("utf-8"))
+    path.chmod(0o640)
+    run = fix_paths([str(path)], Settings())
+    run.write()
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    added = (
+        "\r\n"
+        "\tdef reset_parameters(self):\r\n"
+        "\t\twith torch.no_grad():\r\n"
+        "\t\t\tself.mask.fill_(1.0)\r\n"
+    )
+    assert data[3:].decode("utf-8") == source.replace("é\r\n", "é\r\n" + added)
+    assert fix_paths([str(path)], Settings()).texts == {}
+
+
+def test_each_json_fix_alone_fixes_its_class(tmp_path):
+    path = tmp_path / "model.py"
+    path.write_text((TREES["static"] / "construction_paths.py").read_text())
+    result = lint([str(path)], Settings())
+    attach_fixes(result, Settings())
+    assert result.findings and all(f.fixable for f in result.findings)
+    for finding in result.findings:
+        probe = tmp_path / finding.class_name / "model.py"
+        probe.parent.mkdir()
+        probe.write_text(_apply(path.read_text(), finding.fix["edits"]))
+        left = lint([str(probe)], Settings()).findings
+        assert finding.class_name not in {f.class_name for f in left}
+
+
+def _apply(text: str, edits: list[dict]) -> str:
+    lines = text.splitlines(keepends=True)
+    for edit in sorted(edits, key=lambda e: e["location"]["row"], reverse=True):
+        start, end = edit["location"]["row"] - 1, edit["end_location"]["row"] - 1
+        assert edit["location"]["column"] == edit["end_location"]["column"] == 1
+        lines[start:end] = [edit["content"]]
+    return "".join(lines)
+
+
+def test_unwritable_and_changed_files_are_reported_not_written(tmp_path):
+    (tmp_path / "ro.py").write_text(BL002.example)
+    (tmp_path / "moved.py").write_text(BL002.example)
+    (tmp_path / "ok.py").write_text(BL002.example)
+    (tmp_path / "ro.py").chmod(0o444)
+    run = fix_paths([str(tmp_path)], Settings())
+    (tmp_path / "moved.py").write_text(BL002.example + "\n# edited meanwhile\n")
+    run.write()
+    assert (tmp_path / "ro.py").read_text() == BL002.example
+    assert (tmp_path / "moved.py").read_text().endswith("# edited meanwhile\n")
+    assert (tmp_path / "ok.py").read_text() == BL002.use_instead
+    assert sorted(run.problems) == [
+        f"{tmp_path / 'moved.py'}: not fixed: it changed on disk since bufferlint read it",
+        f"{tmp_path / 'ro.py'}: not fixed: it is read-only",
+    ]
+    assert sorted(os.path.basename(f.path) for f in run.result.findings) == ["moved.py", "ro.py"]
+    assert [os.path.basename(f.path) for f in run.fixed] == ["ok.py"]
+
+
+def test_a_fix_that_does_not_parse_is_not_applied(tmp_path, monkeypatch):
+    monkeypatch.setattr("bufferlint.fix.session.render", lambda module, plans: "def (:\n")
+    fixed, left = _fixed(tmp_path, BL002.example)
+    assert fixed == BL002.example
+    assert "would not parse" in left[0].message
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def test_diff_prints_and_fix_writes(tmp_path):
+    path = tmp_path / "mask.py"
+    path.write_text(BL002.example)
+    runner = CliRunner()
+    shown = runner.invoke(main, ["--diff", str(path)])
+    assert shown.exit_code == 1
+    assert f"--- {path}\n+++ {path}\n" in shown.stdout
+    assert "+    def reset_parameters(self) -> None:\n" in shown.stdout
+    assert "Would fix 1 error." in shown.stderr
+    assert path.read_text() == BL002.example
+    fixed = runner.invoke(main, ["--fix", "--output-format", "concise", str(path)])
+    assert fixed.exit_code == 0
+    assert fixed.stdout == "Found 1 error (1 fixed, 0 remaining).\n"
+    assert path.read_text() == BL002.use_instead
+    again = runner.invoke(main, ["--diff", str(path)])
+    assert (again.exit_code, again.stdout) == (0, "")
+
+
+def test_exit_status_reflects_what_remains(tmp_path):
+    shutil.copytree(TREES["static"] / "pkg", tmp_path / "pkg")
+    (tmp_path / "nn_buffer.py").write_text((TREES["static"] / "nn_buffer.py").read_text())
+    runner = CliRunner()
+    listed = runner.invoke(main, ["--output-format", "concise", str(tmp_path)])
+    assert "[*] 3 fixable with the `--fix` option (1 hidden fix can be enabled" in listed.stdout
+    first = runner.invoke(main, ["--fix", "--output-format", "concise", str(tmp_path)])
+    assert first.exit_code == 1
+    assert "Found 4 errors (3 fixed, 1 remaining)." in first.stdout
+    second = runner.invoke(main, ["--fix", "--unsafe-fixes", str(tmp_path)])
+    assert second.exit_code == 0
+
+
+def test_json_output_has_ruff_fix_fields(tmp_path):
+    (tmp_path / "mask.py").write_text(BL002.example)
+    shown = CliRunner().invoke(main, ["--output-format", "json", str(tmp_path)])
+    fix = json.loads(shown.stdout)[0]["fix"]
+    assert fix["applicability"] == "safe"
+    assert fix["message"] == "Add `reset_parameters` that rebuilds `mask`"
+    assert fix["edits"] == [
+        {
+            "content": BL002.use_instead[len(BL002.example) :],
+            "location": {"row": 10, "column": 1},
+            "end_location": {"row": 10, "column": 1},
+        }
+    ]
