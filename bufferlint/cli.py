@@ -4,7 +4,8 @@
 also works); `bufferlint rule CODE` prints a rule's page. A folder literally named `rule` or
 `check` is linted as `bufferlint ./rule`.
 
-Every error a user can cause is one line on stderr and exit status 2; findings exit 1.
+Every error a user can cause is one line on stderr and exit status 2; findings exit 1,
+except those that `--runtime` refuted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import click
 
 from bufferlint import __version__
 from bufferlint.config import (
+    Config,
     ConfigError,
     Overrides,
     check_reset_methods,
@@ -34,6 +36,8 @@ from bufferlint.engine import Result, Settings, lint, lint_source
 from bufferlint.fix import attach_fixes, fix_paths
 from bufferlint.output import FORMATS, TEXT_FORMATS, Report, render_statistics, summary
 from bufferlint.rules import RULES
+from bufferlint.runtime import RECIPES, RuntimeSettings, RuntimeUnavailable
+from bufferlint.runtime.attach import confirm_findings, settings_for
 from bufferlint.sources import SourceError
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -158,6 +162,30 @@ def _codes(values: Sequence[str], option: str) -> tuple[str, ...]:
     is_flag=True,
     help="Print the fixes as a unified diff instead of writing them (exit 1 if any).",
 )
+@click.option(
+    "--runtime",
+    is_flag=True,
+    help="Confirm each finding by building its class on the meta device and materializing it "
+    'in worker processes (needs `pip install "bufferlint[runtime]"`).',
+)
+@click.option(
+    "--materialize",
+    type=click.Choice(["auto", *RECIPES]),
+    help="How --runtime materializes: the recipe of your training stack [default: auto: fsdp "
+    "when the only hook is reset_parameters, else torch].",
+)
+@click.option(
+    "--devices",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Ranks per --runtime check, joined by torch.distributed (gloo on CPU) [default: 1].",
+)
+@click.option(
+    "--runtime-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Give up on one class after this long [default: 60].",
+)
 @click.version_option(__version__, "--version", prog_name="bufferlint")
 def check(
     paths: tuple[str, ...],
@@ -180,6 +208,10 @@ def check(
     fix: bool,
     unsafe_fixes: bool,
     diff: bool,
+    runtime: bool,
+    materialize: str | None,
+    devices: int | None,
+    runtime_timeout: float | None,
 ) -> None:
     """Find buffers that come out as garbage when a model is materialized from `meta`.
 
@@ -188,8 +220,12 @@ def check(
     GLOBS are comma-separated and the options repeatable. `bufferlint rule CODE` explains a
     rule.
 
+    --runtime runs each BL001/BL002 finding's class and adds a verdict: confirmed, refuted,
+    unconfirmed or error. [tool.bufferlint.runtime] sets the same options; flags win.
+
     Exit status: 0 no findings, 1 findings (or files that could not be parsed), 2 usage or
-    configuration error.
+    configuration error, or --runtime without torch installed. A finding that --runtime
+    refuted does not count towards status 1.
     """
     stdin = "-" in paths or (stdin_filename is not None and not paths)
     if stdin and len(paths) > 1:
@@ -212,6 +248,8 @@ def check(
         settings = resolve(config, overrides)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
+    flags = {"recipe": materialize, "devices": devices, "timeout": runtime_timeout}
+    runtime_settings = _runtime_settings(runtime, flags, config, settings, stdin_path, diff)
     fixed = 0
     if fix or diff:
         if stdin_path is not None:
@@ -222,6 +260,8 @@ def check(
         result, texts = _run(list(paths) or ["."], settings, stdin_path)
         if stdin_path is None:
             attach_fixes(result, settings, unsafe_fixes)
+    if runtime_settings is not None:
+        confirm_findings(result.findings, runtime_settings)
     fmt = output_format or ("full" if sys.stdout.isatty() and not output_file else "concise")
     if statistics:
         text = render_statistics(result.findings, as_json=fmt in ("json", "json-lines"))
@@ -231,7 +271,39 @@ def check(
             text += summary(result.findings, result.files, fixed)
     if not silent:
         _write(text, output_file)
-    sys.exit(EXIT_FINDINGS if result.findings and not exit_zero else EXIT_CLEAN)
+    failing = any(f.verdict != "refuted" for f in result.findings)
+    sys.exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_CLEAN)
+
+
+# Each runtime flag and the RuntimeSettings field it sets.
+_RUNTIME_FLAGS = {"materialize": "recipe", "devices": "devices", "runtime-timeout": "timeout"}
+
+
+def _runtime_settings(
+    runtime: bool,
+    flags: dict[str, Any],
+    config: Config,
+    settings: Settings,
+    stdin_path: str | None,
+    diff: bool,
+) -> RuntimeSettings | None:
+    """`--runtime`'s settings, or None without it; every mistake is a UserError. torch is
+    imported only in worker processes, and only with --runtime."""
+    given = [f"--{name}" for name, value in _RUNTIME_FLAGS.items() if flags[value] is not None]
+    if not runtime:
+        if given:
+            raise UserError(
+                f"{' and '.join(given)} {'needs' if len(given) == 1 else 'need'} --runtime"
+            )
+        return None
+    if stdin_path is not None:
+        raise UserError("--runtime imports the classes from files, so it cannot check stdin")
+    if diff:
+        raise UserError("--runtime cannot be combined with --diff")
+    try:
+        return settings_for(config.runtime.values(), flags, settings.hooks)
+    except (ValueError, RuntimeUnavailable) as exc:
+        raise UserError(str(exc)) from None
 
 
 def _fix(paths: list[str], settings: Settings, unsafe: bool, diff: bool) -> tuple[Result, int]:

@@ -1,15 +1,27 @@
-"""One pass from paths to findings: files -> facts -> class model -> rules."""
+"""One pass from paths to findings: files -> facts -> class model -> rules.
+
+A large tree is linted near LibCST's parse floor by parsing less (bufferlint.prefilter:
+only statements that can change a finding, plus whatever the class model asks for),
+in parallel (a process pool over files) and once (bufferlint.cache). With
+`Settings(prefilter=False)` every file is parsed whole, as `analyse` expects: the tests
+hold the two to the same findings.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
+import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
-from bufferlint import analysis, suppressions
+from bufferlint import __version__, analysis, partial, prefilter, suppressions
+from bufferlint.cache import Cache, Stat, digest_of, location, stat_of
 from bufferlint.exclusion import PathFilter
-from bufferlint.facts import FileFacts, ParseFailure, extract
+from bufferlint.facts import ClassFacts, FileFacts, ParseFailure, extract
 from bufferlint.findings import BufferSite, Finding
 from bufferlint.model import Project
 from bufferlint.rules import BL001, BL002, RULES, message
@@ -35,6 +47,10 @@ class Settings:
     # Which findings (bufferlint.suppressions): (glob, codes) pairs, besides inline noqa.
     per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = ()
     project_root: str = ""  # anchors relative globs; "" is the current directory
+    # How, not what: findings are the same whatever these are.
+    jobs: int = 0  # processes that parse; 0: one per CPU; few files are parsed in-process
+    cache: bool = False  # use .bufferlint_cache (the CLI does unless --no-cache)
+    prefilter: bool = True  # parse only what can change a finding; False: every file
 
     def path_filter(self) -> PathFilter:
         return PathFilter(
@@ -86,8 +102,11 @@ def lint(paths: Sequence[str], settings: Settings) -> Result:
     sources = discover(
         paths, path_filter.skip, path_filter.skip_named if settings.force_exclude else None
     )
-    facts = [facts_for(source) for source in sources]
-    return analyse(sources, facts, settings)
+    if not settings.prefilter:
+        with _Workers(settings.jobs) as workers:
+            facts = workers.map(facts_for, sources, [_size(s.path) for s in sources])
+        return analyse(sources, facts, settings)
+    return _Run(paths, sources, settings).result()
 
 
 def lint_source(path: str, text: str, settings: Settings) -> Result:
@@ -115,6 +134,20 @@ def analyse(
     for file_facts in facts:
         if file_facts.error is not None:
             result.findings.append(_error_finding(by_path[file_facts.path], file_facts))
+    candidates = (
+        (by_path[f.path], f, f.classes) for f in facts if f.error is None
+    )
+    result.findings.extend(_class_findings(project, candidates, settings))
+    return _finish(result, sources, settings, texts)
+
+
+def _class_findings(
+    project: Project,
+    candidates: Iterable[tuple[SourceFile, FileFacts, Iterable[ClassFacts]]],
+    settings: Settings,
+) -> list[Finding]:
+    """BL001 and BL002 for the given classes of each file."""
+    found = []
     reports: dict[str, analysis.ClassReport] = {}
 
     def report_for(qualified: str) -> analysis.ClassReport:
@@ -122,11 +155,8 @@ def analyse(
             reports[qualified] = analysis.analyse(project, qualified, settings.hooks)
         return reports[qualified]
 
-    for file_facts in facts:
-        if file_facts.error is not None:
-            continue
-        source = by_path[file_facts.path]
-        for cls in file_facts.classes:
+    for source, file_facts, classes in candidates:
+        for cls in classes:
             qualified = f"{file_facts.module}.{cls.name}"
             if project.classes.get(qualified, (None, None))[1] is not file_facts:
                 continue  # a duplicate module name: the first file wins
@@ -146,7 +176,7 @@ def analyse(
             rule = BL002 if report.has_hook is False else BL001
             if rule.code not in settings.select:
                 continue
-            result.findings.append(
+            found.append(
                 Finding(
                     code=rule.code,
                     message=message(rule, report, missing, settings.hooks, source.path),
@@ -164,6 +194,16 @@ def analyse(
                     hooks=settings.hooks,
                 )
             )
+    return found
+
+
+def _finish(
+    result: Result,
+    sources: Sequence[SourceFile],
+    settings: Settings,
+    texts: Mapping[str, str] | None = None,
+) -> Result:
+    """Suppressions applied, findings sorted."""
     result.findings = suppressions.apply(
         result.findings,
         sources,
@@ -191,3 +231,517 @@ def _error_finding(source: SourceFile, facts: FileFacts) -> Finding:
         module=source.module,
         import_root=source.import_root,
     )
+
+
+# -- the prefiltered run ---------------------------------------------------------------
+
+Key = tuple[str, str, bool]  # (path, module, is_package): what facts depend on
+_POOL_BYTES = 256 * 1024  # less source than this is read in-process: forking costs more
+
+
+def _workers(jobs: int) -> int:
+    if jobs > 0:
+        return jobs
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _size(path: str) -> int:
+    found = stat_of(path)
+    return found[1] if found else 0
+
+
+class _Workers:
+    """A process pool, started only once there is enough work for it."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = _workers(jobs)
+        self._pool: Any = None
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+
+    def _use_pool(self, sizes: Sequence[int]) -> bool:
+        return self.jobs > 1 and len(sizes) > 1 and sum(sizes) >= _POOL_BYTES
+
+    def _start(self) -> Any:
+        if self._pool is None:
+            # fork: the workers start with bufferlint and libcst already imported.
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+            self._pool = multiprocessing.get_context(method).Pool(self.jobs)
+        return self._pool
+
+    def _chunk(self, count: int) -> int:
+        return max(1, count // (self.jobs * 16))
+
+    def run(self, function: Callable[[Any], Any], items: Sequence[Any], sizes: Sequence[int]):
+        """`function` over `items`, results as they come (the largest items go first)."""
+        if not self._use_pool(sizes):
+            return map(function, items)
+        order = sorted(range(len(items)), key=lambda i: -sizes[i])
+        return self._start().imap_unordered(
+            function, [items[i] for i in order], self._chunk(len(items))
+        )
+
+    def map(
+        self, function: Callable[[Any], Any], items: Sequence[Any], sizes: Sequence[int]
+    ) -> list[Any]:
+        """`function` over `items`, results in order."""
+        if not self._use_pool(sizes):
+            return list(map(function, items))
+        return list(self._start().imap(function, items, self._chunk(len(items))))
+
+
+@dataclass
+class _Scan:
+    """A file as read: its digest and the prefilter's index, valid while its stat is."""
+
+    stat: Stat | None
+    digest: str = ""
+    index: prefilter.FileIndex | None = None
+    error: str = ""  # why it cannot be read, reported as a parse failure
+
+
+def _read(path: str) -> tuple[_Scan, str | None]:
+    stat = stat_of(path)  # before reading: a change while reading shows next time
+    try:
+        text = read_source(path)
+    except SourceError as exc:
+        return _Scan(stat, error=str(exc)), None
+    index = prefilter.index(text)
+    if index.tokens:
+        index.split(text)
+    return _Scan(stat, digest_of(text.encode("utf-8", "surrogatepass")), index), text
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Read `path` unless `scan` is known; for a linted `key`, parse what is asked."""
+
+    path: str
+    key: Key | None = None
+    scan: _Scan | None = None
+    offsets: tuple[int, ...] = ()  # the statements of these headers,
+    tokens: bool = False  # those that hold a builder's tokens,
+    whole: bool = False  # or all of it (a duplicated module name)
+    cache: Cache | None = None
+
+
+@dataclass
+class _Outcome:
+    path: str
+    scan: _Scan
+    parsed: partial.Parsed | None = None
+    statements: tuple[int, ...] = ()  # the statements asked for
+    fresh: bool = False  # parsed now: worth storing
+
+
+def _asked(index: prefilter.FileIndex, offsets: Iterable[int], tokens: bool) -> set[int]:
+    """The statements of these headers, and those with a builder's tokens (needs split)."""
+    statements = {index.statement_of(offset) for offset in offsets}
+    if tokens:
+        statements.update(n for n, flag in enumerate(index.flags) if flag & prefilter.TOKEN)
+    return statements
+
+
+def _settled(parsed: partial.Parsed | None, statements: set[int], whole: bool) -> bool:
+    """Whether `parsed` already holds what a job asks for."""
+    if parsed is None or not parsed.has(statements):
+        return False
+    return not whole or parsed.whole is not None or parsed.error is not None
+
+
+def _work(job: _Job) -> _Outcome:
+    """Runs in a worker process (or in-process, for little work)."""
+    scan, text = job.scan, None
+    if scan is None:
+        scan, text = _read(job.path)
+    index = scan.index
+    if job.key is None or index is None:
+        return _Outcome(job.path, scan)
+    if not (job.whole or job.offsets or index.odd or (job.tokens and index.tokens)):
+        return _Outcome(job.path, scan)
+    if index.starts is None:
+        current, text = _read(job.path)
+        if current.digest != scan.digest:  # changed since it was scanned
+            return _work(_Job(job.path, job.key, current, job.offsets, job.tokens, job.whole))
+        index.split(text or "")
+    statements = _asked(index, job.offsets, job.tokens)
+    whole = job.whole or index.odd
+    _, module, is_package = job.key
+    parsed = job.cache.load_facts(scan.digest, module, is_package) if job.cache else None
+    parsed = parsed if isinstance(parsed, partial.Parsed) else None
+    if _settled(parsed, statements, whole):
+        return _Outcome(job.path, scan, parsed, tuple(sorted(statements)))
+    if text is None:
+        current, text = _read(job.path)
+        if current.digest != scan.digest:
+            return _work(_Job(job.path, job.key, current, job.offsets, job.tokens, job.whole))
+    parsed = partial.parse(
+        text or "", job.path, module, is_package, index, None if whole else statements, parsed
+    )
+    return _Outcome(job.path, scan, parsed, tuple(sorted(statements)), fresh=True)
+
+
+class _LazyClasses(dict):  # type: ignore[type-arg]
+    """`Project.classes` that parses a class when the model looks it up and the prefilter
+    left its statement out: the model sees every class, as if all were parsed."""
+
+    def __init__(self, load: Callable[[str], bool]) -> None:
+        super().__init__()
+        self._load = load
+
+    def __contains__(self, name: object) -> bool:
+        if dict.__contains__(self, name):
+            return True
+        return isinstance(name, str) and self._load(name) and dict.__contains__(self, name)
+
+    def __getitem__(self, name: str) -> tuple[ClassFacts, FileFacts]:
+        if not dict.__contains__(self, name):
+            self._load(name)
+        return dict.__getitem__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict.__getitem__(self, name) if name in self else default
+
+
+@dataclass
+class _Record:
+    """A run's findings and every file it read or looked for (None: absent)."""
+
+    sources: list[str]
+    files: dict[str, Stat | None]
+    result: Result
+
+
+class _Run:
+    """One prefiltered lint: scan every file under the import roots, choose the
+    statements that may report, parse them in a pool, and let the model pull in the rest."""
+
+    def __init__(self, paths: Sequence[str], sources: Sequence[SourceFile], settings: Settings):
+        self.paths = list(paths)
+        self.sources = list(sources)
+        self.settings = settings
+        self.cache = Cache(location()) if settings.cache else None
+        self.roots = list(dict.fromkeys(s.import_root for s in sources))
+        self.keys = {s.path: (s.path, s.module, s.is_package) for s in sources}
+        self.by_module: dict[str, list[SourceFile]] = {}
+        for source in sources:
+            self.by_module.setdefault(source.module, []).append(source)
+        self.duplicated = {m for m, found in self.by_module.items() if len(found) > 1}
+        self.scans: dict[str, _Scan] = {}
+        self.parsed: dict[Key, partial.Parsed] = {}
+        self.asked: dict[Key, set[int]] = {}  # per linted file, the statements that may report
+        self.fresh: set[Key] = set()
+        self.objects: dict[Key, FileFacts] = {}
+        self.partial_modules: dict[str, Key] = {}
+        self.words: set[str] = set()  # every class name in any header
+        self.probes: dict[str, Stat | None] = {}
+        self.project: Project | None = None
+        self.rescanned = False  # the scan record needs writing
+
+    def result(self) -> Result:
+        files = self._files()
+        key = _run_key(self.paths, self.settings)
+        if self.cache is not None:
+            record = self.cache.load_run(key)
+            if isinstance(record, _Record) and self._valid(record, files):
+                return record.result
+        with _Workers(self.settings.jobs) as workers:
+            self._scan(files, workers)
+            self._run(self._choose(), workers)
+        result = self._analyse()
+        if self.cache is not None:
+            self._store(key, files, result)
+        return result
+
+    # -- files -----------------------------------------------------------------------
+    def _files(self) -> dict[str, Stat | None]:
+        """The linted files and every module file under their import roots."""
+        files = {s.path: stat_of(s.path) for s in self.sources}
+        for root in self.roots:
+            for path in _walk(root):
+                if path not in files:
+                    files[path] = stat_of(path)
+        return files
+
+    def _valid(self, record: _Record, files: dict[str, Stat | None]) -> bool:
+        if record.sources != [s.path for s in self.sources]:
+            return False
+        if any(record.files.get(path, ()) != stat for path, stat in files.items()):
+            return False
+        return all(stat_of(p) == stat for p, stat in record.files.items() if p not in files)
+
+    def _scan(self, files: dict[str, Stat | None], workers: _Workers) -> None:
+        """Reads what changed since the cached scan, and parses the linted statements that
+        hold tokens (in the same job, while the text is at hand)."""
+        known = self.cache.load_scan() if self.cache is not None else {}
+        jobs = []
+        for path, stat in files.items():
+            record = known.get(path)
+            scan: _Scan | None = None
+            if isinstance(record, _Scan) and stat is not None and record.stat == stat:
+                scan = record
+                self._absorb(_Outcome(path, record))
+            else:
+                self.rescanned = True
+            key = self.keys.get(path)
+            jobs.append(_Job(path, key, scan, (), True, self._whole(key), self.cache))
+        self._run(jobs, workers)
+
+    def _whole(self, key: Key | None) -> bool:
+        return key is not None and key[1] in self.duplicated
+
+    def _run(self, jobs: list[_Job], workers: _Workers) -> None:
+        """Runs the jobs that have work left, in the pool when they are worth it."""
+        needed = [job for job in jobs if not self._done(job)]
+        sizes = [_size(job.path) for job in needed]
+        for outcome in workers.run(_work, needed, sizes):
+            self._absorb(outcome)
+
+    def _done(self, job: _Job) -> bool:
+        """Whether the job has nothing left to do: already scanned, and parsed as far as
+        it asks (from the cache, perhaps)."""
+        if job.scan is None:
+            return False
+        index = job.scan.index
+        if job.key is None or index is None:
+            return True
+        if not (job.whole or job.offsets or index.odd or (job.tokens and index.tokens)):
+            return True
+        if index.starts is None:
+            return False
+        statements = _asked(index, job.offsets, job.tokens)
+        parsed = self.parsed.get(job.key) or self._cached(job.key)
+        if not _settled(parsed, statements, job.whole or index.odd):
+            return False
+        assert parsed is not None
+        self.parsed[job.key] = parsed
+        self.asked.setdefault(job.key, set()).update(statements)
+        return True
+
+    def _cached(self, key: Key) -> partial.Parsed | None:
+        scan = self.scans.get(key[0])
+        if self.cache is None or scan is None or not scan.digest:
+            return None
+        found = self.cache.load_facts(scan.digest, key[1], key[2])
+        return found if isinstance(found, partial.Parsed) else None
+
+    def _absorb(self, outcome: _Outcome) -> None:
+        self.scans[outcome.path] = outcome.scan
+        if outcome.scan.index is not None:
+            self.words.update(h.name for h in outcome.scan.index.headers)
+        key = self.keys.get(outcome.path)
+        if outcome.parsed is not None and key is not None:
+            self.parsed[key] = outcome.parsed
+            self.asked.setdefault(key, set()).update(outcome.statements)
+            if outcome.fresh:
+                self.fresh.add(key)
+
+    # -- choosing ----------------------------------------------------------------------
+    def _choose(self) -> list[_Job]:
+        """Jobs that parse the statements of every class that may inherit a builder."""
+        paths = [p for p, scan in self.scans.items() if scan.index is not None]
+        indexes = [self.scans[p].index for p in paths]
+        seeds = set()
+        for index in indexes:
+            assert index is not None
+            if index.starts is not None:
+                for number, flag in enumerate(index.flags):
+                    if flag & prefilter.TOKEN:
+                        seeds.update(index.names_in(number))
+        _, marked = prefilter.reach(indexes, seeds)  # type: ignore[arg-type]
+        jobs = []
+        for path, positions in zip(paths, marked):
+            key = self.keys.get(path)
+            index = self.scans[path].index
+            if key is None or not positions or index is None:
+                continue
+            offsets = tuple(index.headers[p].offset for p in positions)
+            scan = self.scans[path]
+            jobs.append(_Job(path, key, scan, offsets, True, self._whole(key), self.cache))
+        return jobs
+
+    # -- analysis --------------------------------------------------------------------
+    def _analyse(self) -> Result:
+        """The findings: the model starts from the files that may report and pulls in,
+        through `_load` and `_materialize`, whatever else it looks up."""
+        result = Result(files=len(self.sources))
+        project = Project((), self._load)
+        project.classes = _LazyClasses(self._materialize)
+        self.project = project
+        candidates = []
+        for source in self.sources:
+            key = self.keys[source.path]
+            parsed = self.parsed.get(key)
+            if parsed is None or not (self.asked.get(key) or self._whole(key) or parsed.whole):
+                continue
+            facts = self._facts(key)
+            if facts.error is not None:
+                continue
+            project.add(facts)
+            if parsed.whole is not None:
+                classes = list(parsed.whole)
+            else:
+                classes = [c for n in sorted(self.asked[key]) for c in parsed.statements[n]]
+            candidates.append((source, facts, classes))
+        findings = _class_findings(project, candidates, self.settings)
+        for source in self.sources:
+            error = self._error(self.keys[source.path])
+            if error is not None:
+                facts = FileFacts(path=source.path, module=source.module, error=error)
+                result.findings.append(_error_finding(source, facts))
+        result.findings.extend(findings)
+        return _finish(result, self.sources, self.settings)
+
+    def _error(self, key: Key) -> ParseFailure | None:
+        scan = self.scans.get(key[0])
+        if scan is not None and scan.error:
+            return ParseFailure(1, 1, scan.error)
+        parsed = self.parsed.get(key)
+        return parsed.error if parsed is not None else None
+
+    def _facts(self, key: Key) -> FileFacts:
+        """The FileFacts that the model holds for a file: one object per file."""
+        if key in self.objects:
+            return self.objects[key]
+        path, module, _ = key
+        scan = self.scans.get(path)
+        if scan is None:
+            scan = _read(path)[0]
+            self._absorb(_Outcome(path, scan))
+        if scan.error or scan.index is None:
+            facts = FileFacts(path=path, module=module, error=ParseFailure(1, 1, scan.error))
+        else:
+            parsed = self._ensure(key, ())
+            facts = parsed.facts(path, module)
+            if parsed.whole is None and parsed.error is None:
+                self.partial_modules.setdefault(module, key)
+        self.objects[key] = facts
+        return facts
+
+    def _ensure(self, key: Key, statements: Iterable[int]) -> partial.Parsed:
+        """Parses, in this process, whatever of `statements` is not parsed yet."""
+        wanted = set(statements)
+        parsed = self.parsed.get(key) or self._cached(key)
+        scan = self.scans[key[0]]
+        split = scan.index is not None and scan.index.starts is not None
+        if parsed is not None and split and parsed.has(wanted):
+            self.parsed[key] = parsed
+            return parsed
+        current, text = _read(key[0])
+        if current.digest != scan.digest or current.error:  # changed since it was scanned
+            self._absorb(_Outcome(key[0], current))
+            scan, parsed = current, None
+        if scan.error or scan.index is None:
+            parsed = partial.Parsed(error=ParseFailure(1, 1, scan.error), started=True)
+        else:
+            scan.index.split(text or "")
+            parsed = partial.parse(text or "", *key, scan.index, wanted, parsed)
+        self.parsed[key] = parsed
+        self.fresh.add(key)
+        return parsed
+
+    def _load(self, module: str) -> FileFacts | None:
+        """The model's loader: a linted file first, else a module under an import root."""
+        for source in self.by_module.get(module, ()):
+            facts = self._facts(self.keys[source.path])
+            if facts.error is None:
+                return facts
+        relative = module.replace(".", os.sep)
+        for root in self.roots:
+            for candidate in (f"{relative}.py", os.path.join(relative, "__init__.py")):
+                path = str(Path(root, candidate))
+                if path not in self.probes:
+                    self.probes[path] = stat_of(path)
+                if self.probes[path] is None or not os.path.isfile(path):
+                    continue
+                facts = self._facts((path, module, candidate.endswith("__init__.py")))
+                return None if facts.error else facts
+        return None
+
+    def _materialize(self, name: str) -> bool:
+        """Parses the left-out statements that define class `name`; whether any were."""
+        word = name.rpartition(".")[2]
+        if word not in self.words or self.project is None:
+            return False
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            module = ".".join(parts[:cut])
+            key = self.partial_modules.get(module)
+            if key is None or self.project.modules.get(module) is not self.objects.get(key):
+                continue
+            parsed = self.parsed[key]
+            index = self.scans[key[0]].index
+            if parsed.whole is not None or index is None or index.starts is None:
+                continue
+            missing = [n for n in index.defining(word) if n not in parsed.statements]
+            if not missing:
+                continue
+            parsed = self._ensure(key, [*parsed.statements, *missing])
+            facts = self.objects[key]
+            classes: dict[str, tuple[ClassFacts, FileFacts]] = self.project.classes
+            for cls in parsed.classes():
+                qualified = f"{module}.{cls.name}"
+                if not dict.__contains__(classes, qualified):
+                    dict.__setitem__(classes, qualified, (cls, facts))
+                    facts.classes.append(cls)
+            return True
+        return False
+
+    # -- cache -----------------------------------------------------------------------
+    def _store(self, key: str, files: dict[str, Stat | None], result: Result) -> None:
+        assert self.cache is not None
+        if self.rescanned or self.fresh:
+            known = self.cache.load_scan()
+            known.update(self.scans)
+            self.cache.store_scan(known)
+        for fresh in self.fresh:
+            scan = self.scans[fresh[0]]
+            if scan.digest and fresh in self.parsed:
+                self.cache.store_facts(scan.digest, fresh[1], fresh[2], self.parsed[fresh])
+        seen = dict(files)
+        seen.update(self.probes)
+        for path in self.scans:
+            seen.setdefault(path, self.scans[path].stat)
+        self.cache.store_run(key, _Record([s.path for s in self.sources], seen, result))
+
+
+def _walk(root: str) -> Iterator[str]:
+    """Module files under an import root: `.py` files in folders with importable names,
+    outside the default excludes."""
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [
+            d
+            for d in dirs
+            if d.isidentifier() and not any(fnmatch.fnmatch(d, p) for p in DEFAULT_EXCLUDES)
+        ]
+        for name in names:
+            if name.endswith(".py") and name[:-3].isidentifier():
+                yield os.path.join(folder, name)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, (frozenset, set)):
+        return tuple(sorted((_canonical(v) for v in value), key=repr))
+    if isinstance(value, (tuple, list)):
+        return tuple(_canonical(v) for v in value)
+    return value
+
+
+def _run_key(paths: Sequence[str], settings: Settings) -> str:
+    """What a run's findings depend on besides the files: settings, paths, folder."""
+    what = [
+        (f.name, _canonical(getattr(settings, f.name)))
+        for f in fields(settings)
+        if f.name not in ("jobs", "cache")
+    ]
+    text = repr((__version__, what, list(paths), os.getcwd()))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -40,6 +40,11 @@ class Finding:
         return [b.name for b in self.buffers]
 
     @property
+    def verdict(self) -> str | None:
+        """The runtime verdict (confirmed, refuted, unconfirmed, error); None without --runtime."""
+        return None if self.runtime is None else self.runtime.get("verdict")
+
+    @property
     def fixable(self) -> bool:
         """Whether `--fix` would apply `fix`: an unsafe fix without `--unsafe-fixes` is
         hidden (bufferlint.fix sets `extra["fix_hidden"]`), as in ruff."""

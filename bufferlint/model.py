@@ -65,11 +65,19 @@ class Project:
         self._loader = loader
         self._tried: set[str] = set()
         self._mro: dict[str, list[str]] = {}
+        self._resolved: dict[str, str] = {}
         self._module_memo: dict[str, bool] = {}
         for facts in files:
-            self.add(facts)
+            self._add(facts)
 
     def add(self, facts: FileFacts) -> None:
+        """Adds a file from outside; what was derived without it is derived again."""
+        self._resolved.clear()
+        self._mro.clear()
+        self._module_memo.clear()
+        self._add(facts)
+
+    def _add(self, facts: FileFacts) -> None:
         if facts.module in self.modules:
             return
         self.modules[facts.module] = facts
@@ -82,33 +90,35 @@ class Project:
             self._tried.add(name)
             loaded = self._loader(name)
             if loaded is not None:
-                self.add(loaded)
+                self._add(loaded)  # found on demand: nothing derived so far depended on it
         return self.modules.get(name)
 
-    def resolve(self, name: str, depth: int = 0) -> str:
+    def resolve(self, name: str) -> str:
         """The qualified project class `name` refers to, or `name` itself if it is external."""
-        if name in self.classes or depth > 16:
+        if name in self.classes:
             return name
+        if name in self._resolved:
+            return self._resolved[name]
+        self._resolved[name] = name  # an import cycle resolves to nothing
         parts = name.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             module = self._module(".".join(parts[:cut]))
-            if module is None:
-                continue
-            found = self._lookup(module, parts[cut:], depth)
-            if found is not None:
-                return found
-        return name
+            if module is not None:  # as in Python, the longest module prefix decides
+                found = self._lookup(module, parts[cut:])
+                self._resolved[name] = found or name
+                break
+        return self._resolved[name]
 
-    def _lookup(self, module: FileFacts, rest: list[str], depth: int) -> str | None:
+    def _lookup(self, module: FileFacts, rest: list[str]) -> str | None:
         candidate = f"{module.module}.{'.'.join(rest)}"
         if candidate in self.classes:
             return candidate
         target = module.imports.get(rest[0])
         if target is not None and target != candidate:
-            resolved = self.resolve(".".join([target, *rest[1:]]), depth + 1)
+            resolved = self.resolve(".".join([target, *rest[1:]]))
             return resolved if resolved in self.classes else None
         for star in module.star_imports:
-            resolved = self.resolve(".".join([star, *rest]), depth + 1)
+            resolved = self.resolve(".".join([star, *rest]))
             if resolved in self.classes:
                 return resolved
         return None

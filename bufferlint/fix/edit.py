@@ -13,39 +13,111 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 
 from bufferlint.facts import dotted
+from bufferlint.fix.index import SourceIndex, fields_of
 from bufferlint.fix.plan import Plan
 
 
-def render(module: cst.Module, plans: Sequence[Plan]) -> str:
-    """The file's source with every plan applied."""
-    by_class = {id(p.class_node): p for p in plans}
-    updated = module.visit(_Apply(by_class))
-    assert isinstance(updated, cst.Module)
-    if any(p.body and not p.torch for p in plans):
-        updated = _import_torch(updated)
-    return updated.code
+def render(index: SourceIndex, plans: Sequence[Plan]) -> str:
+    """The file's text with every plan applied. Only the top-level statements holding the
+    fixed classes are regenerated; the rest of the text is copied as it is."""
+    replacements: dict[int, cst.CSTNode] = {}
+    ancestors: set[int] = set()
+    depth = {id(p): sum(1 for _ in index.ancestors(p.class_node)) for p in plans}
+    for plan in sorted(plans, key=lambda p: -depth[id(p)]):  # inner classes first
+        inner = _replace(plan.class_node, replacements, ancestors)
+        assert isinstance(inner, cst.ClassDef)
+        replacements[id(plan.class_node)] = _rewrite_class(inner, plan)
+        ancestors.update(id(a) for a in index.ancestors(plan.class_node))
+    module = index.module
+    body: list[cst.CSTNode] = [_replace(s, replacements, ancestors) for s in module.body]
+    needed: dict[str, str] = {}  # local name -> qualified, for the imports to add
+    for plan in plans:
+        if plan.body and not plan.torch:
+            needed["torch"] = "torch"
+        needed.update(plan.imports)
+    if needed and needed != {"torch": "torch"}:  # anything but torch: LibCST places them
+        context = CodemodContext()
+        for local, qualified in sorted(needed.items()):
+            module_name, _, obj = qualified.rpartition(".")
+            if not module_name:
+                AddImportsVisitor.add_needed_import(
+                    context, qualified, asname=None if local == qualified else local
+                )
+            else:
+                AddImportsVisitor.add_needed_import(
+                    context, module_name, obj, asname=None if local == obj else local
+                )
+        updated = module.with_changes(body=body)
+        return AddImportsVisitor(context).transform_module(updated).code
+    if needed:
+        imports = [
+            (i, statement)
+            for i, statement in enumerate(body)
+            if isinstance(statement, cst.SimpleStatementLine)
+            and isinstance(statement.body[0], (cst.Import, cst.ImportFrom))
+        ]
+        position = next((i for i, s in imports if any(map(_from_torch, s.body))), None)
+        gap: list[cst.EmptyLine] = []
+        if position is None:  # before the project's own (relative) imports, as isort does
+            position = next((i for i, s in imports if _relative(s.body[0])), None)
+            gap = [cst.EmptyLine(indent=False)]
+        if position is None:  # no torch import at all: let LibCST place it
+            context = CodemodContext()
+            AddImportsVisitor.add_needed_import(context, "torch")
+            updated = module.with_changes(body=body)
+            return AddImportsVisitor(context).transform_module(updated).code
+        statement = body[position]
+        assert isinstance(statement, cst.SimpleStatementLine)
+        line = cst.SimpleStatementLine(
+            body=[cst.Import(names=[cst.ImportAlias(name=cst.Name("torch"))])],
+            leading_lines=statement.leading_lines,
+        )
+        body[position] = cst.FlattenSentinel([line, statement.with_changes(leading_lines=gap)])
+    text = index.text
+    pieces, cursor = [], 0
+    spans = index.spans()
+    for position, (old, new) in enumerate(zip(module.body, body, strict=True)):
+        if new is not old:
+            start, end = spans[position]
+            nodes = new.nodes if isinstance(new, cst.FlattenSentinel) else [new]
+            last = position == len(body) - 1
+            code = "".join(index.code_for_statement(n, last and n is nodes[-1]) for n in nodes)
+            pieces += [text[cursor:start], code]
+            cursor = end
+    return "".join(pieces) + text[cursor:]
 
 
-def _import_torch(module: cst.Module) -> cst.Module:
-    """Adds `import torch` where isort puts it: before the first `from torch ...` (or
-    `import torch.x`) at the top level; elsewhere LibCST's AddImportsVisitor decides."""
-    body = list(module.body)
-    for position, statement in enumerate(body):
-        if isinstance(statement, cst.SimpleStatementLine) and any(
-            _from_torch(small) for small in statement.body
-        ):
-            line = cst.SimpleStatementLine(
-                body=[cst.Import(names=[cst.ImportAlias(name=cst.Name("torch"))])],
-                leading_lines=statement.leading_lines,
-            )
-            body[position : position + 1] = [line, statement.with_changes(leading_lines=[])]
-            return module.with_changes(body=body)
-    context = CodemodContext()
-    AddImportsVisitor.add_needed_import(context, "torch")
-    return AddImportsVisitor(context).transform_module(module)
+def _replace(
+    node: cst.CSTNode, replacements: dict[int, cst.CSTNode], ancestors: set[int]
+) -> cst.CSTNode:
+    """`node` with the replacements made below it, rebuilding only the nodes on the way."""
+    if id(node) in replacements:
+        return replacements[id(node)]
+    if id(node) not in ancestors:
+        return node
+    changes: dict[str, object] = {}
+    for name in fields_of(node):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            new = _replace(value, replacements, ancestors)
+            if new is not value:
+                changes[name] = new
+        elif isinstance(value, (list, tuple)):
+            items = [
+                _replace(v, replacements, ancestors) if isinstance(v, cst.CSTNode) else v
+                for v in value
+            ]
+            if any(n is not o for n, o in zip(items, value, strict=True)):
+                changes[name] = items
+    return node.with_changes(**changes) if changes else node
+
+
+def _relative(small: cst.BaseSmallStatement) -> bool:
+    return isinstance(small, cst.ImportFrom) and bool(small.relative)
 
 
 def _from_torch(small: cst.BaseSmallStatement) -> bool:
+    """`from torch... import` or `import torch.x`: isort puts `import torch` before them."""
     if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None:
         return (dotted(small.module) or "").split(".")[0] == "torch"
     if isinstance(small, cst.Import):
@@ -72,28 +144,23 @@ def edits(before: str, after: str) -> list[dict[str, Any]]:
     return out
 
 
-class _Apply(cst.CSTTransformer):
-    def __init__(self, plans: dict[int, Plan]) -> None:
-        self.plans = plans
-
-    def leave_ClassDef(self, original: cst.ClassDef, updated: cst.ClassDef) -> cst.ClassDef:
-        plan = self.plans.get(id(original))
-        if plan is None or not isinstance(updated.body, cst.IndentedBlock):
-            return updated
-        body = list(updated.body.body)
-        if plan.create:
-            position = _after_init(body)
-            body.insert(position, _new_hook(plan, _blank_lines(body, position)))
-        else:
-            position = max(
-                i
-                for i, statement in enumerate(body)
-                if isinstance(statement, cst.FunctionDef) and statement.name.value == plan.hook
-            )
-            hook = body[position]
-            assert isinstance(hook, cst.FunctionDef)
-            body[position] = _extend(hook, plan)
-        return updated.with_changes(body=updated.body.with_changes(body=body))
+def _rewrite_class(node: cst.ClassDef, plan: Plan) -> cst.ClassDef:
+    if not isinstance(node.body, cst.IndentedBlock):
+        return node
+    body = list(node.body.body)
+    if plan.create:
+        position = _after_init(body)
+        body.insert(position, _new_hook(plan, _blank_lines(body, position)))
+    else:
+        position = max(
+            i
+            for i, statement in enumerate(body)
+            if isinstance(statement, cst.FunctionDef) and statement.name.value == plan.hook
+        )
+        hook = body[position]
+        assert isinstance(hook, cst.FunctionDef)
+        body[position] = _extend(hook, plan)
+    return node.with_changes(body=node.body.with_changes(body=body))
 
 
 def _after_init(body: list[cst.BaseStatement]) -> int:

@@ -81,6 +81,7 @@ class Plan:
     body: list[cst.BaseStatement]
     rebuilt: list[str]
     torch: str  # the name torch is imported as; "" when `import torch` must be added
+    imports: dict[str, str]  # other imports the rebuild needs there: local name -> qualified
     annotate: bool  # the class annotates its methods: give the new hook `-> None`
     reasons: list[str] = field(default_factory=list)  # why the fix is unsafe
 
@@ -209,6 +210,7 @@ def plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
         body=builder.statements(),
         rebuilt=targets,
         torch=torch_name(index),
+        imports=builder.imports,
         annotate=_annotates(class_node),
         reasons=list(dict.fromkeys(reasons)),
     )
@@ -271,7 +273,7 @@ class _Builder:
         self.done: set[int] = set()  # ids of the statements already replayed
         self.recalled: set[int] = set()  # indices of the helper calls already replayed
         self.reasons: list[str] = []
-        self._scopes: dict[int, MethodScope] = {}
+        self.imports: dict[str, str] = {}  # names the hook's file must import: local -> qualified
 
     # -- entry -------------------------------------------------------------------------
     def add(self, step: trace.Step, name: str) -> None:
@@ -302,9 +304,10 @@ class _Builder:
         if located is None:
             raise Unavailable(f"bufferlint cannot read `{step.method.name}` of `{step.owner}`")
         index, node = located
-        if id(node) not in self._scopes:
+        key = ("scope", self.qualified, id(node))
+        if key not in self.workspace.memo:
             project = self.workspace.project
-            self._scopes[id(node)] = MethodScope.of(
+            self.workspace.memo[key] = MethodScope.of(
                 index,
                 node,
                 lambda attr: (
@@ -312,7 +315,9 @@ class _Builder:
                     and project.find_method(self.qualified, attr, setter=True) is None
                 ),
             )
-        return self._scopes[id(node)]
+        scope = self.workspace.memo[key]
+        assert isinstance(scope, MethodScope)
+        return scope
 
     def _locate(
         self, step: trace.Step, scope: MethodScope
@@ -574,10 +579,18 @@ class _Builder:
         return mapping
 
     def _same_global(self, scope: MethodScope, name: str) -> bool:
+        """Whether a global of another file's code means the same in the hook's file, or
+        can be made to by importing it there (a package outside the project only)."""
         there = scope.index.facts.imports.get(name)
-        return (there is not None and self.index.facts.imports.get(name) == there) or (
-            there is None and hasattr(builtins, name)
-        )
+        if there is None:
+            return hasattr(builtins, name) and name not in self.index.module_names()
+        here = self.index.facts.imports.get(name)
+        if here is not None or name in self.index.module_names():
+            return here == there
+        if self.workspace.is_project_module(there.split(".")[0]):
+            return False
+        self.imports[name] = there
+        return True
 
     # -- constant factories ---------------------------------------------------------------
     def _constant(

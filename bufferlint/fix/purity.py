@@ -70,7 +70,7 @@ class SideEffects:
     def __init__(self, workspace: Workspace, qualified: str) -> None:
         self.workspace = workspace
         self.qualified = qualified  # the instance's class: `self.m()` resolves on it
-        self._memo: dict[tuple[int, frozenset[str]], list[str]] = {}
+        self._memo = workspace.memo
 
     # -- entry points ------------------------------------------------------------------
     def of_statements(
@@ -101,9 +101,9 @@ class SideEffects:
         allowed: frozenset[str],
         depth: int,
     ) -> list[str]:
-        key = (id(node), allowed)
+        key = ("effects", self.qualified, id(node), allowed)
         if key in self._memo:
-            return self._memo[key]
+            return self._memo[key]  # type: ignore[return-value]
         self._memo[key] = []  # recursion: assume nothing more while walking itself
         if depth > MAX_DEPTH:
             reasons = [f"calls `{node.name.value}()` through too many helpers to check"]

@@ -217,21 +217,22 @@ class _Substitute(cst.CSTTransformer):
         self.bound.pop()
         return updated.with_changes(params=original.params)
 
-    def _enter(self, node: cst.BaseComp) -> None:
-        targets: set[str] = set()
-        clause: cst.CompFor | None = node.for_in
-        while clause is not None:
-            targets |= _target_names(clause.target)
-            clause = clause.inner_for_in
-        self.bound.append(targets)
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            targets: set[str] = set()
+            clause: cst.CompFor | None = node.for_in
+            while clause is not None:
+                targets |= _target_names(clause.target)
+                clause = clause.inner_for_in
+            self.bound.append(targets)
+        return super().on_visit(node)
 
-    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _enter  # type: ignore[assignment]
-
-    def _leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> cst.CSTNode:
-        self.bound.pop()
-        return updated
-
-    leave_ListComp = leave_SetComp = leave_GeneratorExp = leave_DictComp = _leave  # type: ignore[assignment]
+    def on_leave(
+        self, original: cst.CSTNode, updated: cst.CSTNode
+    ) -> cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]:
+        if isinstance(original, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            self.bound.pop()
+        return super().on_leave(original, updated)
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
         if original.value in self.mapping and not any(original.value in s for s in self.bound):

@@ -44,16 +44,15 @@ class FixRun:
         out = []
         for path, text in sorted(self.texts.items()):
             before = self.originals[path].text
-            out.extend(
-                difflib.unified_diff(
-                    before.splitlines(keepends=True),
-                    text.splitlines(keepends=True),
-                    fromfile=path,
-                    tofile=path,
-                )
-            )
-            if out and not out[-1].endswith(("\n", "\r")):
-                out[-1] += "\n\\ No newline at end of file\n"
+            for line in difflib.unified_diff(
+                before.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                fromfile=path,
+                tofile=path,
+            ):
+                if not line.endswith(("\n", "\r")):
+                    line += "\n\\ No newline at end of file\n"
+                out.append(line)
         return "".join(out)
 
     def write(self) -> None:
@@ -73,8 +72,8 @@ class FixRun:
 
 def attach_fixes(result: Result, settings: Settings, unsafe: bool = False) -> None:
     """Gives each BL001/BL002 finding its fix in ruff's JSON shape (applicability, message,
-    edits), proved on its own; says in the message why a finding has none. An unsafe fix
-    is marked `hidden` unless `unsafe`, so that `[*]` shows only what `--fix` would apply.
+    edits: the fix on its own); says in the message why a finding has none. An unsafe fix
+    is marked hidden unless `unsafe`, so that `[*]` shows only what `--fix` would apply.
     """
     sources = {
         f.path: SourceFile(f.path, f.module, f.import_root, _is_package(f.path))
@@ -93,28 +92,34 @@ def _is_package(path: str) -> bool:
 def _attach(
     findings: Sequence[Finding], workspace: Workspace, hooks: Sequence[str], unsafe: bool
 ) -> None:
+    """Plans each fix and renders its edits. The proof (`prove`) is left to `--fix`, as
+    ruff checks a fix only when applying it: proving costs a parse of every fixed file."""
     for finding in findings:
         if finding.code not in FIXABLE or finding.path not in workspace.files:
             continue
-        before = workspace.files[finding.path].text
         try:
             fix = _plan(finding, workspace, hooks)
-            after, failed = prove(workspace, finding.path, [fix], hooks)
-            if failed:
-                raise Unavailable(failed[0][1])
+            after = render(fix.index, [fix])
         except Unavailable as exc:
-            finding.fix = None
-            finding.extra["no_fix"] = str(exc)
-            if NO_FIX not in finding.message:
-                finding.message += f"; {NO_FIX}: {exc}"
+            _no_fix(finding, str(exc))
+            continue
+        except Exception as exc:  # a fixer bug: no fix, and the reason why
+            _no_fix(finding, f"bufferlint failed to write it ({type(exc).__name__}: {exc})")
             continue
         finding.fix = {
             "applicability": fix.applicability,
             "message": fix.message,
-            "edits": edits(before, after),
+            "edits": edits(workspace.files[finding.path].text, after),
         }
         if fix.applicability == "unsafe" and not unsafe:
             finding.extra["fix_hidden"] = True
+
+
+def _no_fix(finding: Finding, reason: str) -> None:
+    finding.fix = None
+    finding.extra["no_fix"] = reason
+    if NO_FIX not in finding.message:
+        finding.message += f"; {NO_FIX}: {reason}"
 
 
 def _plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
@@ -135,7 +140,7 @@ def prove(
     with the reason, when the result does not parse or cannot be rendered)."""
     loaded = workspace.files[path]
     try:
-        text = render(plans[0].index.module, plans)
+        text = render(plans[0].index, plans)
     except Exception as exc:  # a fixer bug: no fix, and the reason why
         reason = f"bufferlint failed to write it ({type(exc).__name__}: {exc})"
         return loaded.text, [(p, reason) for p in plans]

@@ -187,7 +187,6 @@ class Building:
     name: str
     steps: list[Step]
     skipped: list[Step]  # building steps under a condition on tensor state
-    from_argument: bool = False
 
 
 def buildings(steps: list[Step]) -> dict[str, Building]:
@@ -217,9 +216,7 @@ def buildings(steps: list[Step]) -> dict[str, Building]:
             registered.add(event.name)
             if event.value == "computed":
                 building.steps = [step] if certain else [*building.steps, step]
-            elif event.value == "argument":
-                building.from_argument = True
-            elif certain:
+            elif certain:  # a placeholder, or the caller's tensor: only fills after it count
                 building.steps = []
         elif event.name in registered:
             if event.kind == "assign":

@@ -35,6 +35,9 @@ class Workspace:
                 self.roots.append(loaded.source.import_root)
         self._disk: dict[str, Loaded | None] = {}
         self._indices: dict[str, SourceIndex | None] = {}
+        # What plans derive from the CSTs (method scopes, side effects), shared by the
+        # findings of one run; keys start with the kind of value and hold node ids.
+        self.memo: dict[tuple[object, ...], object] = {}
         self.project = self.make_project()
 
     # -- the class model ---------------------------------------------------------------
@@ -55,6 +58,14 @@ class Workspace:
                 if loaded is not None and loaded.facts.error is None:
                     return loaded.facts
         return None
+
+    def is_project_module(self, name: str) -> bool:
+        """Whether a top-level module name is one of the project's, not an installed package."""
+        return any(
+            os.path.isfile(os.path.join(root, f"{name}.py"))
+            or os.path.isfile(os.path.join(root, name, "__init__.py"))
+            for root in self.roots
+        )
 
     def _read(self, path: str, module: str, root: str, candidate: str) -> Loaded | None:
         if path not in self._disk:

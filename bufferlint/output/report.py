@@ -18,7 +18,22 @@ PARSE_ERROR = "parse-error"  # the name formats that need a rule id give an unpa
 
 
 def level(finding: Finding) -> str:
+    """A finding that --runtime refuted is only a warning, as it does not fail the run."""
+    if finding.verdict == "refuted":
+        return "warning"
     return LEVELS.get(finding.code or "", "error")
+
+
+def runtime_note(finding: Finding) -> str:
+    """` [confirmed: <one-line summary>]` after a finding's message; "" without --runtime."""
+    if finding.runtime is None:
+        return ""
+    return f" [{finding.runtime['verdict']}: {finding.runtime['summary']}]"
+
+
+def described(finding: Finding) -> str:
+    """The message with the runtime verdict appended: what one-line formats print."""
+    return finding.message + runtime_note(finding)
 
 
 def rule_name(finding: Finding) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from bufferlint import __version__
 from bufferlint.docs import render_page
 from bufferlint.findings import Finding
-from bufferlint.output.report import LEVELS, PARSE_ERROR, Report, level
+from bufferlint.output.report import LEVELS, PARSE_ERROR, Report, described, level
 from bufferlint.rules import RULES, Rule
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -65,7 +65,7 @@ def _result(report: Report, f: Finding, index: dict[str, int]) -> dict[str, Any]
         "ruleId": rule_id,
         "ruleIndex": index[rule_id],
         "level": level(f),
-        "message": {"text": f.message},
+        "message": {"text": described(f)},
         "locations": [
             _location(
                 report,
@@ -91,6 +91,8 @@ def _result(report: Report, f: Finding, index: dict[str, int]) -> dict[str, Any]
         result["relatedLocations"] = related
     if f.fix and f.fix.get("edits"):
         result["fixes"] = [_fix(report, f.path, f.fix)]
+    if f.runtime is not None:
+        result["properties"] = {"runtime": f.runtime}
     return result
 
 

@@ -9,15 +9,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from bufferlint.findings import Finding
-from bufferlint.output.report import PARSE_ERROR, Report, rule_name
+from bufferlint.output.report import PARSE_ERROR, Report, described, rule_name
 
 TAB = 4
 
 
-def _head(f: Finding) -> str:
+def _head(f: Finding, verdict: bool = True) -> str:
+    """Code, fix marker and message; the runtime verdict too unless `verdict` is False."""
+    text = described(f) if verdict else f.message
     if f.code is None:
-        return f.message
-    return f"{f.code} {'[*] ' if f.fixable else ''}{f.message}"
+        return text
+    return f"{f.code} {'[*] ' if f.fixable else ''}{text}"
 
 
 def render_concise(report: Report) -> str:
@@ -40,7 +42,7 @@ def render_grouped(report: Report) -> str:
 
 def render_pylint(report: Report) -> str:
     return "".join(
-        f"{report.shown(f.path)}:{f.line}: [{f.code or PARSE_ERROR}] {f.message}\n"
+        f"{report.shown(f.path)}:{f.line}: [{f.code or PARSE_ERROR}] {described(f)}\n"
         for f in report.findings
     )
 
@@ -51,8 +53,10 @@ def render_pylint(report: Report) -> str:
 def render_full(report: Report) -> str:
     blocks = []
     for f in report.findings:
-        lines = [_head(f), f" --> {report.shown(f.path)}:{f.line}:{f.column}"]
+        lines = [_head(f, verdict=False), f" --> {report.shown(f.path)}:{f.line}:{f.column}"]
         lines.extend(_frame(report, f))
+        if f.runtime is not None:
+            lines.append(f"runtime: {f.runtime['verdict']}: {f.runtime['summary']}")
         if f.fix and f.fix.get("message"):
             lines.append(f"help: {f.fix['message']}")
         blocks.append("\n".join(lines) + "\n")
@@ -119,7 +123,8 @@ def summary(findings: Sequence[Finding], files: int, fixed: int = 0) -> str:
     """The closing line of the text formats; after `--fix`, `fixed` counts what it fixed."""
     if fixed:
         errors = sum(1 for f in findings if f.code is not None)
-        remaining = f"{fixed} fixed, {errors} remaining"
+        verdicts = _verdicts(findings)
+        remaining = f"{fixed} fixed, {errors} remaining" + (f"; {verdicts}" if verdicts else "")
         text = f"Found {_plural(fixed + errors, 'error')} ({remaining})."
         return text + _fixes_line(findings) + "\n"
     if not findings:
@@ -128,8 +133,21 @@ def summary(findings: Sequence[Finding], files: int, fixed: int = 0) -> str:
     parts = [f"Found {_plural(len(findings) - errors, 'error')}"]
     if errors:
         parts.append(f"{_plural(errors, 'file')} could not be parsed")
-    text = ", ".join(parts) + f" in {_plural(files, 'file')}."
+    verdicts = _verdicts(findings)
+    where = f" in {_plural(files, 'file')}" + (f" ({verdicts})" if verdicts else "")
+    text = ", ".join(parts) + where + "."
     return text + _fixes_line(findings) + "\n"
+
+
+VERDICTS = ("confirmed", "refuted", "unconfirmed", "error")
+
+
+def _verdicts(findings: Sequence[Finding]) -> str:
+    """`runtime: 3 confirmed, 1 refuted` when --runtime judged any finding, else ""."""
+    counts = Counter(f.verdict for f in findings if f.verdict is not None)
+    if not counts:
+        return ""
+    return "runtime: " + ", ".join(f"{counts[v]} {v}" for v in VERDICTS if counts[v])
 
 
 def _fixes_line(findings: Sequence[Finding]) -> str:

@@ -1,0 +1,272 @@
+"""Which top-level statements LibCST must parse, decided from raw text.
+
+Parsing is what a lint of a large tree costs (LibCST reads 15-30k lines a second), yet
+only a class whose construction reaches a buffer can be reported. Reaching one needs a
+*builder* somewhere in the class's MRO: a class whose own code calls `register_buffer`
+or assigns `nn.Buffer(...)`, so whose statement contains the text `register_buffer` or
+`Buffer`. Every other class on the way names its base in its `class X(...)` header, or
+an `import ... as` alias of that base. So, without parsing:
+
+- `index` splits a file into top-level statements and records its class headers;
+- `reach` follows headers, from the statements that hold those tokens, to every class
+  that may inherit a builder.
+
+Only those statements (plus every statement that imports, since names resolve through
+imports) go to LibCST, at their own line numbers; the engine fills in any other class
+the class model asks for. Whether a statement holds a class or an import is decided
+conservatively: a mention in a comment or string counts too.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+# What a builder's code must contain: `self.register_buffer(...)`, or a call of
+# `torch.nn.Buffer` under its own name or an alias that the file imports it as.
+TOKENS = ("register_buffer", "Buffer")
+_CALL = r"\s*(?:\\\s*)*\("
+
+
+def _token_pattern(aliases: Iterable[tuple[str, str]]) -> re.Pattern[str]:
+    names = ["Buffer", *(alias for name, alias in aliases if name == "Buffer")]
+    calls = "|".join(re.escape(n) for n in dict.fromkeys(names))
+    return re.compile(f"register_buffer|(?<![\\w])(?:{calls}){_CALL}")
+
+
+# Statement flags.
+TOKEN, IMPORT, CLASS = 1, 2, 4
+
+_Q3S, _Q3D = "'" * 3, '"' * 3
+_STRING_OR_COMMENT = re.compile(
+    r"#[^\r\n]*+"
+    + f"|{_Q3S}(?:[^'\\\\]++|\\\\.|'(?!''))*+{_Q3S}"
+    + f'|{_Q3D}(?:[^"\\\\]++|\\\\.|"(?!""))*+{_Q3D}'
+    + r"|'(?:[^'\\\r\n]++|\\.)*+'"
+    + r'|"(?:[^"\\\r\n]++|\\.)*+"',
+    re.S,
+)
+# A line that may start a top-level statement: code in column 0 that continues nothing.
+_LINE_START = re.compile(r"^(?=[^\s#)\]}])(?!(?:else|elif|except|finally)\b)", re.M)
+# Patterns start with a literal, which `re` scans for fast; `_words` checks what a
+# leading `\b` would (a `\b` first makes each search ten times slower).
+_HEADER = re.compile(r"class\s+(\w+)\s*")
+# `class` split from its name or bases by a backslash: headers cannot be read reliably.
+_ODD = re.compile(r"class\s*\\|class\s+\w+\s*\\")
+_IMPORT_WORD = re.compile(r"import\b")
+_IMPORT_STATEMENT = re.compile(r"import\s*(?:\([^)]*\)|[^\r\n]*(?:\\\r?\n[^\r\n]*)*)")
+_WORD_CHAR = re.compile(r"\w")
+_ALIAS = re.compile(r"([A-Za-z_]\w*)\s+as\s+([A-Za-z_]\w*)")
+_WORD = re.compile(r"\w+")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+_DEFINITION = re.compile(r"(?:@|def\b|class\b|async\s+def\b)")
+
+
+@dataclass(frozen=True)
+class Header:
+    """One `class Name(...)` in the text (also in comments and strings)."""
+
+    name: str
+    offset: int
+    bases: frozenset[str]  # every word between the parentheses
+
+
+@dataclass
+class FileIndex:
+    """What the prefilter knows about one file's text, without parsing it."""
+
+    tokens: bool
+    headers: tuple[Header, ...]
+    aliases: tuple[tuple[str, str], ...]  # (name, local alias) from import statements
+    odd: bool  # headers may be missing: never split, always parse whole
+    starts: tuple[int, ...] | None = None  # top-level statement offsets, once split
+    flags: bytes = b""  # TOKEN | IMPORT | CLASS per statement
+
+    def statement_of(self, offset: int) -> int:
+        """The statement that holds `offset` (needs `split`)."""
+        assert self.starts is not None
+        return bisect.bisect_right(self.starts, offset) - 1
+
+    def split(self, text: str) -> None:
+        """Finds the top-level statements and flags them; an odd file stays one."""
+        if self.starts is not None:
+            return
+        self.starts = tuple([0] if self.odd else statements(text))
+        flags = bytearray(len(self.starts))
+        for match in _token_pattern(self.aliases).finditer(text):
+            flags[self.statement_of(match.start())] |= TOKEN
+        for match in _words(_IMPORT_WORD, text):
+            number = self.statement_of(match.start())
+            if self.odd or not _DEFINITION.match(text, self.starts[number]):
+                flags[number] |= IMPORT
+        for header in self.headers:
+            flags[self.statement_of(header.offset)] |= CLASS
+        self.flags = bytes(flags)
+
+    def names_in(self, statement: int) -> list[str]:
+        """Class names that the statement's headers define (needs `split`)."""
+        return [h.name for h in self.headers if self.statement_of(h.offset) == statement]
+
+    def defining(self, name: str) -> list[int]:
+        """The statements with a header for `name` (needs `split`)."""
+        return sorted({self.statement_of(h.offset) for h in self.headers if h.name == name})
+
+    def safe(self, statement: int) -> bool:
+        """Whether LibCST finds this statement's classes at the same lines when earlier
+        class statements are left out: the forward search for `class Name` cannot stop
+        earlier only if no `class Name` occurs before the statement."""
+        assert self.starts is not None
+        start = self.starts[statement]
+        names = set(self.names_in(statement))
+        return not any(h.offset < start and h.name in names for h in self.headers)
+
+
+def index(text: str, split: bool = False) -> FileIndex:
+    """The prefilter's view of one file; `split` also finds statements now (the engine
+    splits files with tokens at once, others only when a statement is needed)."""
+    headers = []
+    for match in _words(_HEADER, text):
+        bases: frozenset[str] = frozenset()
+        at = match.end()
+        if text.startswith("[", at):  # type parameters (3.12)
+            at = _closing(text, at, "[", "]")
+            while at < len(text) and text[at] in " \t":
+                at += 1
+        if text.startswith("(", at):
+            bases = frozenset(_WORD.findall(text, at + 1, _closing(text, at, "(", ")")))
+        headers.append(Header(match.group(1), match.start(), bases))
+    aliases = {
+        pair
+        for statement in _words(_IMPORT_STATEMENT, text)
+        for pair in _ALIAS.findall(statement.group())
+        if pair[0] != pair[1]
+    }
+    result = FileIndex(
+        tokens=any(token in text for token in TOKENS),  # refined by `split`
+        headers=tuple(headers),
+        aliases=tuple(sorted(aliases)),
+        odd=any(_words(_ODD, text)),
+    )
+    if split or result.odd:
+        result.split(text)
+    return result
+
+
+def _words(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Matches of `pattern` that start a word."""
+    for match in pattern.finditer(text):
+        start = match.start()
+        if start == 0 or not _WORD_CHAR.match(text, start - 1):
+            yield match
+
+
+def _closing(text: str, at: int, opening: str, closing: str) -> int:
+    """The offset of the bracket that closes the one at `at` (or the end of text)."""
+    depth = 0
+    for position in range(at, len(text)):
+        char = text[position]
+        if char == opening:
+            depth += 1
+        elif char == closing:
+            depth -= 1
+            if depth == 0:
+                return position
+    return len(text)
+
+
+def _blank(match: re.Match[str]) -> str:
+    """A string or comment as its first character then blanks, line feeds kept: a line
+    that starts with a string still starts a statement."""
+    text = match.group()
+    if "\n" not in text:
+        return text[0] + " " * (len(text) - 1)
+    return text[0] + "\n".join(" " * len(line) for line in text[1:].split("\n"))
+
+
+def statements(text: str) -> list[int]:
+    """Offsets where top-level statements start: column-0 code outside brackets, strings,
+    continuation lines and decorators. A wrong split cannot go unnoticed: a statement cut
+    inside a string or bracket does not parse, and the engine then parses the whole file."""
+    code = _STRING_OR_COMMENT.sub(_blank, text)
+    starts = [0]
+    depth = 0
+    previous = 0
+    decorated = code.startswith("@")  # the statement so far is decorators only
+    count = code.count
+    for match in _LINE_START.finditer(code):
+        position = match.start()
+        if position == 0:
+            continue
+        depth += (
+            count("(", previous, position)
+            + count("[", previous, position)
+            + count("{", previous, position)
+            - count(")", previous, position)
+            - count("]", previous, position)
+            - count("}", previous, position)
+        )
+        previous = position
+        if depth != 0 or _continued(code, position):
+            continue
+        if decorated:
+            decorated = code.startswith("@", position)
+            continue
+        starts.append(position)
+        decorated = code.startswith("@", position)
+    return starts
+
+
+def _continued(code: str, position: int) -> bool:
+    """Whether the last code line before `position` ends in a backslash."""
+    end = position
+    while end > 0:
+        begin = code.rfind("\n", 0, end - 1) + 1
+        line = code[begin:end].rstrip()
+        if line:
+            return line.endswith("\\")
+        end = begin
+    return False
+
+
+def first_lines(text: str, starts: Sequence[int]) -> list[int]:
+    """The 1-based line on which each statement starts."""
+    lines = []
+    line, previous = 1, 0
+    for start in starts:
+        line += len(_NEWLINES.findall(text, previous, start))
+        previous = start
+        lines.append(line)
+    return lines
+
+
+def reach(
+    indexes: Sequence[FileIndex], seeds: Iterable[str]
+) -> tuple[set[str], list[list[int]]]:
+    """Class names that may inherit from `seeds` (builders), and per file the positions
+    (into `headers`) of the headers that define them; aliases carry names along."""
+    by_base: dict[str, list[tuple[int, int]]] = {}
+    renames: dict[str, set[str]] = {}
+    for number, found in enumerate(indexes):
+        for position, header in enumerate(found.headers):
+            for word in header.bases:
+                by_base.setdefault(word, []).append((number, position))
+        for name, alias in found.aliases:
+            renames.setdefault(name, set()).add(alias)
+    names = set(seeds)
+    queue = list(names)
+    marked: list[list[int]] = [[] for _ in indexes]
+    while queue:
+        word = queue.pop()
+        for alias in renames.get(word, ()):
+            if alias not in names:
+                names.add(alias)
+                queue.append(alias)
+        for number, position in by_base.get(word, ()):
+            marked[number].append(position)
+            name = indexes[number].headers[position].name
+            if name not in names:
+                names.add(name)
+                queue.append(name)
+    return names, [sorted(set(m)) for m in marked]
