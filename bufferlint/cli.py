@@ -16,6 +16,7 @@ import os
 import sys
 import tokenize
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +187,13 @@ def _codes(values: Sequence[str], option: str) -> tuple[str, ...]:
     metavar="SECONDS",
     help="Give up on one class after this long [default: 60].",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Processes that parse files [default: one per CPU; few files are parsed in-process].",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write .bufferlint_cache.")
 @click.version_option(__version__, "--version", prog_name="bufferlint")
 def check(
     paths: tuple[str, ...],
@@ -212,6 +220,8 @@ def check(
     materialize: str | None,
     devices: int | None,
     runtime_timeout: float | None,
+    jobs: int | None,
+    no_cache: bool,
 ) -> None:
     """Find buffers that come out as garbage when a model is materialized from `meta`.
 
@@ -245,7 +255,7 @@ def check(
         if reset_methods:
             check_reset_methods(reset_methods, "--reset-method")
         config = discover([stdin_path] if stdin_path else list(paths), config_file)
-        settings = resolve(config, overrides)
+        settings = replace(resolve(config, overrides), jobs=jobs or 0, cache=not no_cache)
     except ConfigError as exc:
         raise UserError(str(exc)) from None
     flags = {"recipe": materialize, "devices": devices, "timeout": runtime_timeout}

@@ -34,6 +34,8 @@ def render_page(rule: Rule) -> str:
     )
     parts = [f"# {rule.code}: {rule.name}", f"{rule.summary}."]
     parts += [f"## {title}\n\n{body.strip()}" for title, body in zip(SECTIONS, bodies, strict=True)]
+    if rule.references:
+        parts.append("## References\n\n" + "\n".join(f"- {ref}" for ref in rule.references))
     return "\n\n".join(parts) + "\n"
 
 

@@ -14,14 +14,14 @@ import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from bufferlint import __version__, analysis, partial, prefilter, suppressions
 from bufferlint.cache import Cache, Stat, digest_of, location, stat_of
 from bufferlint.exclusion import PathFilter
-from bufferlint.facts import ClassFacts, FileFacts, ParseFailure, extract
+from bufferlint.facts import ClassFacts, FileFacts, ParseFailure, extract, resolve_relative
 from bufferlint.findings import BufferSite, Finding
 from bufferlint.model import Project
 from bufferlint.rules import BL001, BL002, RULES, message
@@ -323,13 +323,14 @@ def _read(path: str) -> tuple[_Scan, str | None]:
 
 @dataclass(frozen=True)
 class _Job:
-    """Read `path` unless `scan` is known; for a linted `key`, parse what is asked."""
+    """Read `path` unless `scan` is known; with a `key`, parse the statements asked for."""
 
     path: str
     key: Key | None = None
     scan: _Scan | None = None
-    offsets: tuple[int, ...] = ()  # the statements of these headers,
-    tokens: bool = False  # those that hold a builder's tokens,
+    offsets: tuple[int, ...] = ()  # the statements of these headers may report,
+    tokens: bool = False  # and so may those with a builder's tokens;
+    extra: tuple[int, ...] = ()  # these are parsed ahead for the class model;
     whole: bool = False  # or all of it (a duplicated module name)
     cache: Cache | None = None
 
@@ -338,8 +339,9 @@ class _Job:
 class _Outcome:
     path: str
     scan: _Scan
+    key: Key | None = None
     parsed: partial.Parsed | None = None
-    statements: tuple[int, ...] = ()  # the statements asked for
+    statements: tuple[int, ...] = ()  # those that may report
     fresh: bool = False  # parsed now: worth storing
 
 
@@ -366,28 +368,28 @@ def _work(job: _Job) -> _Outcome:
     index = scan.index
     if job.key is None or index is None:
         return _Outcome(job.path, scan)
-    if not (job.whole or job.offsets or index.odd or (job.tokens and index.tokens)):
-        return _Outcome(job.path, scan)
     if index.starts is None:
-        current, text = _read(job.path)
-        if current.digest != scan.digest:  # changed since it was scanned
-            return _work(_Job(job.path, job.key, current, job.offsets, job.tokens, job.whole))
+        if text is None:
+            current, text = _read(job.path)
+            if current.digest != scan.digest:  # changed since it was scanned
+                return _work(replace(job, scan=current))
         index.split(text or "")
     statements = _asked(index, job.offsets, job.tokens)
+    wanted = statements | _asked(index, job.extra, False)
     whole = job.whole or index.odd
     _, module, is_package = job.key
     parsed = job.cache.load_facts(scan.digest, module, is_package) if job.cache else None
     parsed = parsed if isinstance(parsed, partial.Parsed) else None
-    if _settled(parsed, statements, whole):
-        return _Outcome(job.path, scan, parsed, tuple(sorted(statements)))
+    if _settled(parsed, wanted, whole):
+        return _Outcome(job.path, scan, job.key, parsed, tuple(sorted(statements)))
     if text is None:
         current, text = _read(job.path)
         if current.digest != scan.digest:
-            return _work(_Job(job.path, job.key, current, job.offsets, job.tokens, job.whole))
+            return _work(replace(job, scan=current))
     parsed = partial.parse(
-        text or "", job.path, module, is_package, index, None if whole else statements, parsed
+        text or "", job.path, module, is_package, index, None if whole else wanted, parsed
     )
-    return _Outcome(job.path, scan, parsed, tuple(sorted(statements)), fresh=True)
+    return _Outcome(job.path, scan, job.key, parsed, tuple(sorted(statements)), fresh=True)
 
 
 class _LazyClasses(dict):  # type: ignore[type-arg]
@@ -446,6 +448,8 @@ class _Run:
         self.probes: dict[str, Stat | None] = {}
         self.project: Project | None = None
         self.rescanned = False  # the scan record needs writing
+        self.known: dict[str, Any] = {}  # the cached scan
+        self.module_files: dict[str, Key | None] = {}
 
     def result(self) -> Result:
         files = self._files()
@@ -456,6 +460,7 @@ class _Run:
                 return record.result
         with _Workers(self.settings.jobs) as workers:
             self._scan(files, workers)
+            self._follow()
             self._run(self._choose(), workers)
         result = self._analyse()
         if self.cache is not None:
@@ -464,13 +469,7 @@ class _Run:
 
     # -- files -----------------------------------------------------------------------
     def _files(self) -> dict[str, Stat | None]:
-        """The linted files and every module file under their import roots."""
-        files = {s.path: stat_of(s.path) for s in self.sources}
-        for root in self.roots:
-            for path in _walk(root):
-                if path not in files:
-                    files[path] = stat_of(path)
-        return files
+        return {s.path: stat_of(s.path) for s in self.sources}
 
     def _valid(self, record: _Record, files: dict[str, Stat | None]) -> bool:
         if record.sources != [s.path for s in self.sources]:
@@ -480,20 +479,16 @@ class _Run:
         return all(stat_of(p) == stat for p, stat in record.files.items() if p not in files)
 
     def _scan(self, files: dict[str, Stat | None], workers: _Workers) -> None:
-        """Reads what changed since the cached scan, and parses the linted statements that
-        hold tokens (in the same job, while the text is at hand)."""
-        known = self.cache.load_scan() if self.cache is not None else {}
+        """Reads and indexes what changed since the cached scan."""
+        known = self.known = self.cache.load_scan() if self.cache is not None else {}
         jobs = []
         for path, stat in files.items():
             record = known.get(path)
-            scan: _Scan | None = None
             if isinstance(record, _Scan) and stat is not None and record.stat == stat:
-                scan = record
                 self._absorb(_Outcome(path, record))
             else:
-                self.rescanned = True
-            key = self.keys.get(path)
-            jobs.append(_Job(path, key, scan, (), True, self._whole(key), self.cache))
+                jobs.append(_Job(path))
+        self.rescanned = bool(jobs)
         self._run(jobs, workers)
 
     def _whole(self, key: Key | None) -> bool:
@@ -508,23 +503,21 @@ class _Run:
 
     def _done(self, job: _Job) -> bool:
         """Whether the job has nothing left to do: already scanned, and parsed as far as
-        it asks (from the cache, perhaps)."""
+        it asks (perhaps by the cache)."""
         if job.scan is None:
             return False
         index = job.scan.index
         if job.key is None or index is None:
             return True
-        if not (job.whole or job.offsets or index.odd or (job.tokens and index.tokens)):
-            return True
         if index.starts is None:
             return False
         statements = _asked(index, job.offsets, job.tokens)
+        wanted = statements | _asked(index, job.extra, False)
         parsed = self.parsed.get(job.key) or self._cached(job.key)
-        if not _settled(parsed, statements, job.whole or index.odd):
+        if not _settled(parsed, wanted, job.whole or index.odd):
             return False
         assert parsed is not None
-        self.parsed[job.key] = parsed
-        self.asked.setdefault(job.key, set()).update(statements)
+        self._absorb(_Outcome(job.path, job.scan, job.key, parsed, tuple(statements)))
         return True
 
     def _cached(self, key: Key) -> partial.Parsed | None:
@@ -537,37 +530,192 @@ class _Run:
     def _absorb(self, outcome: _Outcome) -> None:
         self.scans[outcome.path] = outcome.scan
         if outcome.scan.index is not None:
-            self.words.update(h.name for h in outcome.scan.index.headers)
-        key = self.keys.get(outcome.path)
+            self.words.update(h.name for h in outcome.scan.index.headers if h.real)
+        key = outcome.key
         if outcome.parsed is not None and key is not None:
             self.parsed[key] = outcome.parsed
-            self.asked.setdefault(key, set()).update(outcome.statements)
+            if key[0] in self.keys:
+                self.asked.setdefault(key, set()).update(outcome.statements)
             if outcome.fresh:
                 self.fresh.add(key)
 
+    # -- ancestors outside the linted files -----------------------------------------------
+    def _follow(self) -> None:
+        """Scans the files outside the linted paths that may hold an ancestor of a linted
+        class (a builder the prefilter must know of): the import that brings in each base
+        name is followed, as the class model would follow it, by name and without parsing."""
+        self.queries: set[tuple[Key, str]] = set()
+        self.ancestors: set[tuple[Key, str]] = set()
+        for source in self.sources:
+            key = self.keys[source.path]
+            index = self.scans[source.path].index
+            for header in index.headers if index is not None else ():
+                if header.real:
+                    for base in header.dotted:
+                        self._find(key, base, 0)
+
+    def _index(self, key: Key) -> prefilter.FileIndex | None:
+        if key[0] not in self.scans:
+            record = self.known.get(key[0])
+            if isinstance(record, _Scan) and record.stat == stat_of(key[0]):
+                self._absorb(_Outcome(key[0], record))
+            else:
+                self._absorb(_Outcome(key[0], _read(key[0])[0]))
+                self.rescanned = True
+        return self.scans[key[0]].index
+
+    def _find(self, key: Key, dotted: str, depth: int) -> None:
+        """Follows `dotted` as written in file `key` to the classes it may name."""
+        if depth > 16 or (key, dotted) in self.queries:
+            return
+        self.queries.add((key, dotted))
+        index = self._index(key)
+        if index is None:
+            return
+        head, _, rest = dotted.partition(".")
+        tail = f".{rest}" if rest else ""
+        imported = False
+        for local, target in index.bindings:
+            if local == head:
+                imported = True
+                self._locate(self._absolute(key, target) + tail, depth + 1)
+            elif local == "*":
+                self._locate(f"{self._absolute(key, target)}.{dotted}", depth + 1)
+        if any(h.real and h.name == head for h in index.headers):
+            self._ancestor(key, head, depth)
+        elif not imported and rest:
+            self._locate(dotted, depth + 1)
+
+    def _locate(self, full: str, depth: int) -> None:
+        parts = full.split(".")
+        for cut in range(len(parts) - 1, 0, -1):
+            key = self._module_file(".".join(parts[:cut]))
+            if key is not None:
+                self._find(key, ".".join(parts[cut:]), depth)
+
+    def _ancestor(self, key: Key, name: str, depth: int) -> None:
+        if (key, name) in self.ancestors:
+            return
+        self.ancestors.add((key, name))
+        index = self.scans[key[0]].index
+        for header in index.headers if index is not None else ():
+            if header.real and header.name == name:
+                for base in header.dotted:
+                    self._find(key, base, depth + 1)
+
+    @staticmethod
+    def _absolute(key: Key, target: str) -> str:
+        dots = len(target) - len(target.lstrip("."))
+        if not dots:
+            return target
+        return resolve_relative(key[1], key[2], dots, target[dots:] or None)
+
+    def _module_file(self, module: str) -> Key | None:
+        """The file the loader reads for `module`: a linted one, else one under an import
+        root (looked for as the loader looks, and recorded for the run cache)."""
+        if module in self.module_files:
+            return self.module_files[module]
+        found: Key | None = None
+        for source in self.by_module.get(module, ()):
+            found = self.keys[source.path]
+            break
+        else:
+            found = self._probe(module)
+        self.module_files[module] = found
+        return found
+
+    def _probe(self, module: str) -> Key | None:
+        relative = module.replace(".", os.sep)
+        for root in self.roots:
+            for candidate in (f"{relative}.py", os.path.join(relative, "__init__.py")):
+                path = str(Path(root, candidate))
+                if path not in self.probes:
+                    self.probes[path] = stat_of(path)
+                if self.probes[path] is not None and os.path.isfile(path):
+                    return (path, module, candidate.endswith("__init__.py"))
+        return None
+
     # -- choosing ----------------------------------------------------------------------
     def _choose(self) -> list[_Job]:
-        """Jobs that parse the statements of every class that may inherit a builder."""
+        """Parse jobs: per linted file, the statements of every class that may inherit
+        a builder (bufferlint.prefilter); and, ahead of the class model, the statements
+        that define their bases, by name, in any scanned file."""
         paths = [p for p, scan in self.scans.items() if scan.index is not None]
-        indexes = [self.scans[p].index for p in paths]
+        indexes: list[prefilter.FileIndex] = [self.scans[p].index for p in paths]  # type: ignore[misc]
         seeds = set()
         for index in indexes:
-            assert index is not None
             if index.starts is not None:
                 for number, flag in enumerate(index.flags):
                     if flag & prefilter.TOKEN:
                         seeds.update(index.names_in(number))
-        _, marked = prefilter.reach(indexes, seeds)  # type: ignore[arg-type]
+        _, marked = prefilter.reach(indexes, seeds)
+        offsets: dict[str, set[int]] = {}
+        bases: set[str] = set()
+        for path, index, positions in zip(paths, indexes, marked):
+            found = {index.headers[p] for p in positions}
+            if index.starts is not None:
+                tokens = _asked(index, (), True)
+                found.update(
+                    h for h in index.headers if h.real and index.statement_of(h.offset) in tokens
+                )
+            if path in self.keys and found:
+                offsets[path] = {header.offset for header in found}
+            bases.update(word for header in found for word in header.bases)
+        extra = self._ancestors(paths, indexes, bases)
         jobs = []
-        for path, positions in zip(paths, marked):
-            key = self.keys.get(path)
-            index = self.scans[path].index
-            if key is None or not positions or index is None:
+        for path in paths:
+            key = self.keys.get(path) or self._module_key(path)
+            if key is None or (path not in offsets and path not in extra):
                 continue
-            offsets = tuple(index.headers[p].offset for p in positions)
-            scan = self.scans[path]
-            jobs.append(_Job(path, key, scan, offsets, True, self._whole(key), self.cache))
+            jobs.append(
+                _Job(
+                    path,
+                    key,
+                    self.scans[path],
+                    tuple(sorted(offsets.get(path, ()))),
+                    path in self.keys,
+                    tuple(sorted(extra.get(path, set()) - offsets.get(path, set()))),
+                    self._whole(key),
+                    self.cache,
+                )
+            )
+        for key in self.keys.values():  # odd or duplicated: parsed whole, all may report
+            index = self.scans[key[0]].index if key[0] in self.scans else None
+            if index is not None and (index.odd or self._whole(key)) and key[0] not in offsets:
+                jobs.append(_Job(key[0], key, self.scans[key[0]], (), True, (), True, self.cache))
         return jobs
+
+    def _ancestors(
+        self, paths: list[str], indexes: list[prefilter.FileIndex], names: set[str]
+    ) -> dict[str, set[int]]:
+        """Offsets of the headers that define `names`, and their bases in turn."""
+        defining: dict[str, list[tuple[str, prefilter.Header]]] = {}
+        for path, index in zip(paths, indexes):
+            for header in index.headers:
+                if header.real:
+                    defining.setdefault(header.name, []).append((path, header))
+        found: dict[str, set[int]] = {}
+        queue = list(names)
+        seen = set(queue)
+        while queue:
+            for path, header in defining.get(queue.pop(), ()):
+                found.setdefault(path, set()).add(header.offset)
+                for word in header.bases - seen:
+                    seen.add(word)
+                    queue.append(word)
+        return found
+
+    def _module_key(self, path: str) -> Key | None:
+        """The key under which the loader would read a file that is not linted."""
+        for root in self.roots:
+            relative = os.path.relpath(path, root)
+            if relative.startswith(os.pardir):
+                continue
+            parts = relative[:-3].split(os.sep)
+            if parts[-1] == "__init__":
+                return (path, ".".join(parts[:-1]), True)
+            return (path, ".".join(parts), False)
+        return None
 
     # -- analysis --------------------------------------------------------------------
     def _analyse(self) -> Result:
@@ -655,17 +803,11 @@ class _Run:
             facts = self._facts(self.keys[source.path])
             if facts.error is None:
                 return facts
-        relative = module.replace(".", os.sep)
-        for root in self.roots:
-            for candidate in (f"{relative}.py", os.path.join(relative, "__init__.py")):
-                path = str(Path(root, candidate))
-                if path not in self.probes:
-                    self.probes[path] = stat_of(path)
-                if self.probes[path] is None or not os.path.isfile(path):
-                    continue
-                facts = self._facts((path, module, candidate.endswith("__init__.py")))
-                return None if facts.error else facts
-        return None
+        key = self._probe(module)
+        if key is None:
+            return None
+        facts = self._facts(key)
+        return None if facts.error else facts
 
     def _materialize(self, name: str) -> bool:
         """Parses the left-out statements that define class `name`; whether any were."""
@@ -712,20 +854,6 @@ class _Run:
         for path in self.scans:
             seen.setdefault(path, self.scans[path].stat)
         self.cache.store_run(key, _Record([s.path for s in self.sources], seen, result))
-
-
-def _walk(root: str) -> Iterator[str]:
-    """Module files under an import root: `.py` files in folders with importable names,
-    outside the default excludes."""
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = [
-            d
-            for d in dirs
-            if d.isidentifier() and not any(fnmatch.fnmatch(d, p) for p in DEFAULT_EXCLUDES)
-        ]
-        for name in names:
-            if name.endswith(".py") and name[:-3].isidentifier():
-                yield os.path.join(folder, name)
 
 
 def _canonical(value: Any) -> Any:

@@ -60,17 +60,25 @@ _IMPORT_STATEMENT = re.compile(r"import\s*(?:\([^)]*\)|[^\r\n]*(?:\\\r?\n[^\r\n]
 _WORD_CHAR = re.compile(r"\w")
 _ALIAS = re.compile(r"([A-Za-z_]\w*)\s+as\s+([A-Za-z_]\w*)")
 _WORD = re.compile(r"\w+")
+_DOTTED = re.compile(r"([A-Za-z_][\w.]*)(\s*=(?!=))?")
+_FROM = re.compile(r"from\s+(\.*[\w.]*)\s+import\s*(\([^)]*\)|[^\r\n]*(?:\\\r?\n[^\r\n]*)*)")
+_IMPORT = re.compile(r"import\s+([^\r\n]*(?:\\\r?\n[^\r\n]*)*)")
+_COMMENT = re.compile(r"#[^\r\n]*")
+_NAME = re.compile(r"([\w.]+)(?:\s+as\s+(\w+))?")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
 _DEFINITION = re.compile(r"(?:@|def\b|class\b|async\s+def\b)")
 
 
 @dataclass(frozen=True)
 class Header:
-    """One `class Name(...)` in the text (also in comments and strings)."""
+    """One `class Name` in the text, also in comments and strings; `real` when it reads
+    as a header (`class Name(`, `class Name:`), not prose."""
 
     name: str
     offset: int
     bases: frozenset[str]  # every word between the parentheses
+    real: bool
+    dotted: tuple[str, ...] = ()  # the dotted names between them, keywords left out
 
 
 @dataclass
@@ -80,6 +88,7 @@ class FileIndex:
     tokens: bool
     headers: tuple[Header, ...]
     aliases: tuple[tuple[str, str], ...]  # (name, local alias) from import statements
+    bindings: tuple[tuple[str, str], ...]  # (local name, what it imports, dots kept)
     odd: bool  # headers may be missing: never split, always parse whole
     starts: tuple[int, ...] | None = None  # top-level statement offsets, once split
     flags: bytes = b""  # TOKEN | IMPORT | CLASS per statement
@@ -102,16 +111,21 @@ class FileIndex:
             if self.odd or not _DEFINITION.match(text, self.starts[number]):
                 flags[number] |= IMPORT
         for header in self.headers:
-            flags[self.statement_of(header.offset)] |= CLASS
+            if header.real:
+                flags[self.statement_of(header.offset)] |= CLASS
         self.flags = bytes(flags)
 
     def names_in(self, statement: int) -> list[str]:
         """Class names that the statement's headers define (needs `split`)."""
-        return [h.name for h in self.headers if self.statement_of(h.offset) == statement]
+        return [
+            h.name for h in self.headers if h.real and self.statement_of(h.offset) == statement
+        ]
 
     def defining(self, name: str) -> list[int]:
         """The statements with a header for `name` (needs `split`)."""
-        return sorted({self.statement_of(h.offset) for h in self.headers if h.name == name})
+        return sorted(
+            {self.statement_of(h.offset) for h in self.headers if h.real and h.name == name}
+        )
 
     def safe(self, statement: int) -> bool:
         """Whether LibCST finds this statement's classes at the same lines when earlier
@@ -129,14 +143,18 @@ def index(text: str, split: bool = False) -> FileIndex:
     headers = []
     for match in _words(_HEADER, text):
         bases: frozenset[str] = frozenset()
+        dotted: tuple[str, ...] = ()
         at = match.end()
         if text.startswith("[", at):  # type parameters (3.12)
             at = _closing(text, at, "[", "]")
             while at < len(text) and text[at] in " \t":
                 at += 1
         if text.startswith("(", at):
-            bases = frozenset(_WORD.findall(text, at + 1, _closing(text, at, "(", ")")))
-        headers.append(Header(match.group(1), match.start(), bases))
+            inside = text[at + 1 : _closing(text, at, "(", ")")]
+            bases = frozenset(_WORD.findall(inside))
+            dotted = tuple(m.group(1) for m in _DOTTED.finditer(inside) if not m.group(2))
+        real = text.startswith(("(", ":", "["), match.end())
+        headers.append(Header(match.group(1), match.start(), bases, real, dotted))
     aliases = {
         pair
         for statement in _words(_IMPORT_STATEMENT, text)
@@ -147,11 +165,35 @@ def index(text: str, split: bool = False) -> FileIndex:
         tokens=any(token in text for token in TOKENS),  # refined by `split`
         headers=tuple(headers),
         aliases=tuple(sorted(aliases)),
-        odd=any(_words(_ODD, text)),
+        bindings=tuple(sorted(set(_bindings(text)))),
+        odd=any(_words(_ODD, text)) and any(_words(_ODD, _code(text))),
     )
     if split or result.odd:
         result.split(text)
     return result
+
+
+def _bindings(text: str) -> Iterator[tuple[str, str]]:
+    """(local name, imported dotted name) for every import statement; `*` for a star
+    import. Relative names keep their dots. Imports in strings count too."""
+    for match in _words(_FROM, text):
+        base = match.group(1)
+        names = _COMMENT.sub("", match.group(2)).strip("()")
+        if names.strip() == "*":
+            yield "*", base
+            continue
+        for item in _NAME.finditer(names):
+            name, alias = item.group(1), item.group(2)
+            if name != "as":
+                yield alias or name, f"{base}.{name}" if base.strip(".") else base + name
+    for match in _words(_IMPORT, text):
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        if text[line_start : match.start()].strip():  # `from x import`, or `, import`
+            continue
+        for item in _NAME.finditer(_COMMENT.sub("", match.group(1))):
+            name, alias = item.group(1), item.group(2)
+            if name != "as":
+                yield (alias, name) if alias else (name.split(".")[0], name.split(".")[0])
 
 
 def _words(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
@@ -176,6 +218,11 @@ def _closing(text: str, at: int, opening: str, closing: str) -> int:
     return len(text)
 
 
+def _code(text: str) -> str:
+    """`text` with strings and comments blanked, offsets kept."""
+    return _STRING_OR_COMMENT.sub(_blank, text)
+
+
 def _blank(match: re.Match[str]) -> str:
     """A string or comment as its first character then blanks, line feeds kept: a line
     that starts with a string still starts a statement."""
@@ -189,7 +236,7 @@ def statements(text: str) -> list[int]:
     """Offsets where top-level statements start: column-0 code outside brackets, strings,
     continuation lines and decorators. A wrong split cannot go unnoticed: a statement cut
     inside a string or bracket does not parse, and the engine then parses the whole file."""
-    code = _STRING_OR_COMMENT.sub(_blank, text)
+    code = _code(text)
     starts = [0]
     depth = 0
     previous = 0
@@ -250,7 +297,7 @@ def reach(
     renames: dict[str, set[str]] = {}
     for number, found in enumerate(indexes):
         for position, header in enumerate(found.headers):
-            for word in header.bases:
+            for word in header.bases if header.real else ():
                 by_base.setdefault(word, []).append((number, position))
         for name, alias in found.aliases:
             renames.setdefault(name, set()).add(alias)

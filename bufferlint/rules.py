@@ -27,6 +27,7 @@ class Rule:
         "- `reset-methods` (`--reset-method NAME`, repeatable): the hook(s) that "
         "materialization calls; default `reset_parameters`."
     )
+    references: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -121,6 +122,13 @@ class RotaryEmbedding(nn.Module):
         "when the rebuild re-runs code that may have side effects or consume random "
         "numbers; where no rebuild can be derived, nothing is written and the finding "
         "says why."
+    ),
+    references=(
+        "Lit-GPT: Lightning-AI/litgpt#862, fixed by #887, then #993 for the device",
+        "Other public reports of the same failure: meta-pytorch/torchtune#218, "
+        "huggingface/transformers#34234 and #45902, pytorch/torchtitan#4783, "
+        "pytorch/pytorch#112012 and #178569, huggingface/pytorch-image-models#2350, "
+        "mosaicml/llm-foundry#1745, hiyouga/LlamaFactory#10820",
     ),
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 import tokenize
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -99,13 +100,27 @@ def discover(
     return files_out
 
 
-def read_source(path: str) -> str:
-    """Decodes as Python does (BOM, coding cookie, UTF-8); raises SourceError in one line."""
+def read_bytes(path: str) -> bytes:
+    """A regular file's bytes; anything else (a FIFO or device named `.py`, which would block
+    or never end) and every OSError is a SourceError in one line."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise SourceError(f"cannot read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise SourceError("cannot read: not a regular file")
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
+            return handle.read()
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(descriptor)
+
+
+def read_source(path: str) -> str:
+    """Decodes as Python does (BOM, coding cookie, UTF-8); raises SourceError in one line."""
+    data = read_bytes(path)
     if b"\0" in data:
         raise SourceError("not a text file (contains NUL bytes)")
     try:

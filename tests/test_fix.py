@@ -267,6 +267,14 @@ def test_fix_of_bl002_example_is_its_documented_use_instead(tmp_path):
     assert _fixed(tmp_path, BL002.example)[0] == BL002.use_instead
 
 
+def test_readme_example_is_what_the_fix_writes(tmp_path):
+    readme = (TESTS.parent / "README.md").read_text()
+    section = readme.split("\n## Fixing\n", 1)[1].split("\n## ", 1)[0]
+    before, after = re.findall(r"```python\n(.*?)```", section, re.S)[:2]
+    fixed, left = _fixed(tmp_path, "import torch\nfrom torch import nn\n\n\n" + before)
+    assert left == [] and after in fixed
+
+
 def test_lit_gpt_cache_is_rebuilt_in_place_on_its_device(tmp_path):
     fixed, left = _fixed(tmp_path, (TREES["static"] / "litgpt_like.py").read_text())
     assert left == []

@@ -109,14 +109,14 @@ def test_full_shows_the_class_and_the_build_lines(project):
     # A buffer built in a parent class, in another file, gets its own location.
     child = next(b for b in out.split("\n\n") if "src/pkg/child.py" in b)
     assert "  ::: src/pkg/base.py:8" in child
-    assert "\nFound 4 errors, 1 file could not be parsed in 6 files." in out
+    assert "\nFound 4 errors in 6 files. 1 file could not be parsed." in out
 
 
 def test_concise_grouped_pylint(project):
     concise = run("src", "--output-format", "concise").stdout.splitlines()
     assert re.match(r"src/pkg/base\.py:5:7: BL001 (\[\*\] )?`reset_parameters` does", concise[0])
     assert concise[1].startswith("src/pkg/broken.py:1:1: SyntaxError")
-    assert "Found 4 errors, 1 file could not be parsed in 6 files." in concise
+    assert "Found 4 errors in 6 files. 1 file could not be parsed." in concise
     grouped = run("src", "--output-format", "grouped").stdout
     assert "src/pkg/rope.py:\n  5:7 BL001 " in grouped
     pylint = run("src", "--output-format", "pylint").stdout

@@ -130,12 +130,11 @@ def summary(findings: Sequence[Finding], files: int, fixed: int = 0) -> str:
     if not findings:
         return f"All checks passed! ({_plural(files, 'file')} checked)\n"
     errors = sum(1 for f in findings if f.code is None)
-    parts = [f"Found {_plural(len(findings) - errors, 'error')}"]
-    if errors:
-        parts.append(f"{_plural(errors, 'file')} could not be parsed")
     verdicts = _verdicts(findings)
-    where = f" in {_plural(files, 'file')}" + (f" ({verdicts})" if verdicts else "")
-    text = ", ".join(parts) + where + "."
+    text = f"Found {_plural(len(findings) - errors, 'error')} in {_plural(files, 'file')}"
+    text += (f" ({verdicts})" if verdicts else "") + "."
+    if errors:
+        text += f" {_plural(errors, 'file')} could not be parsed."
     return text + _fixes_line(findings) + "\n"
 
 
