@@ -71,11 +71,14 @@ class Project:
             self._add(facts)
 
     def add(self, facts: FileFacts) -> None:
-        """Adds a file from outside; what was derived without it is derived again."""
-        self._resolved.clear()
-        self._mro.clear()
-        self._module_memo.clear()
+        """Adds a file from outside. Only what was derived from names that did not
+        resolve can change, so only that is forgotten."""
         self._add(facts)
+        self._resolved = {k: v for k, v in self._resolved.items() if v in self.classes}
+        self._mro = {
+            k: v for k, v in self._mro.items() if all(name in self.classes for name in v)
+        }
+        self._module_memo = {k: v for k, v in self._module_memo.items() if v}
 
     def _add(self, facts: FileFacts) -> None:
         if facts.module in self.modules:
