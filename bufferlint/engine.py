@@ -450,6 +450,7 @@ class _Run:
         self.rescanned = False  # the scan record needs writing
         self.known: dict[str, Any] = {}  # the cached scan
         self.module_files: dict[str, Key | None] = {}
+        self.targets: dict[tuple[Key, str], tuple[tuple[Key, str], ...]] = {}
 
     def result(self) -> Result:
         files = self._files()
@@ -539,20 +540,35 @@ class _Run:
             if outcome.fresh:
                 self.fresh.add(key)
 
-    # -- ancestors outside the linted files -----------------------------------------------
+    # -- ancestors, without parsing ----------------------------------------------------
     def _follow(self) -> None:
-        """Scans the files outside the linted paths that may hold an ancestor of a linted
-        class (a builder the prefilter must know of): the import that brings in each base
-        name is followed, as the class model would follow it, by name and without parsing."""
-        self.queries: set[tuple[Key, str]] = set()
-        self.ancestors: set[tuple[Key, str]] = set()
-        for source in self.sources:
-            key = self.keys[source.path]
-            index = self.scans[source.path].index
-            for header in index.headers if index is not None else ():
-                if header.real:
-                    for base in header.dotted:
-                        self._find(key, base, 0)
+        """Reads (without parsing) every file outside the linted paths that may hold an
+        ancestor of a linted class, so that the prefilter knows of builders there too."""
+        self._closure(
+            (self.keys[s.path], header)
+            for s in self.sources
+            for header in self._headers(self.keys[s.path])
+        )
+
+    def _headers(self, key: Key, name: str | None = None) -> list[prefilter.Header]:
+        index = self._index(key)
+        headers = index.headers if index is not None else ()
+        return [h for h in headers if h.real and (name is None or h.name == name)]
+
+    def _closure(self, start: Iterable[tuple[Key, prefilter.Header]]) -> dict[Key, set[int]]:
+        """The headers of every ancestor of the `start` classes, by file: followed through
+        imports as `Project.resolve` follows them."""
+        found: dict[Key, set[int]] = {}
+        queue = list(start)
+        while queue:
+            key, header = queue.pop()
+            if header.offset in found.setdefault(key, set()):
+                continue
+            found[key].add(header.offset)
+            for base in header.dotted:
+                for target, name in self._target(key, base, 0):
+                    queue.extend((target, h) for h in self._headers(target, name))
+        return found
 
     def _index(self, key: Key) -> prefilter.FileIndex | None:
         if key[0] not in self.scans:
@@ -564,44 +580,42 @@ class _Run:
                 self.rescanned = True
         return self.scans[key[0]].index
 
-    def _find(self, key: Key, dotted: str, depth: int) -> None:
-        """Follows `dotted` as written in file `key` to the classes it may name."""
-        if depth > 16 or (key, dotted) in self.queries:
-            return
-        self.queries.add((key, dotted))
+    def _target(self, key: Key, dotted: str, depth: int) -> tuple[tuple[Key, str], ...]:
+        """The classes that `dotted`, written in file `key`, may name: a class of the file,
+        else through its import of the first name, else through its star imports."""
+        if depth > 16:
+            return ()
+        if (key, dotted) in self.targets:
+            return self.targets[(key, dotted)]
+        self.targets[(key, dotted)] = ()  # a cycle names nothing
         index = self._index(key)
-        if index is None:
-            return
-        head, _, rest = dotted.partition(".")
-        tail = f".{rest}" if rest else ""
-        imported = False
-        for local, target in index.bindings:
-            if local == head:
-                imported = True
-                self._locate(self._absolute(key, target) + tail, depth + 1)
-            elif local == "*":
-                self._locate(f"{self._absolute(key, target)}.{dotted}", depth + 1)
-        if any(h.real and h.name == head for h in index.headers):
-            self._ancestor(key, head, depth)
-        elif not imported and rest:
-            self._locate(dotted, depth + 1)
+        found: tuple[tuple[Key, str], ...] = ()
+        if index is not None:
+            head, _, rest = dotted.partition(".")
+            bound = [t for local, t in index.bindings if local == head]
+            if any(h.real and h.name == head for h in index.headers):
+                found = ((key, dotted.rpartition(".")[2]),)
+            elif bound:
+                tail = f".{rest}" if rest else ""
+                for target in bound:
+                    found += self._locate(self._absolute(key, target) + tail, depth + 1)
+            else:
+                for local, target in index.bindings:
+                    if local == "*" and not found:
+                        found = self._locate(f"{self._absolute(key, target)}.{dotted}", depth + 1)
+                if not found and rest:
+                    found = self._locate(dotted, depth + 1)
+        self.targets[(key, dotted)] = found
+        return found
 
-    def _locate(self, full: str, depth: int) -> None:
+    def _locate(self, full: str, depth: int) -> tuple[tuple[Key, str], ...]:
+        """Follows an absolute dotted name into the longest module prefix with a file."""
         parts = full.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             key = self._module_file(".".join(parts[:cut]))
             if key is not None:
-                self._find(key, ".".join(parts[cut:]), depth)
-
-    def _ancestor(self, key: Key, name: str, depth: int) -> None:
-        if (key, name) in self.ancestors:
-            return
-        self.ancestors.add((key, name))
-        index = self.scans[key[0]].index
-        for header in index.headers if index is not None else ():
-            if header.real and header.name == name:
-                for base in header.dotted:
-                    self._find(key, base, depth + 1)
+                return self._target(key, ".".join(parts[cut:]), depth)
+        return ()
 
     @staticmethod
     def _absolute(key: Key, target: str) -> str:
@@ -650,7 +664,6 @@ class _Run:
                         seeds.update(index.names_in(number))
         _, marked = prefilter.reach(indexes, seeds)
         offsets: dict[str, set[int]] = {}
-        bases: set[str] = set()
         for path, index, positions in zip(paths, indexes, marked):
             found = {index.headers[p] for p in positions}
             if index.starts is not None:
@@ -660,11 +673,17 @@ class _Run:
                 )
             if path in self.keys and found:
                 offsets[path] = {header.offset for header in found}
-            bases.update(word for header in found for word in header.bases)
-        extra = self._ancestors(paths, indexes, bases)
+        ahead = self._closure(
+            (self.keys[path], h)
+            for path, found in offsets.items()
+            for h in self._headers(self.keys[path])
+            if h.offset in found
+        )
+        extra = {key[0]: found for key, found in ahead.items()}
+        keys = {key[0]: key for key in ahead}
         jobs = []
         for path in paths:
-            key = self.keys.get(path) or self._module_key(path)
+            key = self.keys.get(path) or keys.get(path)
             if key is None or (path not in offsets and path not in extra):
                 continue
             jobs.append(
@@ -684,38 +703,6 @@ class _Run:
             if index is not None and (index.odd or self._whole(key)) and key[0] not in offsets:
                 jobs.append(_Job(key[0], key, self.scans[key[0]], (), True, (), True, self.cache))
         return jobs
-
-    def _ancestors(
-        self, paths: list[str], indexes: list[prefilter.FileIndex], names: set[str]
-    ) -> dict[str, set[int]]:
-        """Offsets of the headers that define `names`, and their bases in turn."""
-        defining: dict[str, list[tuple[str, prefilter.Header]]] = {}
-        for path, index in zip(paths, indexes):
-            for header in index.headers:
-                if header.real:
-                    defining.setdefault(header.name, []).append((path, header))
-        found: dict[str, set[int]] = {}
-        queue = list(names)
-        seen = set(queue)
-        while queue:
-            for path, header in defining.get(queue.pop(), ()):
-                found.setdefault(path, set()).add(header.offset)
-                for word in header.bases - seen:
-                    seen.add(word)
-                    queue.append(word)
-        return found
-
-    def _module_key(self, path: str) -> Key | None:
-        """The key under which the loader would read a file that is not linted."""
-        for root in self.roots:
-            relative = os.path.relpath(path, root)
-            if relative.startswith(os.pardir):
-                continue
-            parts = relative[:-3].split(os.sep)
-            if parts[-1] == "__init__":
-                return (path, ".".join(parts[:-1]), True)
-            return (path, ".".join(parts), False)
-        return None
 
     # -- analysis --------------------------------------------------------------------
     def _analyse(self) -> Result:

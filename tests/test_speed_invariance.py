@@ -1,0 +1,306 @@
+"""The speed-ups never change findings: prefilter on or off, cache cold or warm, one
+process or a pool. Checked on the repository's fixtures and on a project written to
+hit each way the prefilter could go wrong (classes whose files hold no buffer token)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bufferlint import engine, partial, prefilter
+from bufferlint.engine import Settings, lint
+from bufferlint.findings import Finding
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+# Each file of the synthetic project, by path. `lib/` is under the same import root but
+# not linted: the class model still reads it when a linted class inherits from it.
+PROJECT = {
+    "lib/__init__.py": "",
+    "lib/layers.py": """
+        import torch
+        from torch import nn
+
+        class LibRope(nn.Module):
+            def __init__(self, dim):
+                super().__init__()
+                self.register_buffer("inv_freq", torch.arange(dim).float(), persistent=False)
+    """,
+    "lib/reexport.py": """
+        from app.builders import Builder as Renamed  # an alias outside the linted files
+    """,
+    "app/__init__.py": "",
+    "app/builders.py": """
+        import torch
+        from torch import nn
+
+        class HookBase(nn.Module):
+            def reset_parameters(self):
+                pass
+
+        class Helper:
+            def setup(self):
+                self.ready = True
+
+        class Builder(nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                self.n = n
+
+            def build(self):
+                self.register_buffer("table", torch.arange(self.n), persistent=False)
+
+            def reset_parameters(self):
+                pass
+
+        class Outer:
+            class Inner(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.register_buffer("mask", torch.ones(3))
+
+        def make():
+            class Local(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.cache = nn.Buffer(torch.zeros(2))
+            return Local
+    """,
+    # No buffer token in any of these files: each class inherits what it builds.
+    "app/calls_helper.py": """
+        from app.builders import Builder
+
+        class CallsHelper(Builder):
+            def __init__(self, n):
+                super().__init__(n)
+                self.build()
+    """,
+    "app/aliased.py": """
+        from app import builders as b
+        from app.builders import Builder as Base
+
+        class ViaAlias(Base):
+            def __init__(self, n):
+                super().__init__(n)
+                self.build()
+
+        class ViaModule(b.Builder):
+            def __init__(self, n):
+                super().__init__(n)
+                self.build()
+
+        class NestedChild(b.Outer.Inner):
+            def reset_parameters(self):
+                pass
+    """,
+    "app/chain.py": """
+        from app.calls_helper import CallsHelper
+
+        class Grandchild(CallsHelper):
+            def reset_parameters(self):
+                pass
+    """,
+    "app/renamed.py": """
+        from lib.reexport import Renamed
+
+        class ThroughLib(Renamed):
+            def __init__(self, n):
+                super().__init__(n)
+                self.build()
+    """,
+    "app/uses_lib.py": """
+        from lib.layers import LibRope
+
+        class MyRope(LibRope):
+            def reset_parameters(self):
+                pass
+    """,
+    "app/hooked.py": """
+        import torch
+        from app.builders import Helper, HookBase as H
+
+        class Hooked(H):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("x", torch.ones(2))
+                Helper.setup(self)
+    """,
+    "app/mentions.py": '''
+        import torch
+        from torch import nn
+
+        # class Later is defined below: its position must not come from this comment.
+
+        class Early(nn.Module):
+            """Not class Later either."""
+
+        class Later(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("b", torch.ones(1))
+    ''',
+    "app/aliases_buffer.py": """
+        import torch
+        from torch.nn import Buffer as B
+        from torch import nn
+
+        class AliasBuffer(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.k = B(torch.ones(1))
+    """,
+    "app/broken.py": """
+        import torch
+        from torch import nn
+
+        class Broken(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("b", torch.ones(1)
+    """,
+    "scripts_a/model.py": """
+        import torch
+        from torch import nn
+
+        class Same(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("a", torch.ones(1))
+    """,
+    "scripts_b/model.py": """
+        from torch import nn
+
+        class Same(nn.Module):
+            pass
+    """,
+}
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+
+
+def _key(finding: Finding) -> tuple:
+    return (
+        finding.path,
+        finding.line,
+        finding.column,
+        finding.code,
+        finding.message,
+        finding.class_name,
+        tuple(finding.buffers),
+    )
+
+
+def _findings(paths: list[str], **options: object) -> list[tuple]:
+    return [_key(f) for f in lint(paths, Settings(**options)).findings]  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    _write(tmp_path, PROJECT)
+    monkeypatch.chdir(tmp_path)  # the cache goes to tmp_path/.bufferlint_cache
+    return tmp_path
+
+
+def _linted(root: Path) -> list[str]:
+    return [str(root / "app"), str(root / "scripts_a"), str(root / "scripts_b")]
+
+
+def test_project_reports_what_only_inheritance_builds(project: Path) -> None:
+    reported = {key[5] for key in _findings(_linted(project), prefilter=False)}
+    assert {"CallsHelper", "ViaAlias", "ViaModule", "NestedChild", "Grandchild"} <= reported
+    assert {"ThroughLib", "MyRope", "Hooked", "Later", "AliasBuffer"} <= reported
+    assert {"Outer.Inner", "make.<locals>.Local", "Same"} <= reported
+    assert "Builder" not in reported  # its own __init__ never builds
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_prefilter_changes_nothing(project: Path, monkeypatch: pytest.MonkeyPatch, jobs: int):
+    monkeypatch.setattr(engine, "_POOL_BYTES", 0)  # use the pool even for a few files
+    reference = _findings(_linted(project), prefilter=False, jobs=1)
+    assert _findings(_linted(project), jobs=jobs) == reference
+
+
+def test_cache_changes_nothing(project: Path) -> None:
+    reference = _findings(_linted(project), prefilter=False)
+    assert _findings(_linted(project), cache=True) == reference  # cold
+    assert (project / ".bufferlint_cache" / ".gitignore").read_text().strip().endswith("*")
+    assert _findings(_linted(project), cache=True) == reference  # warm: the run record
+    assert _findings(_linted(project)[:1], cache=True) == _findings(_linted(project)[:1])
+
+
+def test_cache_sees_edits(project: Path) -> None:
+    paths = _linted(project)
+    before = _findings(paths, cache=True)
+    helper = project / "app" / "calls_helper.py"
+    helper.write_text(helper.read_text().replace("self.build()", "pass"))
+    after = _findings(paths, cache=True)
+    assert after == _findings(paths, prefilter=False) != before
+    lib = project / "lib" / "layers.py"  # not linted, but read: an edit counts too
+    lib.write_text(lib.read_text().replace("self.register_buffer", "self.plain = 1 or print"))
+    assert _findings(paths, cache=True) == _findings(paths, prefilter=False) != after
+
+
+def test_lazy_classes_are_parsed_on_demand(project: Path) -> None:
+    """`Helper` is no ancestor, so the prefilter leaves it out; the class model still
+    looks it up (for `Helper.setup(self)`), and then gets it."""
+    run = engine._Run(_linted(project), engine.discover(_linted(project)), Settings())
+    builders = (str(project / "app" / "builders.py"), "app.builders", False)
+    assert any(f.class_name == "Hooked" for f in run.result().findings)
+    assert run.project is not None
+    assert "app.builders.Helper" in dict(run.project.classes)
+    assert run.parsed[builders].whole is None  # parsed in parts, Helper's on demand
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_fixtures_agree(jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engine, "_POOL_BYTES", 0)
+    paths = [str(FIXTURES / "static")]
+    assert _findings(paths, jobs=jobs) == _findings(paths, prefilter=False, jobs=1)
+
+
+def test_statements_split_where_python_does() -> None:
+    text = textwrap.dedent(
+        '''
+        """Doc
+        class NotHere(Base):
+        """
+        import os
+        @decorator(
+            "x",
+        )
+        class A(Base):
+            x = """
+        class Inside:
+        """
+        def f(a,
+        b):
+            pass
+        x = [
+        1]
+        if x:
+            pass
+        else:
+            pass
+        '''
+    ).lstrip("\n")
+    starts = prefilter.statements(text)
+    lines = prefilter.first_lines(text, starts)
+    assert lines == [1, 4, 5, 12, 15, 17]
+
+
+def test_reduced_text_keeps_lines() -> None:
+    text = "import a\n\nx = 1\ny = 2\n\n\nclass C(a.B):\n    pass\n"
+    index = prefilter.index(text)
+    index.split(text)
+    assert index.starts is not None
+    reduced = partial.reduced(text, index.starts, {0, 3})
+    assert reduced.count("\n") == text.count("\n")
+    assert reduced.splitlines()[6] == "class C(a.B):"
