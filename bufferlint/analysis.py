@@ -59,9 +59,8 @@ def evaluate(guard: Guard, buffers: set[str]) -> str:
     if kind == "state":
         return STATE
     if kind == "not":
-        return {TRUE: FALSE, FALSE: TRUE}.get(
-            evaluate(guard[1], buffers), evaluate(guard[1], buffers)
-        )
+        value = evaluate(guard[1], buffers)  # once: twice per `not` is exponential
+        return {TRUE: FALSE, FALSE: TRUE}.get(value, value)
     if kind in ("and", "or"):
         values = [evaluate(part, buffers) for part in guard[1]]
         decisive, neutral = (FALSE, TRUE) if kind == "and" else (TRUE, FALSE)

@@ -17,6 +17,7 @@ import sys
 import tokenize
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -267,9 +268,7 @@ def check(
         result, fixed = _fix(list(paths) or ["."], settings, unsafe_fixes, diff)
         texts: dict[str, str] = {}
     else:
-        result, texts = _run(list(paths) or ["."], settings, stdin_path)
-        if stdin_path is None:
-            attach_fixes(result, settings, unsafe_fixes)
+        result, texts = _run(list(paths) or ["."], settings, stdin_path, unsafe_fixes)
     if runtime_settings is not None:
         confirm_findings(result.findings, runtime_settings)
     fmt = output_format or ("full" if sys.stdout.isatty() and not output_file else "concise")
@@ -337,12 +336,14 @@ def _fix(paths: list[str], settings: Settings, unsafe: bool, diff: bool) -> tupl
 
 
 def _run(
-    paths: list[str], settings: Settings, stdin_path: str | None
+    paths: list[str], settings: Settings, stdin_path: str | None, unsafe: bool
 ) -> tuple[Result, dict[str, str]]:
-    """Lints the paths, or the text on stdin as if it were saved at `stdin_path`."""
+    """Lints the paths (fixes attached, cached with the findings), or the text on stdin as
+    if it were saved at `stdin_path`."""
     if stdin_path is None:
         try:
-            return lint(paths, settings), {}
+            fixes = partial(attach_fixes, settings=settings, unsafe=unsafe)
+            return lint(paths, settings, fixes, f"fixes, unsafe={unsafe}"), {}
         except SourceError as exc:
             raise UserError(str(exc)) from None
     text = _read_stdin()

@@ -13,6 +13,8 @@ import fnmatch
 import hashlib
 import multiprocessing
 import os
+import symtable
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -96,17 +98,27 @@ class _Loader:
         return None
 
 
-def lint(paths: Sequence[str], settings: Settings) -> Result:
-    """Raises SourceError for a path that does not exist."""
+def lint(
+    paths: Sequence[str],
+    settings: Settings,
+    finish: Callable[[Result], object] | None = None,
+    finish_key: str = "",
+) -> Result:
+    """Raises SourceError for a path that does not exist. `finish` completes the result
+    before the run cache keeps it (the CLI attaches fixes, which cost more than the lint);
+    `finish_key` names whatever it depends on besides the settings and the files."""
     path_filter = settings.path_filter()
     sources = discover(
         paths, path_filter.skip, path_filter.skip_named if settings.force_exclude else None
     )
-    if not settings.prefilter:
-        with _Workers(settings.jobs) as workers:
-            facts = workers.map(facts_for, sources, [_size(s.path) for s in sources])
-        return analyse(sources, facts, settings)
-    return _Run(paths, sources, settings).result()
+    if settings.prefilter:
+        return _Run(paths, sources, settings, finish, finish_key).result()
+    with _Workers(settings.jobs) as workers:
+        facts = workers.map(facts_for, sources, [_size(s.path) for s in sources])
+    result = analyse(sources, facts, settings)
+    if finish is not None:
+        finish(result)
+    return result
 
 
 def lint_source(path: str, text: str, settings: Settings) -> Result:
@@ -307,9 +319,12 @@ class _Scan:
     digest: str = ""
     index: prefilter.FileIndex | None = None
     error: str = ""  # why it cannot be read, reported as a parse failure
+    compiles: bool = True  # by CPython's parser: else LibCST parses it whole, for its error
 
 
-def _read(path: str) -> tuple[_Scan, str | None]:
+def _read(path: str, check: bool = False) -> tuple[_Scan, str | None]:
+    """Reads and indexes a file; `check`: also whether it parses (for a linted file, whose
+    syntax errors are reported even where the prefilter parses nothing)."""
     stat = stat_of(path)  # before reading: a change while reading shows next time
     try:
         text = read_source(path)
@@ -318,7 +333,20 @@ def _read(path: str) -> tuple[_Scan, str | None]:
     index = prefilter.index(text)
     if index.tokens:
         index.split(text)
-    return _Scan(stat, digest_of(text.encode("utf-8", "surrogatepass")), index), text
+    digest = digest_of(text.encode("utf-8", "surrogatepass"))
+    return _Scan(stat, digest, index, compiles=not check or _compiles(text, path)), text
+
+
+def _compiles(text: str, path: str) -> bool:
+    """Whether CPython parses the text: five times faster than LibCST, and where the two
+    disagree (newer syntax than this Python's) LibCST has the last word."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes and the like
+            symtable.symtable(text, path, "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -333,6 +361,7 @@ class _Job:
     extra: tuple[int, ...] = ()  # these are parsed ahead for the class model;
     whole: bool = False  # or all of it (a duplicated module name)
     cache: Cache | None = None
+    check: bool = False  # whether the file parses (a linted file's first read)
 
 
 @dataclass
@@ -364,7 +393,7 @@ def _work(job: _Job) -> _Outcome:
     """Runs in a worker process (or in-process, for little work)."""
     scan, text = job.scan, None
     if scan is None:
-        scan, text = _read(job.path)
+        scan, text = _read(job.path, job.check)
     index = scan.index
     if job.key is None or index is None:
         return _Outcome(job.path, scan)
@@ -427,10 +456,19 @@ class _Run:
     """One prefiltered lint: scan every file under the import roots, choose the
     statements that may report, parse them in a pool, and let the model pull in the rest."""
 
-    def __init__(self, paths: Sequence[str], sources: Sequence[SourceFile], settings: Settings):
+    def __init__(
+        self,
+        paths: Sequence[str],
+        sources: Sequence[SourceFile],
+        settings: Settings,
+        finish: Callable[[Result], object] | None = None,
+        finish_key: str = "",
+    ) -> None:
         self.paths = list(paths)
         self.sources = list(sources)
         self.settings = settings
+        self.finish = finish
+        self.finish_key = finish_key
         self.cache = Cache(location()) if settings.cache else None
         self.roots = list(dict.fromkeys(s.import_root for s in sources))
         self.keys = {s.path: (s.path, s.module, s.is_package) for s in sources}
@@ -454,7 +492,7 @@ class _Run:
 
     def result(self) -> Result:
         files = self._files()
-        key = _run_key(self.paths, self.settings)
+        key = _run_key(self.paths, self.settings, self.finish_key)
         if self.cache is not None:
             record = self.cache.load_run(key)
             if isinstance(record, _Record) and self._valid(record, files):
@@ -464,6 +502,8 @@ class _Run:
             self._follow()
             self._run(self._choose(), workers)
         result = self._analyse()
+        if self.finish is not None:
+            self.finish(result)
         if self.cache is not None:
             self._store(key, files, result)
         return result
@@ -488,7 +528,7 @@ class _Run:
             if isinstance(record, _Scan) and stat is not None and record.stat == stat:
                 self._absorb(_Outcome(path, record))
             else:
-                jobs.append(_Job(path))
+                jobs.append(_Job(path, check=True))
         self.rescanned = bool(jobs)
         self._run(jobs, workers)
 
@@ -694,14 +734,17 @@ class _Run:
                     tuple(sorted(offsets.get(path, ()))),
                     path in self.keys,
                     tuple(sorted(extra.get(path, set()) - offsets.get(path, set()))),
-                    self._whole(key),
+                    self._whole(key) or not self.scans[path].compiles,
                     self.cache,
                 )
             )
-        for key in self.keys.values():  # odd or duplicated: parsed whole, all may report
-            index = self.scans[key[0]].index if key[0] in self.scans else None
-            if index is not None and (index.odd or self._whole(key)) and key[0] not in offsets:
-                jobs.append(_Job(key[0], key, self.scans[key[0]], (), True, (), True, self.cache))
+        for key in self.keys.values():  # parsed whole: odd, duplicated, or a syntax error
+            scan = self.scans.get(key[0])
+            index = scan.index if scan is not None else None
+            if index is None or key[0] in offsets:
+                continue
+            if index.odd or self._whole(key) or not scan.compiles:
+                jobs.append(_Job(key[0], key, scan, (), True, (), True, self.cache))
         return jobs
 
     # -- analysis --------------------------------------------------------------------
@@ -851,12 +894,12 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def _run_key(paths: Sequence[str], settings: Settings) -> str:
+def _run_key(paths: Sequence[str], settings: Settings, extra: str) -> str:
     """What a run's findings depend on besides the files: settings, paths, folder."""
     what = [
         (f.name, _canonical(getattr(settings, f.name)))
         for f in fields(settings)
         if f.name not in ("jobs", "cache")
     ]
-    text = repr((__version__, what, list(paths), os.getcwd()))
+    text = repr((__version__, what, list(paths), os.getcwd(), extra))
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

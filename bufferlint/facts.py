@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from bufferlint import parsing
+
 # A guard is a tiny expression tree over what materialization changes:
 #   ("hasattr", name) ("isnone", name) ("meta", name) ("state", name)
 #   ("and", (g, ...)) ("or", (g, ...)) ("not", g) ("other", code)
@@ -467,10 +469,19 @@ class _MethodWalker:
     def guard(self, node: cst.BaseExpression) -> Guard:
         """Reduces a condition to what materialization changes about it."""
         if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
-            return ("not", self.guard(node.expression))
+            inner = self.guard(node.expression)
+            return inner[1] if inner[0] == "not" else ("not", inner)  # `not not x` is x
         if isinstance(node, cst.BooleanOperation):
-            op = "and" if isinstance(node.operator, cst.And) else "or"
-            return (op, (self.guard(node.left), self.guard(node.right)))
+            # `a and b and c` as one flat tuple: LibCST nests it as deep as it is long.
+            operator = type(node.operator)
+            operands: list[cst.BaseExpression] = [node.right]
+            left = node.left
+            while isinstance(left, cst.BooleanOperation) and isinstance(left.operator, operator):
+                operands.append(left.right)
+                left = left.left
+            operands.append(left)
+            op = "and" if operator is cst.And else "or"
+            return (op, tuple(self.guard(part) for part in reversed(operands)))
         if isinstance(node, cst.Call) and dotted(node.func) in ("hasattr", "getattr"):
             if len(node.args) >= 2 and self.is_self(node.args[0].value):
                 name = string_value(node.args[1].value)
@@ -662,16 +673,23 @@ def _attributes(node: cst.CSTNode) -> list[cst.Attribute]:
 
 
 def extract(source: str, path: str, module: str, is_package: bool = False) -> FileFacts:
-    """Facts for one file's source; a file that does not parse yields `error`."""
+    """Facts for one file's source; a file that does not parse, or is nested too deeply to
+    parse or walk safely (bufferlint.parsing), yields `error` and no other facts."""
     facts = FileFacts(path=path, module=module)
     try:
-        tree = cst.parse_module(source)
+        parsing.check_nesting(source)
+        parsing.run_deep(_extract, source, facts, is_package)
+    except parsing.TooDeep as exc:
+        return FileFacts(path, module, error=ParseFailure(exc.line, exc.column, str(exc)))
     except cst.ParserSyntaxError as exc:
         detail = re.sub(r"^parser error: error at \S+ ", "", exc.message.splitlines()[0])
-        facts.error = ParseFailure(exc.raw_line, exc.raw_column + 1, f"SyntaxError: {detail}")
-        return facts
+        failure = ParseFailure(exc.raw_line, exc.raw_column + 1, f"SyntaxError: {detail}")
+        return FileFacts(path, module, error=failure)
     except (RecursionError, MemoryError) as exc:
-        facts.error = ParseFailure(1, 1, f"too deeply nested to parse ({type(exc).__name__})")
-        return facts
-    _Extractor(source, tree, facts, is_package).run()
+        failure = ParseFailure(1, 1, f"too deeply nested to parse ({type(exc).__name__})")
+        return FileFacts(path, module, error=failure)
     return facts
+
+
+def _extract(source: str, facts: FileFacts, is_package: bool) -> None:
+    _Extractor(source, cst.parse_module(source), facts, is_package).run()

@@ -161,6 +161,28 @@ PROJECT = {
                 super().__init__()
                 self.register_buffer("b", torch.ones(1)
     """,
+    "app/broken_elsewhere.py": """
+        import torch
+        from torch import nn
+
+        class Fine(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("b", torch.ones(1))
+
+        def helper(:
+            pass
+    """,
+    "app/broken_plain.py": """
+        class :
+            pass
+    """,
+    "app/newer_syntax.py": """
+        type Alias = int  # Python 3.12: CPython 3.11 rejects it, LibCST does not
+
+        class Plain:
+            pass
+    """,
     "scripts_a/model.py": """
         import torch
         from torch import nn
@@ -214,11 +236,15 @@ def _linted(root: Path) -> list[str]:
 
 
 def test_project_reports_what_only_inheritance_builds(project: Path) -> None:
-    reported = {key[5] for key in _findings(_linted(project), prefilter=False)}
+    findings = _findings(_linted(project), prefilter=False)
+    reported = {key[5] for key in findings}
     assert {"CallsHelper", "ViaAlias", "ViaModule", "NestedChild", "Grandchild"} <= reported
     assert {"ThroughLib", "MyRope", "Hooked", "Later", "AliasBuffer"} <= reported
     assert {"Outer.Inner", "make.<locals>.Local", "Same"} <= reported
     assert "Builder" not in reported  # its own __init__ never builds
+    assert "Fine" not in reported  # its file does not parse: only that is reported
+    unparsable = {Path(key[0]).name for key in findings if key[3] is None}
+    assert unparsable == {"broken.py", "broken_elsewhere.py", "broken_plain.py"}
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

@@ -1,0 +1,105 @@
+"""LibCST's parser, made safe for any input.
+
+LibCST's native parser recurses once per nesting level on the C stack, and some of its
+grammar rules take quadratic time or memory in the depth: 2,000 nested parentheses or a
+20,000-term `a and b and ...` overflow the main thread's 8 MiB stack and kill the process
+with SIGSEGV, which no `except` can catch; 20,000 nested parentheses eat all memory. So:
+
+- CPython's own parser goes first (a tenth of LibCST's cost): what it rejects as nested
+  too deeply (it allows 200 parentheses and a few thousand levels of anything) cannot run
+  on CPython either, and is reported as a parse failure without reaching LibCST;
+- what it accepts is parsed, and walked, in a thread with a large stack and a high
+  recursion limit, so that the deepest code CPython accepts (an `and` chain of any
+  length, 3,000 chained subscripts) parses and is analysed like any other;
+- any other SyntaxError is LibCST's to judge: it reads syntax newer than the running
+  Python (PEP 695 on 3.11, say) and its message is the one reported.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import threading
+import warnings
+from collections.abc import Callable
+from typing import TypeVar
+
+import libcst as cst
+
+T = TypeVar("T")
+
+STACK_BYTES = 512 * 1024 * 1024  # address space only: pages are touched as needed
+RECURSION_LIMIT = 100_000  # Python frames in that thread: about 5 KiB of stack each
+# CPython's SyntaxErrors that mean "nested too deeply", not "not Python".
+_NESTING_MESSAGES = (
+    "too many nested parentheses",
+    "f-string: expressions nested too deeply",
+    "f-string: too many nested parenthesis",
+)
+
+
+class TooDeep(Exception):
+    """Source nested beyond what CPython parses; `line` and `column` are 1-based."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+
+
+def check_nesting(source: str) -> None:
+    """Raises TooDeep when CPython's parser rejects `source` for its nesting, the one
+    thing LibCST cannot be trusted with."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes and the like: not our business
+            compile(source, "<bufferlint>", "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (RecursionError, MemoryError) as exc:
+        name = type(exc).__name__
+        raise TooDeep(f"too deeply nested to parse ({name} in CPython's parser)") from None
+    except SyntaxError as exc:
+        if exc.msg in _NESTING_MESSAGES:
+            raise TooDeep(f"too deeply nested to parse: {exc.msg}", exc.lineno or 1, 1) from None
+    except ValueError:  # NUL bytes: LibCST reports them in its own words
+        pass
+
+
+def run_deep(function: Callable[..., T], *args: object) -> T:
+    """`function(*args)` in a thread with a large stack and recursion limit, for walks
+    over trees as deep as CPython accepts; exceptions propagate."""
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            results.append(function(*args))
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    limit = sys.getrecursionlimit()
+    try:
+        previous = threading.stack_size(STACK_BYTES)
+    except (ValueError, RuntimeError):  # a platform without settable stacks
+        return function(*args)
+    try:
+        thread = threading.Thread(target=target, name="bufferlint-parse")
+        sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
+        try:
+            thread.start()
+        except RuntimeError:  # no address space for the stack (ulimit -v)
+            sys.setrecursionlimit(limit)
+            return function(*args)
+        thread.join()
+    finally:
+        threading.stack_size(previous)
+        sys.setrecursionlimit(limit)
+    if errors:
+        raise errors[0]
+    return results[0]
+
+
+def parse_module(source: str) -> cst.Module:
+    """`cst.parse_module`, except that it never crashes the process: raises TooDeep, or
+    `cst.ParserSyntaxError`, or RecursionError/MemoryError past even the large stack."""
+    check_nesting(source)
+    return run_deep(cst.parse_module, source)
