@@ -63,6 +63,7 @@ def stat_of(path: str) -> Stat | None:
 
 
 def digest_of(data: bytes) -> str:
+    """What a facts record is keyed by: the content, not the path or the stat."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
@@ -109,9 +110,11 @@ class Cache:
         self.folder.mkdir(exist_ok=True)
 
     def load_scan(self) -> dict[str, Any]:
+        """Per path, what the last runs read there (the engine checks each stat)."""
         return self._read(self.folder / "scan.pickle") or {}
 
     def store_scan(self, records: dict[str, Any]) -> None:
+        """Replaces the scan record."""
         self._write(self.folder / "scan.pickle", records)
 
     def _facts_path(self, digest: str, module: str, is_package: bool) -> Path:
@@ -121,13 +124,17 @@ class Cache:
         return self.folder / "facts" / key[:2] / key
 
     def load_facts(self, digest: str, module: str, is_package: bool) -> Any:
+        """What LibCST found in this content under this module name, or None."""
         return self._read(self._facts_path(digest, module, is_package))
 
     def store_facts(self, digest: str, module: str, is_package: bool, value: Any) -> None:
+        """Keeps what LibCST found, for the next run that reads the same content."""
         self._write(self._facts_path(digest, module, is_package), value)
 
     def load_run(self, key: str) -> Any:
+        """A run's record (findings and the files it depended on), or None."""
         return self._read(self.folder / "runs" / key)
 
     def store_run(self, key: str, value: Any) -> None:
+        """Keeps a run's record for the next identical command line."""
         self._write(self.folder / "runs" / key, value)

@@ -35,7 +35,6 @@ from bufferlint.config import (
 )
 from bufferlint.docs import find_rule, render_page
 from bufferlint.engine import Result, Settings, lint, lint_source
-from bufferlint.fix import attach_fixes, fix_paths
 from bufferlint.output import FORMATS, TEXT_FORMATS, Report, render_statistics, summary
 from bufferlint.rules import RULES
 from bufferlint.runtime import RECIPES, RuntimeSettings, RuntimeUnavailable
@@ -318,6 +317,8 @@ def _runtime_settings(
 def _fix(paths: list[str], settings: Settings, unsafe: bool, diff: bool) -> tuple[Result, int]:
     """Fixes in memory; `--diff` prints the diff and exits (1 when there is one), `--fix`
     writes the files and returns what is left and how many findings it fixed."""
+    from bufferlint.fix import fix_paths  # LibCST's codemods: only when needed
+
     try:
         run = fix_paths(paths, settings, unsafe)
     except SourceError as exc:
@@ -342,7 +343,7 @@ def _run(
     if it were saved at `stdin_path`."""
     if stdin_path is None:
         try:
-            fixes = partial(attach_fixes, settings=settings, unsafe=unsafe)
+            fixes = partial(_attach_fixes, settings=settings, unsafe=unsafe)
             return lint(paths, settings, fixes, f"fixes, unsafe={unsafe}"), {}
         except SourceError as exc:
             raise UserError(str(exc)) from None
@@ -350,6 +351,14 @@ def _run(
     if settings.force_exclude and settings.path_filter().skip_named(Path(stdin_path)):
         return Result(), {}
     return lint_source(stdin_path, text, settings), {stdin_path: text}
+
+
+def _attach_fixes(result: Result, settings: Settings, unsafe: bool) -> None:
+    """bufferlint.fix imports LibCST's codemods (slow to import): only for findings."""
+    if result.findings:
+        from bufferlint.fix import attach_fixes
+
+        attach_fixes(result, settings, unsafe)
 
 
 def _read_stdin() -> str:

@@ -248,7 +248,8 @@ class Project:
             elif event.kind == "super":
                 callee = self.find_method(cls, event.name, after=owner)
             elif event.kind == "explicit":
-                target = self.resolve(event.target)
+                # As a base is resolved: `Parent.__init__(self)` names a class of this file.
+                target = self._resolve_base(event.target, *self.classes[owner])
                 if target in self.classes and target in self.mro(cls):
                     callee = self.find_method(cls, event.name, after=_before(self.mro(cls), target))
             elif event.kind == "assign":

@@ -45,6 +45,7 @@ class Parsed:
         return self.started and all(n in self.statements for n in statements)
 
     def classes(self) -> list[ClassFacts]:
+        """Every class found so far, in document order."""
         if self.whole is not None:
             return list(self.whole)
         return [cls for n in sorted(self.statements) for cls in self.statements[n]]
@@ -123,7 +124,7 @@ def reduced(text: str, starts: list[int] | tuple[int, ...], keep: set[int]) -> s
     ends = [*starts[1:], len(text)]
     parts: list[str] = []
     skipped = 0
-    for number, (start, end) in enumerate(zip(starts, ends)):
+    for number, (start, end) in enumerate(zip(starts, ends, strict=True)):
         if number in keep:
             if skipped:
                 parts.append(_placeholder(skipped, eol))

@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # What a builder's code must contain: `self.register_buffer(...)`, or a call of
 # `torch.nn.Buffer` under its own name or an alias that the file imports it as.
@@ -30,10 +30,16 @@ TOKENS = ("register_buffer", "Buffer")
 _CALL = r"\s*(?:\\\s*)*\("
 
 
-def _token_pattern(aliases: Iterable[tuple[str, str]]) -> re.Pattern[str]:
+def _tokens(text: str, aliases: Iterable[tuple[str, str]]) -> Iterator[int]:
+    """Offsets of the tokens: `register_buffer` anywhere, calls of `Buffer` or an alias."""
+    at = text.find("register_buffer")
+    while at >= 0:
+        yield at
+        at = text.find("register_buffer", at + 1)
     names = ["Buffer", *(alias for name, alias in aliases if name == "Buffer")]
-    calls = "|".join(re.escape(n) for n in dict.fromkeys(names))
-    return re.compile(f"register_buffer|(?<![\\w])(?:{calls}){_CALL}")
+    for name in dict.fromkeys(names):
+        for match in _words(re.compile(re.escape(name) + _CALL), text):
+            yield match.start()
 
 
 # Statement flags.
@@ -92,6 +98,11 @@ class FileIndex:
     odd: bool  # headers may be missing: never split, always parse whole
     starts: tuple[int, ...] | None = None  # top-level statement offsets, once split
     flags: bytes = b""  # TOKEN | IMPORT | CLASS per statement
+    # Per statement and per name, built at first use: scanning every header on each call
+    # is quadratic in a file of thousands of classes (20,000: 270 s).
+    _lookups: tuple[dict[int, list[str]], dict[str, list[int]], dict[str, int]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def statement_of(self, offset: int) -> int:
         """The statement that holds `offset` (needs `split`)."""
@@ -104,8 +115,8 @@ class FileIndex:
             return
         self.starts = tuple([0] if self.odd else statements(text))
         flags = bytearray(len(self.starts))
-        for match in _token_pattern(self.aliases).finditer(text):
-            flags[self.statement_of(match.start())] |= TOKEN
+        for offset in _tokens(text, self.aliases):
+            flags[self.statement_of(offset)] |= TOKEN
         for match in _words(_IMPORT_WORD, text):
             number = self.statement_of(match.start())
             if self.odd or not _DEFINITION.match(text, self.starts[number]):
@@ -115,17 +126,29 @@ class FileIndex:
                 flags[self.statement_of(header.offset)] |= CLASS
         self.flags = bytes(flags)
 
+    def _lookup(self) -> tuple[dict[int, list[str]], dict[str, list[int]], dict[str, int]]:
+        """Real headers' names per statement and statements per name; the first offset of
+        every header's name (needs `split`)."""
+        if self._lookups is None:
+            names: dict[int, list[str]] = {}
+            statements: dict[str, list[int]] = {}
+            first: dict[str, int] = {}
+            for header in self.headers:
+                first[header.name] = min(first.get(header.name, header.offset), header.offset)
+                if header.real:
+                    number = self.statement_of(header.offset)
+                    names.setdefault(number, []).append(header.name)
+                    statements.setdefault(header.name, []).append(number)
+            self._lookups = names, statements, first
+        return self._lookups
+
     def names_in(self, statement: int) -> list[str]:
         """Class names that the statement's headers define (needs `split`)."""
-        return [
-            h.name for h in self.headers if h.real and self.statement_of(h.offset) == statement
-        ]
+        return list(self._lookup()[0].get(statement, ()))
 
     def defining(self, name: str) -> list[int]:
         """The statements with a header for `name` (needs `split`)."""
-        return sorted(
-            {self.statement_of(h.offset) for h in self.headers if h.real and h.name == name}
-        )
+        return sorted(set(self._lookup()[1].get(name, ())))
 
     def safe(self, statement: int) -> bool:
         """Whether LibCST finds this statement's classes at the same lines when earlier
@@ -133,8 +156,8 @@ class FileIndex:
         earlier only if no `class Name` occurs before the statement."""
         assert self.starts is not None
         start = self.starts[statement]
-        names = set(self.names_in(statement))
-        return not any(h.offset < start and h.name in names for h in self.headers)
+        first = self._lookup()[2]
+        return all(first[name] >= start for name in self.names_in(statement))
 
 
 def index(text: str, split: bool = False) -> FileIndex:
@@ -288,9 +311,7 @@ def first_lines(text: str, starts: Sequence[int]) -> list[int]:
     return lines
 
 
-def reach(
-    indexes: Sequence[FileIndex], seeds: Iterable[str]
-) -> tuple[set[str], list[list[int]]]:
+def reach(indexes: Sequence[FileIndex], seeds: Iterable[str]) -> tuple[set[str], list[list[int]]]:
     """Class names that may inherit from `seeds` (builders), and per file the positions
     (into `headers`) of the headers that define them; aliases carry names along."""
     by_base: dict[str, list[tuple[int, int]]] = {}

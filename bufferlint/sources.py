@@ -84,7 +84,7 @@ def discover(
             continue
         if not root.is_dir():
             raise SourceError(f"{raw}: not a file or directory")
-        for folder, dirs, files in os.walk(root.absolute(), onerror=None):
+        for folder, dirs, files in os.walk(root.absolute(), onerror=_unreadable_folder):
             dirs[:] = sorted(d for d in dirs if not skip(Path(folder, d), True))
             for name in files:
                 if not name.endswith(SUFFIXES) or skip(Path(folder, name), False):
@@ -98,6 +98,13 @@ def discover(
         module, import_root, is_package = module_of(path)
         files_out.append(SourceFile(str(path), module, import_root, is_package))
     return files_out
+
+
+def _unreadable_folder(error: OSError) -> None:
+    """A folder that cannot be listed stops the run: skipping it silently could hide every
+    finding in it. An exclude keeps the walk out of it."""
+    reason = error.strerror or str(error)
+    raise SourceError(f"{error.filename}: cannot read folder: {reason} (exclude it to skip it)")
 
 
 def read_bytes(path: str) -> bytes:

@@ -161,6 +161,20 @@ PROJECT = {
                 super().__init__()
                 self.register_buffer("b", torch.ones(1)
     """,
+    "app/suppressed.py": """
+        import torch
+        from torch import nn
+
+        class Quiet(nn.Module):  # noqa: BL002
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("b", torch.ones(1))
+
+        x = 1  # noqa: BL001
+    """,
+    "app/unused_directive.py": """
+        y = 2  # bufferlint: ignore[BL002]
+    """,
     "app/broken_elsewhere.py": """
         import torch
         from torch import nn
@@ -243,6 +257,7 @@ def test_project_reports_what_only_inheritance_builds(project: Path) -> None:
     assert {"Outer.Inner", "make.<locals>.Local", "Same"} <= reported
     assert "Builder" not in reported  # its own __init__ never builds
     assert "Fine" not in reported  # its file does not parse: only that is reported
+    assert "Quiet" not in reported and "BL100" in {key[3] for key in findings}
     unparsable = {Path(key[0]).name for key in findings if key[3] is None}
     assert unparsable == {"broken.py", "broken_elsewhere.py", "broken_plain.py"}
 
@@ -272,6 +287,21 @@ def test_cache_sees_edits(project: Path) -> None:
     lib = project / "lib" / "layers.py"  # not linted, but read: an edit counts too
     lib.write_text(lib.read_text().replace("self.register_buffer", "self.plain = 1 or print"))
     assert _findings(paths, cache=True) == _findings(paths, prefilter=False) != after
+
+
+def test_stale_bytecode_is_no_proof(project: Path) -> None:
+    """A fresh `.pyc` stands for a syntax check; one older than its source does not."""
+    import py_compile
+
+    source = project / "app" / "compiled.py"
+    source.write_text("x = 1\n")
+    py_compile.compile(str(source))
+    source.write_text("x = (\n")
+    paths = _linted(project)
+    unparsable = [key for key in _findings(paths) if key[0] == str(source)]
+    assert unparsable and unparsable == [
+        k for k in _findings(paths, prefilter=False) if k[0] == str(source)
+    ]
 
 
 def test_lazy_classes_are_parsed_on_demand(project: Path) -> None:

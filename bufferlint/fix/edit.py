@@ -131,11 +131,12 @@ def edits(before: str, after: str) -> list[dict[str, Any]]:
     new = after.splitlines(keepends=True)
     # Only the lines between the common head and tail go to SequenceMatcher, which is
     # quadratic in a file of many equal lines (25,000 `x = 1` lines: 100 s).
+    shorter = min(len(old), len(new))
     head = 0
-    while head < min(len(old), len(new)) and old[head] == new[head]:
+    while head < shorter and old[head] == new[head]:
         head += 1
     tail = 0
-    while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
+    while tail < shorter - head and old[-1 - tail] == new[-1 - tail]:
         tail += 1
     old_middle, new_middle = old[head : len(old) - tail], new[head : len(new) - tail]
     out = []

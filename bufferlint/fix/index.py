@@ -4,13 +4,15 @@ numbers back to CST nodes and up to their enclosing statements and methods.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
+from bufferlint import parsing
 from bufferlint.facts import FileFacts, MethodFacts, dotted
 
 
@@ -18,17 +20,62 @@ class SourceIndex:
     """A file's CST (from the text the facts were extracted from) with positions and parents."""
 
     def __init__(self, text: str, facts: FileFacts) -> None:
-        wrapper = MetadataWrapper(cst.parse_module(text), unsafe_skip_copy=True)
+        # bufferlint.parsing: LibCST's own parse crashes the process on deep nesting.
+        self.module = parsing.parse_module(text)
         self.text = text
         self.facts = facts
-        self.module = wrapper.module
         self.parents = parent_map(self.module)  # LibCST's ParentNodeProvider is 7x slower
-        self.positions = wrapper.resolve(PositionProvider)
+        # Positions cost twice the parse for a whole file, and a fix only looks inside a
+        # few classes: they are resolved per top-level statement, when first asked for.
+        self.positions: dict[cst.CSTNode, CodeRange] = {}
         self._starts: dict[tuple[int, int], list[cst.CSTNode]] = defaultdict(list)
-        for node, where in self.positions.items():
-            self._starts[(where.start.line, where.start.column + 1)].append(node)
+        self._resolved: set[int] = set()
+        self._first_lines: list[int] | None = None
         self._spans: list[tuple[int, int]] | None = None
         self._names: set[str] | None = None
+
+    def _statement_lines(self) -> list[int]:
+        """The first line (1-based, leading comments included) of each top-level statement."""
+        if self._first_lines is None:
+            self._first_lines = [self.text.count("\n", 0, start) + 1 for start, _ in self.spans()]
+        return self._first_lines
+
+    def _resolve(self, index: int) -> None:
+        """Positions of one top-level statement's nodes, shifted to the file's lines."""
+        if index in self._resolved:
+            return
+        self._resolved.add(index)
+        statement = self.module.body[index]
+        alone = self.module.with_changes(body=[statement], header=[], footer=[])
+        offset = self._statement_lines()[index] - 1
+        for node, where in MetadataWrapper(alone, unsafe_skip_copy=True).resolve(
+            PositionProvider
+        ).items():
+            if node is alone:
+                continue
+            shifted = CodeRange(
+                CodePosition(where.start.line + offset, where.start.column),
+                CodePosition(where.end.line + offset, where.end.column),
+            )
+            self.positions[node] = shifted
+            self._starts[(shifted.start.line, shifted.start.column + 1)].append(node)
+
+    def _resolve_line(self, line: int) -> None:
+        lines = self._statement_lines()
+        index = bisect.bisect_right(lines, line) - 1
+        if index >= 0:
+            self._resolve(index)
+
+    def _resolve_node(self, node: cst.CSTNode) -> None:
+        top = node
+        for ancestor in self.ancestors(node):
+            if ancestor is self.module:
+                break
+            top = ancestor
+        for index, statement in enumerate(self.module.body):
+            if statement is top:
+                self._resolve(index)
+                return
 
     def spans(self) -> list[tuple[int, int]]:
         """Where each top-level statement's code (with its leading lines) lies in the text,
@@ -57,9 +104,12 @@ class SourceIndex:
 
     def at(self, line: int, column: int) -> list[cst.CSTNode]:
         """Nodes that start at a 1-based line and column, outermost first."""
+        self._resolve_line(line)
         return self._starts.get((line, column), [])
 
     def line_of(self, node: cst.CSTNode) -> int:
+        if node not in self.positions:
+            self._resolve_node(node)
         return self.positions[node].start.line
 
     def class_at(self, line: int, column: int) -> cst.ClassDef | None:
