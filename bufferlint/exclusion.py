@@ -39,7 +39,7 @@ class PathFilter:
     def skip(self, path: Path, is_dir: bool) -> bool:
         """For the walk, which reaches `path` only if no parent folder was skipped."""
         return self.matches(path) or (
-            self.gitignore is not None and self.gitignore.ignored(path, is_dir)
+            self.gitignore is not None and self.gitignore.ignored(path, is_dir, parents=False)
         )
 
     def skip_named(self, path: Path) -> bool:
@@ -74,14 +74,18 @@ class GitIgnore:
         self._folders: dict[str, bool] = {}
         self._chains: dict[str, tuple[tuple[str, tuple[IgnoreRule, ...]], ...]] = {}
 
-    def ignored(self, path: Path, is_dir: bool) -> bool:
+    def ignored(self, path: Path, is_dir: bool, parents: bool = True) -> bool:
+        """`parents=False` for a walk, which never enters an ignored folder below its root:
+        a folder the user named is linted even inside an ignored one (a virtualenv, say)."""
         path = Path(os.path.abspath(path))
         repo = self._repository(str(path.parent))
         if repo is None:
             return False
         if path.name == ".git":
             return True
-        return self._folder_ignored(str(path.parent), repo) or self._match(path, is_dir, repo)
+        if parents and self._folder_ignored(str(path.parent), repo):
+            return True
+        return self._match(path, is_dir, repo)
 
     def _repository(self, folder: str) -> str | None:
         """The work tree root holding `folder` (a `.git` folder or file marks one), if any."""

@@ -20,6 +20,7 @@ from bufferlint.config import (
 )
 from bufferlint.exclusion import GitIgnore, PathFilter, parse_line
 from bufferlint.rules import BL001, BL002
+from bufferlint.sources import discover as discover_files
 
 ROOT = Path(__file__).resolve().parent.parent
 # BL002's example has one finding; BL001's has one BL001.
@@ -316,3 +317,17 @@ def test_readme_config_example_loads(tmp_path):
     config = load(write(tmp_path / "pyproject.toml", snippet))
     assert config.ignore == ("BL100",) and config.runtime.devices == 2
     assert resolve(config, Overrides()).select == {"BL001", "BL002"}
+
+
+def test_a_named_folder_inside_an_ignored_one_is_linted(tmp_path):
+    # e.g. torch installed under a pyenv checkout whose .gitignore ignores `versions/`
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("versions/\n")
+    target = tmp_path / "versions" / "pkg"
+    target.mkdir(parents=True)
+    (target / "m.py").write_text("x = 1\n")
+    (target / "skipped.py").write_text("x = 1\n")
+    (target / ".gitignore").write_text("skipped.py\n")
+    path_filter = PathFilter((), str(tmp_path), respect_gitignore=True)
+    found = discover_files([str(target)], path_filter.skip)
+    assert [Path(s.path).name for s in found] == ["m.py"]
