@@ -75,9 +75,7 @@ class Project:
         resolve can change, so only that is forgotten."""
         self._add(facts)
         self._resolved = {k: v for k, v in self._resolved.items() if v in self.classes}
-        self._mro = {
-            k: v for k, v in self._mro.items() if all(name in self.classes for name in v)
-        }
+        self._mro = {k: v for k, v in self._mro.items() if all(name in self.classes for name in v)}
         self._module_memo = {k: v for k, v in self._module_memo.items() if v}
 
     def _add(self, facts: FileFacts) -> None:

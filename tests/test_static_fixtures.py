@@ -53,7 +53,7 @@ def test_persistence_is_reported(findings):
     gpt = by_class["GPT"]
     assert [(b.name, b.persistent) for b in gpt.buffers] == [("cos", False), ("sin", False)]
     assert "checkpoint cannot restore non-persistent" in gpt.message
-    assert "not hasattr(self, \"cos\")" in gpt.message
+    assert 'not hasattr(self, "cos")' in gpt.message
     nn_buffer = by_class["NnBuffer"]
     assert {b.name: b.persistent for b in nn_buffer.buffers} == {"a": True, "b": False, "c": True}
 

@@ -48,9 +48,9 @@ class SourceIndex:
         statement = self.module.body[index]
         alone = self.module.with_changes(body=[statement], header=[], footer=[])
         offset = self._statement_lines()[index] - 1
-        for node, where in MetadataWrapper(alone, unsafe_skip_copy=True).resolve(
-            PositionProvider
-        ).items():
+        for node, where in (
+            MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider).items()
+        ):
             if node is alone:
                 continue
             shifted = CodeRange(
