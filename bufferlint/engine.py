@@ -243,18 +243,7 @@ def _finish(
 def _error_finding(source: SourceFile, facts: FileFacts) -> Finding:
     error = facts.error
     assert error is not None
-    return Finding(
-        code=None,
-        message=error.message,
-        path=source.path,
-        line=error.line,
-        column=error.column,
-        end_line=error.line,
-        end_column=error.column,
-        class_name="",
-        module=source.module,
-        import_root=source.import_root,
-    )
+    return Finding.at_line(source, None, error.message, error.line, error.column, error.column)
 
 
 # -- the prefiltered run ---------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bufferlint.sources import SourceFile
+
 
 @dataclass(frozen=True)
 class BufferSite:
@@ -34,6 +36,25 @@ class Finding:
     fix: dict[str, Any] | None = None
     runtime: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def at_line(
+        cls, source: SourceFile, code: str | None, message: str, line: int, column: int, end: int
+    ) -> Finding:
+        """A finding about a place in a file rather than a class (parse failures, noqa)."""
+        return cls(
+            code=code,
+            message=message,
+            path=source.path,
+            line=line,
+            column=column,
+            end_line=line,
+            end_column=end,
+            class_name="",
+            module=source.module,
+            import_root=source.import_root,
+            hooks=(),
+        )
 
     @property
     def buffer_names(self) -> list[str]:

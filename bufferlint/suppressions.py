@@ -210,16 +210,6 @@ def _unused(source: SourceFile, directives: Directives, select: frozenset[str]) 
 
 
 def _finding(source: SourceFile, directive: Directive, message: str) -> Finding:
-    return Finding(
-        code=BL100.code,
-        message=message,
-        path=source.path,
-        line=directive.line,
-        column=directive.column,
-        end_line=directive.line,
-        end_column=directive.end_column,
-        class_name="",
-        module=source.module,
-        import_root=source.import_root,
-        hooks=(),
+    return Finding.at_line(
+        source, BL100.code, message, directive.line, directive.column, directive.end_column
     )
