@@ -218,8 +218,11 @@ def measure(tree: Path, name: str, work: Path, args: argparse.Namespace) -> list
         add(f"LibCST parse only, {processes} proc", seconds, len(token_files), None, note)
     if args.peers:
         bin_dir = peer_venv(work)
+        copy = work / "copies" / name.replace("/", "-")  # Fixit skips git-ignored folders
+        if not copy.exists():
+            shutil.copytree(tree, copy, ignore=shutil.ignore_patterns("__pycache__"))
         for peer, command in (("Fixit", ["fixit", "lint"]), ("TorchFix", ["torchfix"])):
-            seconds, out = timed([str(bin_dir / command[0]), *command[1:], str(tree)], work)
+            seconds, out = timed([str(bin_dir / command[0]), *command[1:], str(copy)], work)
             found = sum(1 for line in out.splitlines() if FINDING.search(line))
             add(peer, seconds, len(files), found)
     return rows
@@ -272,9 +275,19 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--skip-slow", action="store_true", help="no cold CLI run (fix planning)")
     parser.add_argument("--peers", action="store_true", help="also Fixit and TorchFix")
+    parser.add_argument(
+        "--trees",
+        nargs="+",
+        choices=["transformers", "torch-nn"],
+        default=["transformers", "torch-nn"],
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    trees = [(fetch_transformers(args.work), "transformers/models"), (torch_nn(), "torch/nn")]
+    trees = []
+    if "transformers" in args.trees:
+        trees.append((fetch_transformers(args.work), "transformers/models"))
+    if "torch-nn" in args.trees:
+        trees.append((torch_nn(), "torch/nn"))
     rows = []
     for tree, name in trees:
         rows.extend(measure(tree, name, args.work, args))

@@ -82,6 +82,14 @@ class Cache:
         except Exception:  # missing, truncated, or written by other code: a miss
             return None
 
+    def prepare(self) -> None:
+        """Creates the folder now, if the tree is writable."""
+        try:
+            if not self.folder.exists():
+                self._create()
+        except OSError:
+            pass
+
     def _write(self, path: Path, value: Any) -> None:
         try:
             if not self.folder.exists():

@@ -13,6 +13,7 @@ import gc
 import hashlib
 import os
 import symtable
+import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -116,6 +117,10 @@ def lint(
     before the run cache keeps it (the CLI attaches fixes, which cost more than the lint);
     `finish_key` names whatever it depends on besides the settings and the files."""
     path_filter = settings.path_filter()
+    if settings.prefilter and settings.cache:
+        answered = _answered(paths, settings, finish_key, path_filter)
+        if answered is not None:
+            return answered
     sources = discover(
         paths, path_filter.skip, path_filter.skip_named if settings.force_exclude else None
     )
@@ -489,11 +494,50 @@ class _LazyClasses(dict):  # type: ignore[type-arg]
 
 @dataclass
 class _Record:
-    """A run's findings and every file it read or looked for (None: absent)."""
+    """A run's findings, every file it read or looked for (None: absent), and what decided
+    which files it linted (`_layout`; None when it changed during the run)."""
 
-    sources: list[str]
     files: dict[str, Stat | None]
+    layout: dict[str, Any] | None
     result: Result
+
+
+def _answered(
+    paths: Sequence[str], settings: Settings, finish_key: str, path_filter: PathFilter
+) -> Result | None:
+    """The findings of the last identical run, if nothing it depended on has changed:
+    checked by stat alone, without walking the tree file by file."""
+    record = Cache(location()).load_run(_run_key(paths, settings, finish_key))
+    if not isinstance(record, _Record) or record.layout is None:
+        return None
+    if not all(os.path.lexists(path) for path in paths):
+        return None  # discover raises the error
+    if any(stat_of(path) != stat for path, stat in record.files.items()):
+        return None
+    return record.result if _layout(paths, path_filter) == record.layout else None
+
+
+def _layout(paths: Sequence[str], path_filter: PathFilter) -> dict[str, Any]:
+    """What decides which files a run lints, and under which module names, cheap to check
+    again: the mtime of each folder the walk enters (its entries), the ignore files, and
+    the package markers and ignore files above the paths."""
+    found: dict[str, Any] = {}
+    for raw in paths:
+        top = Path(raw).absolute()
+        for folder in (top, *top.parents):
+            for name in ("__init__.py", "__init__.pyi", ".gitignore", ".git/info/exclude"):
+                found[str(folder / name)] = stat_of(str(folder / name))
+            found[str(folder / ".git")] = os.path.lexists(folder / ".git")
+        if not top.is_dir():
+            continue
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if not path_filter.skip(Path(folder, d), True))
+            found[folder] = os.stat(folder).st_mtime_ns
+            if ".gitignore" in files:
+                found[os.path.join(folder, ".gitignore")] = stat_of(
+                    os.path.join(folder, ".gitignore")
+                )
+    return found
 
 
 class _Run:
@@ -537,13 +581,12 @@ class _Run:
         self.targets: dict[tuple[Key, str], tuple[tuple[Key, str], ...]] = {}
 
     def result(self) -> Result:
-        """The findings: from the run cache if no file it read has changed since."""
+        """The findings (stored for `_answered` when the cache is on)."""
         files = self._files()
-        key = _run_key(self.paths, self.settings, self.finish_key)
+        layout = None
         if self.cache is not None:
-            record = self.cache.load_run(key)
-            if isinstance(record, _Record) and self._valid(record, files):
-                return record.result
+            self.cache.prepare()  # before `_layout`: creating the folder changes its parent
+            layout = _layout(self.paths, self.settings.path_filter())
         with _Workers(self.settings.jobs) as workers:
             self._scan(files, workers)
             self._follow()
@@ -552,19 +595,12 @@ class _Run:
         if self.finish is not None:
             self.finish(result)
         if self.cache is not None:
-            self._store(key, files, result)
+            self._store(files, layout, result)
         return result
 
     # -- files -----------------------------------------------------------------------
     def _files(self) -> dict[str, Stat | None]:
         return {s.path: stat_of(s.path) for s in self.sources}
-
-    def _valid(self, record: _Record, files: dict[str, Stat | None]) -> bool:
-        if record.sources != [s.path for s in self.sources]:
-            return False
-        if any(record.files.get(path, ()) != stat for path, stat in files.items()):
-            return False
-        return all(stat_of(p) == stat for p, stat in record.files.items() if p not in files)
 
     def _scan(self, files: dict[str, Stat | None], workers: _Workers) -> None:
         """Reads and indexes what changed since the cached scan."""
@@ -933,7 +969,11 @@ class _Run:
         return False
 
     # -- cache -----------------------------------------------------------------------
-    def _store(self, key: str, files: dict[str, Stat | None], result: Result) -> None:
+    def _store(
+        self, files: dict[str, Stat | None], layout: dict[str, Any] | None, result: Result
+    ) -> None:
+        """Writes what this run learnt. The layout is kept only if it did not change while
+        the run walked and read (and is not so recent that an mtime could hide a change)."""
         assert self.cache is not None
         if self.rescanned or self.fresh:  # (a parse may have split a file's index)
             self.known.update(self.scans)
@@ -946,7 +986,14 @@ class _Run:
         seen.update(self.probes)
         for path in self.scans:
             seen.setdefault(path, self.scans[path].stat)
-        self.cache.store_run(key, _Record([s.path for s in self.sources], seen, result))
+        if layout is not None:
+            recent = time.time_ns() - 2_000_000_000
+            mtimes = [v[0] if isinstance(v, tuple) else v for v in layout.values()]
+            settled = all(isinstance(m, bool) or m is None or m < recent for m in mtimes)
+            if not settled or _layout(self.paths, self.settings.path_filter()) != layout:
+                layout = None
+        key = _run_key(self.paths, self.settings, self.finish_key)
+        self.cache.store_run(key, _Record(seen, layout, result))
 
 
 def _canonical(value: Any) -> Any:

@@ -4,7 +4,8 @@
 The statements go to LibCST at their own lines: every other statement becomes a
 triple-quoted string spanning the same lines, which LibCST reads as one token. So line
 and column numbers need no mapping, and `extract`'s forward text search for each node
-finds what it would find in the whole file, provided that:
+(from the last find, which never lies past the node searched for) finds what it would
+find in the whole file, provided that:
 
 - every statement that imports is kept (class bases resolve through imports seen so far);
 - no kept statement defines a class whose `class Name` also occurs earlier in the file

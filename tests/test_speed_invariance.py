@@ -4,7 +4,9 @@ hit each way the prefilter could go wrong (classes whose files hold no buffer to
 
 from __future__ import annotations
 
+import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -275,6 +277,32 @@ def test_cache_changes_nothing(project: Path) -> None:
     assert (project / ".bufferlint_cache" / ".gitignore").read_text().strip().endswith("*")
     assert _findings(_linted(project), cache=True) == reference  # warm: the run record
     assert _findings(_linted(project)[:1], cache=True) == _findings(_linted(project)[:1])
+
+
+def _age(root: Path) -> None:
+    """Dates every file and folder a minute back: a fresh mtime is not trusted."""
+    past = time.time() - 60
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (past, past))
+
+
+def test_unchanged_run_is_answered_without_a_walk(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = _linted(project)
+    _age(project)
+    reference = _findings(paths, cache=True)
+    _age(project)  # the cache folder is new: its parent's mtime moved
+    _findings(paths, cache=True)  # stores the layout
+    monkeypatch.setattr(engine, "discover", None)  # answered from the record alone
+    assert _findings(paths, cache=True) == reference
+    monkeypatch.undo()
+    (project / "app" / "extra.py").write_text(
+        "from app.builders import Builder\n\nclass Extra(Builder):\n"
+        "    def __init__(self, n):\n        super().__init__(n)\n        self.build()\n"
+    )
+    after = _findings(paths, cache=True)  # a new file: the folder's mtime says so
+    assert after == _findings(paths, prefilter=False) != reference
 
 
 def test_cache_sees_edits(project: Path) -> None:

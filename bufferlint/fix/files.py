@@ -10,7 +10,7 @@ import tempfile
 import tokenize
 from dataclasses import dataclass
 
-from bufferlint.sources import SourceError
+from bufferlint.sources import SourceError, read_bytes
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,11 @@ class SourceBytes:
 
     @classmethod
     def read(cls, path: str) -> SourceBytes:
-        """Decodes as Python (and bufferlint.sources.read_source) does; SourceError if not."""
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise SourceError(f"cannot read: {exc.strerror or exc}") from None
+        """Decodes as Python (and bufferlint.sources.read_source) does; SourceError if not:
+        a file the lint reports as unreadable is never fixed."""
+        data = read_bytes(path)
+        if b"\0" in data:
+            raise SourceError("not a text file (contains NUL bytes)")
         bom = data.startswith(codecs.BOM_UTF8)
         try:
             encoding, _ = tokenize.detect_encoding(iter(data.splitlines(keepends=True)).__next__)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 
@@ -14,6 +15,8 @@ from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionPr
 
 from bufferlint import parsing
 from bufferlint.facts import FileFacts, MethodFacts, dotted
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 
 
 class SourceIndex:
@@ -37,7 +40,13 @@ class SourceIndex:
     def _statement_lines(self) -> list[int]:
         """The first line (1-based, leading comments included) of each top-level statement."""
         if self._first_lines is None:
-            self._first_lines = [self.text.count("\n", 0, start) + 1 for start, _ in self.spans()]
+            # Line breaks as LibCST counts them: "\r" alone is one too (old Mac files).
+            lines, line, previous = [], 1, 0
+            for start, _ in self.spans():
+                line += len(_NEWLINE.findall(self.text, previous, start))
+                lines.append(line)
+                previous = start
+            self._first_lines = lines
         return self._first_lines
 
     def _resolve(self, index: int) -> None:
