@@ -133,7 +133,7 @@ BOOM = textwrap.dedent(
             self.register_buffer("b", torch.ones(2))
     """
 )
-TIMEOUT = 4
+TIMEOUT = 3
 # class -> (verdict, what its one-line summary says)
 EXPECTED = {
     "Confirmed": ("confirmed", "inv_freq[:4] expected [1.0, 0.1, 0.01, 0.001], got [nan"),
