@@ -118,7 +118,7 @@ def lint(
     `finish_key` names whatever it depends on besides the settings and the files."""
     path_filter = settings.path_filter()
     if settings.prefilter and settings.cache:
-        answered = _answered(paths, settings, finish_key, path_filter)
+        answered = _answered(paths, settings, finish_key)
         if answered is not None:
             return answered
     sources = discover(
@@ -502,9 +502,7 @@ class _Record:
     result: Result
 
 
-def _answered(
-    paths: Sequence[str], settings: Settings, finish_key: str, path_filter: PathFilter
-) -> Result | None:
+def _answered(paths: Sequence[str], settings: Settings, finish_key: str) -> Result | None:
     """The findings of the last identical run, if nothing it depended on has changed:
     checked by stat alone, without walking the tree file by file."""
     record = Cache(location()).load_run(_run_key(paths, settings, finish_key))
@@ -514,7 +512,21 @@ def _answered(
         return None  # discover raises the error
     if any(stat_of(path) != stat for path, stat in record.files.items()):
         return None
-    return record.result if _layout(paths, path_filter) == record.layout else None
+    return record.result if all(map(_unchanged, record.layout.items())) else None
+
+
+def _unchanged(entry: tuple[str, Any]) -> bool:
+    """One `_layout` entry, checked by stat: unchanged folders hold the same entries, so
+    the walk would enter the same folders and skip the same ones."""
+    path, value = entry
+    if isinstance(value, bool):
+        return os.path.lexists(path) == value
+    if isinstance(value, int):
+        try:
+            return os.stat(path).st_mtime_ns == value
+        except OSError:
+            return False
+    return stat_of(path) == value
 
 
 def _layout(paths: Sequence[str], path_filter: PathFilter) -> dict[str, Any]:
@@ -579,14 +591,14 @@ class _Run:
         self.known: dict[str, Any] = {}  # the cached scan
         self.module_files: dict[str, Key | None] = {}
         self.targets: dict[tuple[Key, str], tuple[tuple[Key, str], ...]] = {}
+        self.names: dict[str, tuple[dict[str, list[prefilter.Header]], dict[str, list[str]]]] = {}
 
     def result(self) -> Result:
         """The findings (stored for `_answered` when the cache is on)."""
         files = self._files()
-        layout = None
+        start = time.time_ns()
         if self.cache is not None:
-            self.cache.prepare()  # before `_layout`: creating the folder changes its parent
-            layout = _layout(self.paths, self.settings.path_filter())
+            self.cache.prepare()  # now: creating the folder changes its parent's mtime
         with _Workers(self.settings.jobs) as workers:
             self._scan(files, workers)
             self._follow()
@@ -595,7 +607,7 @@ class _Run:
         if self.finish is not None:
             self.finish(result)
         if self.cache is not None:
-            self._store(files, layout, result)
+            self._store(files, start, result)
         return result
 
     # -- files -----------------------------------------------------------------------
@@ -676,9 +688,27 @@ class _Run:
         )
 
     def _headers(self, key: Key, name: str | None = None) -> list[prefilter.Header]:
-        index = self._index(key)
-        headers = index.headers if index is not None else ()
-        return [h for h in headers if h.real and (name is None or h.name == name)]
+        """A file's real class headers, or those defining `name`."""
+        headers, _ = self._names(key)
+        if name is None:
+            return [h for found in headers.values() for h in found]
+        return headers.get(name, [])
+
+    def _names(self, key: Key) -> tuple[dict[str, list[prefilter.Header]], dict[str, list[str]]]:
+        """A file's real headers by class name, and its imports by local name (`*` for
+        star imports), built once: files with thousands of classes exist."""
+        if key[0] not in self.names:
+            index = self._index(key)
+            headers: dict[str, list[prefilter.Header]] = {}
+            bindings: dict[str, list[str]] = {}
+            if index is not None:
+                for header in index.headers:
+                    if header.real:
+                        headers.setdefault(header.name, []).append(header)
+                for local, target in index.bindings:
+                    bindings.setdefault(local, []).append(target)
+            self.names[key[0]] = headers, bindings
+        return self.names[key[0]]
 
     def _closure(self, start: Iterable[tuple[Key, prefilter.Header]]) -> dict[Key, set[int]]:
         """The headers of every ancestor of the `start` classes, by file: followed through
@@ -713,23 +743,20 @@ class _Run:
         if (key, dotted) in self.targets:
             return self.targets[(key, dotted)]
         self.targets[(key, dotted)] = ()  # a cycle names nothing
-        index = self._index(key)
+        headers, bindings = self._names(key)
         found: tuple[tuple[Key, str], ...] = ()
-        if index is not None:
-            head, _, rest = dotted.partition(".")
-            bound = [t for local, t in index.bindings if local == head]
-            if any(h.real and h.name == head for h in index.headers):
-                found = ((key, dotted.rpartition(".")[2]),)
-            elif bound:
-                tail = f".{rest}" if rest else ""
-                for target in bound:
-                    found += self._locate(self._absolute(key, target) + tail, depth + 1)
-            else:
-                for local, target in index.bindings:
-                    if local == "*" and not found:
-                        found = self._locate(f"{self._absolute(key, target)}.{dotted}", depth + 1)
-                if not found and rest:
-                    found = self._locate(dotted, depth + 1)
+        head, _, rest = dotted.partition(".")
+        if head in headers:
+            found = ((key, dotted.rpartition(".")[2]),)
+        elif head in bindings:
+            tail = f".{rest}" if rest else ""
+            for target in bindings[head]:
+                found += self._locate(self._absolute(key, target) + tail, depth + 1)
+        else:
+            for target in bindings.get("*", ()):
+                found = found or self._locate(f"{self._absolute(key, target)}.{dotted}", depth + 1)
+            if not found and rest:
+                found = self._locate(dotted, depth + 1)
         self.targets[(key, dotted)] = found
         return found
 
@@ -969,11 +996,9 @@ class _Run:
         return False
 
     # -- cache -----------------------------------------------------------------------
-    def _store(
-        self, files: dict[str, Stat | None], layout: dict[str, Any] | None, result: Result
-    ) -> None:
-        """Writes what this run learnt. The layout is kept only if it did not change while
-        the run walked and read (and is not so recent that an mtime could hide a change)."""
+    def _store(self, files: dict[str, Stat | None], start: int, result: Result) -> None:
+        """Writes what this run learnt. The layout is kept only if nothing in it changed
+        since the run started (two seconds before, for file systems with coarse mtimes)."""
         assert self.cache is not None
         if self.rescanned or self.fresh:  # (a parse may have split a file's index)
             self.known.update(self.scans)
@@ -986,12 +1011,11 @@ class _Run:
         seen.update(self.probes)
         for path in self.scans:
             seen.setdefault(path, self.scans[path].stat)
-        if layout is not None:
-            recent = time.time_ns() - 2_000_000_000
-            mtimes = [v[0] if isinstance(v, tuple) else v for v in layout.values()]
-            settled = all(isinstance(m, bool) or m is None or m < recent for m in mtimes)
-            if not settled or _layout(self.paths, self.settings.path_filter()) != layout:
-                layout = None
+        layout: dict[str, Any] | None = _layout(self.paths, self.settings.path_filter())
+        recent = start - 2_000_000_000
+        mtimes = [v[0] if isinstance(v, tuple) else v for v in layout.values()]
+        if not all(isinstance(m, bool) or m is None or m < recent for m in mtimes):
+            layout = None
         key = _run_key(self.paths, self.settings, self.finish_key)
         self.cache.store_run(key, _Record(seen, layout, result))
 

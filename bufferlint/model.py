@@ -154,7 +154,9 @@ class Project:
         self._mro[qualified] = [qualified]  # guards against inheritance cycles
         parents = [base for base in self.bases(qualified) if base != qualified]
         sequences = [self.mro(base) if base in self.classes else [base] for base in parents]
-        merged = _c3_merge([*sequences, parents])
+        # One base: C3 gives its MRO unchanged. The merge is quadratic in the MRO's length,
+        # so a chain of thousands of subclasses would cost their cube.
+        merged = sequences[0] if len(parents) == 1 else _c3_merge([*sequences, parents])
         if merged is None:  # inconsistent hierarchy: fall back to depth first
             merged = []
             for sequence in sequences:
