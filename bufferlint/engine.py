@@ -173,7 +173,18 @@ def _class_findings(
     candidates: Iterable[tuple[SourceFile, FileFacts, Iterable[ClassFacts]]],
     settings: Settings,
 ) -> list[Finding]:
-    """BL001 and BL002 for the given classes of each file."""
+    """BL001 and BL002 for the given classes of each file, on a large stack: the class
+    model recurses along inheritance and call chains, which may be thousands deep."""
+    from bufferlint import parsing
+
+    return parsing.run_deep(_find_in_classes, project, candidates, settings)
+
+
+def _find_in_classes(
+    project: Project,
+    candidates: Iterable[tuple[SourceFile, FileFacts, Iterable[ClassFacts]]],
+    settings: Settings,
+) -> list[Finding]:
     from bufferlint import analysis
 
     found = []

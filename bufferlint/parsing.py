@@ -82,7 +82,8 @@ def run_deep(function: Callable[..., T], *args: object) -> T:
     except (ValueError, RuntimeError):  # a platform without settable stacks
         return function(*args)
     try:
-        thread = threading.Thread(target=target, name="bufferlint-parse")
+        # A daemon: Ctrl-C interrupts the join, and exiting must not wait for the parse.
+        thread = threading.Thread(target=target, name="bufferlint-parse", daemon=True)
         sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
         try:
             thread.start()

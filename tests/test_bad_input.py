@@ -133,6 +133,22 @@ CORPUS: dict[str, tuple[Content, str]] = {
         lambda: MODEL + "".join(CLASS.replace("Model", f"M{i}") for i in range(299)),
         "BL002",
     ),
+    "inheritance_chain_1100.py": (  # subclasses first: the model recurses 1,100 deep
+        lambda: (
+            "import torch\nfrom torch import nn\n\n"
+            + "".join(f"class A{i}(A{i + 1}):\n    pass\n\n" for i in range(1100))
+            + CLASS.replace("Model", "A1100")
+        ),
+        "BL002",
+    ),
+    "helper_chain_1100.py": (
+        lambda: (
+            MODEL.replace('self.register_buffer("table", torch.arange(4))', "self.h0()")
+            + "".join(f"\n    def h{i}(self):\n        self.h{i + 1}()\n" for i in range(1100))
+            + '\n    def h1100(self):\n        self.register_buffer("table", torch.arange(4))\n'
+        ),
+        "BL002",
+    ),
     # odd code
     "odd_register_calls.py": (
         MODEL + "        self.register_buffer()\n        self.register_buffer(*a)\n"

@@ -195,7 +195,7 @@ def _digest(path: Path) -> str:
 
 # Slow to fix, and fixed by the CLI run of tests/test_bad_input.py already.
 HEAVY = {"classes_300.py", "guard_of_20000_terms.py", "lines_20k.py", "line_of_2_mb.py"}
-HEAVY |= {"and_chain_20000.py"}
+HEAVY |= {"and_chain_20000.py", "inheritance_chain_1100.py", "helper_chain_1100.py"}
 
 
 def test_fix_over_the_bad_input_corpus(tmp_path):

@@ -346,7 +346,7 @@ def test_lazy_classes_are_parsed_on_demand(project: Path) -> None:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_fixtures_agree(jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "_POOL_BYTES", 0)
-    paths = [str(FIXTURES / "static")]
+    paths = [str(FIXTURES)]
     assert _findings(paths, jobs=jobs) == _findings(paths, prefilter=False, jobs=1)
 
 
