@@ -1,15 +1,15 @@
 """How fast bufferlint lints real trees, beside ruff, bare LibCST parsing and its peers.
 
-    python benchmarks/speed.py [--work DIR] [--jobs N] [--skip-slow] [--peers]
+    python benchmarks/speed.py [--work DIR] [--jobs N] [--peers]
 
 Fetches the trees into DIR (default ~/.cache/bufferlint-bench; reused by later runs):
 transformers' `models/` from the newest wheel on PyPI (`pip download --no-deps`), and
 the installed torch's `torch/nn` (read in place). Then it prints one table:
 
 - bufferlint, cold (no cache) and warm (unchanged re-run), through the engine: the lint;
-- bufferlint's CLI cold and warm: the lint plus fix planning for every finding (the
-  cold run takes minutes on transformers; `--skip-slow` leaves it out);
-- one small file and `--version`, as pre-commit runs them;
+- bufferlint's CLI cold and warm: the lint plus fix planning for every finding (whether
+  `--fix` could fix it: the `[*]` marks);
+- one small file with a buffer and one without, and `--version`, as pre-commit runs them;
 - `ruff check` with its default rules, for scale;
 - LibCST parsing alone, on 1 and on `--jobs` processes, of the files that hold a buffer
   token (the ones the prefilter must read): the floor for any LibCST linter;
@@ -194,14 +194,18 @@ def measure(tree: Path, name: str, work: Path, args: argparse.Namespace) -> list
         warm = engine(tree, run, args.jobs)
         add("bufferlint, warm (cache)", warm["seconds"], warm["files"], warm["findings"])
         flags = [str(tree), "--no-respect-gitignore", "--jobs", str(args.jobs)]
-        if not args.skip_slow:
-            seconds, found = cli(flags, run)
-            add("bufferlint CLI, cold", seconds, len(files), found, "lint + fix planning")
-            seconds, found = cli(flags, run)
-            add("bufferlint CLI, warm", seconds, len(files), found)
-        small = min(files, key=lambda p: abs(p.stat().st_size - 4000))
-        seconds, found = cli([str(small), "--no-respect-gitignore", "--no-cache"], run)
-        add("bufferlint CLI, one file", seconds, 1, found, small.name)
+        seconds, found = cli([*flags, "--no-cache"], run)
+        add("bufferlint CLI, cold", seconds, len(files), found, "lint + fix planning")
+        seconds, found = cli(flags, run)
+        seconds, found = cli(flags, run)  # the first stored the run
+        add("bufferlint CLI, warm", seconds, len(files), found)
+        token_files = set(with_tokens(files))
+        for label, pool in (("with", token_files), ("without", set(files) - token_files)):
+            if pool:  # a small file, as pre-commit passes them
+                small = min(sorted(pool), key=lambda p: abs(p.stat().st_size - 4000))
+                seconds, found = cli([str(small), "--no-respect-gitignore", "--no-cache"], run)
+                note = f"{small.name}, {small.stat().st_size} bytes"
+                add(f"bufferlint CLI, one file {label} a buffer", seconds, 1, found, note)
     finally:
         shutil.rmtree(run, ignore_errors=True)
     ruff = shutil.which("ruff")
@@ -273,7 +277,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "bufferlint-bench")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--skip-slow", action="store_true", help="no cold CLI run (fix planning)")
     parser.add_argument("--peers", action="store_true", help="also Fixit and TorchFix")
     parser.add_argument(
         "--trees",

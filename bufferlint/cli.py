@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -40,6 +40,9 @@ from bufferlint.rules import RULES
 from bufferlint.runtime import RECIPES, RuntimeSettings, RuntimeUnavailable
 from bufferlint.runtime.attach import confirm_findings, settings_for
 from bufferlint.sources import SourceError
+
+if TYPE_CHECKING:
+    from bufferlint.model import Project
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -260,6 +263,7 @@ def check(
         raise UserError(str(exc)) from None
     flags = {"recipe": materialize, "devices": devices, "timeout": runtime_timeout}
     runtime_settings = _runtime_settings(runtime, flags, config, settings, stdin_path, diff)
+    fmt = output_format or ("full" if sys.stdout.isatty() and not output_file else "concise")
     fixed = 0
     if fix or diff:
         if stdin_path is not None:
@@ -267,10 +271,10 @@ def check(
         result, fixed = _fix(list(paths) or ["."], settings, unsafe_fixes, diff)
         texts: dict[str, str] = {}
     else:
-        result, texts = _run(list(paths) or ["."], settings, stdin_path, unsafe_fixes)
+        edits = fmt in EDIT_FORMATS and not statistics
+        result, texts = _run(list(paths) or ["."], settings, stdin_path, unsafe_fixes, edits)
     if runtime_settings is not None:
         confirm_findings(result.findings, runtime_settings)
-    fmt = output_format or ("full" if sys.stdout.isatty() and not output_file else "concise")
     if statistics:
         text = render_statistics(result.findings, as_json=fmt in ("json", "json-lines"))
     else:
@@ -282,6 +286,9 @@ def check(
     failing = any(f.verdict != "refuted" for f in result.findings)
     sys.exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_CLEAN)
 
+
+# Output formats that show each fix's edits; the others need only whether there is one.
+EDIT_FORMATS = frozenset({"json", "json-lines", "sarif"})
 
 # Each runtime flag and the RuntimeSettings field it sets.
 _RUNTIME_FLAGS = {"materialize": "recipe", "devices": "devices", "runtime-timeout": "timeout"}
@@ -337,14 +344,14 @@ def _fix(paths: list[str], settings: Settings, unsafe: bool, diff: bool) -> tupl
 
 
 def _run(
-    paths: list[str], settings: Settings, stdin_path: str | None, unsafe: bool
+    paths: list[str], settings: Settings, stdin_path: str | None, unsafe: bool, edits: bool
 ) -> tuple[Result, dict[str, str]]:
-    """Lints the paths (fixes attached, cached with the findings), or the text on stdin as
-    if it were saved at `stdin_path`."""
+    """Lints the paths (fixes attached, with their edits where the output shows them,
+    cached with the findings), or the text on stdin as if it were saved at `stdin_path`."""
     if stdin_path is None:
         try:
-            fixes = partial(_attach_fixes, settings=settings, unsafe=unsafe)
-            return lint(paths, settings, fixes, f"fixes, unsafe={unsafe}"), {}
+            fixes = partial(_attach_fixes, settings=settings, unsafe=unsafe, edits=edits)
+            return lint(paths, settings, fixes, f"fixes, unsafe={unsafe}, edits={edits}"), {}
         except SourceError as exc:
             raise UserError(str(exc)) from None
     text = _read_stdin()
@@ -353,12 +360,14 @@ def _run(
     return lint_source(stdin_path, text, settings), {stdin_path: text}
 
 
-def _attach_fixes(result: Result, settings: Settings, unsafe: bool) -> None:
+def _attach_fixes(
+    result: Result, project: Project, settings: Settings, unsafe: bool, edits: bool
+) -> None:
     """bufferlint.fix imports LibCST's codemods (slow to import): only for findings."""
     if result.findings:
         from bufferlint.fix import attach_fixes
 
-        attach_fixes(result, settings, unsafe)
+        attach_fixes(result, settings, unsafe, project, edits)
 
 
 def _read_stdin() -> str:

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from bufferlint.model import Project
     from bufferlint.partial import Parsed
 
+# Completes a result, given the class model it came from (the CLI attaches fixes).
+Finish = Callable[["Result", "Project"], object]
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -77,7 +80,8 @@ class Result:
 
 def facts_for(source: SourceFile) -> FileFacts:
     """Facts for one file; an unreadable file becomes a parse failure, not an exception."""
-    from bufferlint.facts import FileFacts, ParseFailure, extract
+    from bufferlint.extract import extract
+    from bufferlint.facts import FileFacts, ParseFailure
 
     try:
         text = read_source(source.path)
@@ -110,12 +114,13 @@ class _Loader:
 def lint(
     paths: Sequence[str],
     settings: Settings,
-    finish: Callable[[Result], object] | None = None,
+    finish: Finish | None = None,
     finish_key: str = "",
 ) -> Result:
     """Raises SourceError for a path that does not exist. `finish` completes the result
-    before the run cache keeps it (the CLI attaches fixes, which cost more than the lint);
-    `finish_key` names whatever it depends on besides the settings and the files."""
+    before the run cache keeps it (the CLI attaches fixes, which cost more than the lint),
+    given the class model the findings came from; `finish_key` names whatever it depends
+    on besides the settings and the files."""
     path_filter = settings.path_filter()
     if settings.prefilter and settings.cache:
         answered = _answered(paths, settings, finish_key)
@@ -128,9 +133,9 @@ def lint(
         return _Run(paths, sources, settings, finish, finish_key).result()
     with _Workers(settings.jobs) as workers:
         facts = workers.map(facts_for, sources, [_size(s.path) for s in sources])
-    result = analyse(sources, facts, settings)
+    result, project = _analysed(sources, facts, settings)
     if finish is not None:
-        finish(result)
+        finish(result, project)
     return result
 
 
@@ -139,7 +144,7 @@ def lint_source(path: str, text: str, settings: Settings) -> Result:
     parents still come from the project around it."""
     module, import_root, is_package = module_of(Path(path).absolute())
     source = SourceFile(str(Path(path).absolute()), module, import_root, is_package)
-    from bufferlint.facts import extract
+    from bufferlint.extract import extract
 
     facts = extract(text, source.path, module, is_package)
     return analyse([source], [facts], settings, texts={source.path: text})
@@ -153,6 +158,16 @@ def analyse(
 ) -> Result:
     """Findings for `sources`, suppressions applied; `texts` holds sources not read from
     disk (stdin), by path."""
+    return _analysed(sources, facts, settings, texts)[0]
+
+
+def _analysed(
+    sources: Sequence[SourceFile],
+    facts: Sequence[FileFacts],
+    settings: Settings,
+    texts: Mapping[str, str] | None = None,
+) -> tuple[Result, Project]:
+    """`analyse`, and the class model it built."""
     from bufferlint.model import Project
 
     result = Result(files=len(sources))
@@ -165,7 +180,7 @@ def analyse(
             result.findings.append(_error_finding(by_path[file_facts.path], file_facts))
     candidates = ((by_path[f.path], f, f.classes) for f in facts if f.error is None)
     result.findings.extend(_class_findings(project, candidates, settings))
-    return _finish(result, sources, settings, texts)
+    return _finish(result, sources, settings, texts), project
 
 
 def _class_findings(
@@ -268,7 +283,8 @@ Key = tuple[str, str, bool]  # (path, module, is_package): what facts depend on
 _POOL_BYTES = 256 * 1024  # less source than this is read in-process: forking costs more
 
 
-def _workers(jobs: int) -> int:
+def worker_count(jobs: int) -> int:
+    """Processes for `--jobs` (0: one per usable core)."""
     if jobs > 0:
         return jobs
     try:
@@ -314,7 +330,7 @@ class _Workers:
     """A process pool, started only once there is enough work for it."""
 
     def __init__(self, jobs: int) -> None:
-        self.jobs = _workers(jobs)
+        self.jobs = worker_count(jobs)
         self._pool: Any = None
 
     def __enter__(self) -> _Workers:
@@ -385,8 +401,7 @@ def _read(path: str, check: bool = False) -> tuple[_Scan, str | None]:
     if index.tokens:
         index.split(text)
     digest = digest_of(text.encode("utf-8", "surrogatepass"))
-    lowered = text.lower()
-    directives = "noqa" in lowered or "bufferlint" in lowered
+    directives = suppressions.may_hold_ours(text)
     compiles = not check or _compiles(text, path, stat)
     return _Scan(stat, digest, index, compiles=compiles, directives=directives), text
 
@@ -574,7 +589,7 @@ class _Run:
         paths: Sequence[str],
         sources: Sequence[SourceFile],
         settings: Settings,
-        finish: Callable[[Result], object] | None = None,
+        finish: Finish | None = None,
         finish_key: str = "",
     ) -> None:
         self.paths = list(paths)
@@ -616,7 +631,8 @@ class _Run:
             self._run(self._choose(), workers)
         result = self._analyse()
         if self.finish is not None:
-            self.finish(result)
+            assert self.project is not None
+            self.finish(result, self.project)
         if self.cache is not None:
             self._store(files, start, result)
         return result

@@ -18,13 +18,16 @@ with SIGSEGV, which no `except` can catch; 20,000 nested parentheses eat all mem
 from __future__ import annotations
 
 import ast
+import os
+import queue
 import sys
 import threading
 import warnings
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import libcst as cst
+if TYPE_CHECKING:
+    import libcst as cst
 
 T = TypeVar("T")
 
@@ -64,36 +67,61 @@ def check_nesting(source: str) -> None:
         pass
 
 
+class _DeepThread:
+    """One long-lived thread with a large stack that runs calls handed to it: starting a
+    thread with a 512 MiB stack per parse cost more than parsing a small statement."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.calls: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        previous = threading.stack_size(STACK_BYTES)
+        try:
+            # A daemon: Ctrl-C interrupts the caller's wait; exiting does not wait for it.
+            self.thread = threading.Thread(target=self._serve, name="bufferlint-deep", daemon=True)
+            self.thread.start()
+        finally:
+            threading.stack_size(previous)
+
+    def _serve(self) -> None:
+        while (call := self.calls.get()) is not None:
+            call()
+
+
+_deep: _DeepThread | None = None
+_submit = threading.Lock()
+
+
 def run_deep(function: Callable[..., T], *args: object) -> T:
     """`function(*args)` in a thread with a large stack and recursion limit, for walks
     over trees as deep as CPython accepts; exceptions propagate."""
+    global _deep
+    if _deep is not None and threading.current_thread() is _deep.thread:
+        return function(*args)  # already on the large stack
     results: list[T] = []
     errors: list[BaseException] = []
+    done = threading.Event()
 
-    def target() -> None:
+    def call() -> None:
         try:
             results.append(function(*args))
         except BaseException as exc:  # re-raised in the caller's thread
             errors.append(exc)
+        finally:
+            done.set()
 
-    limit = sys.getrecursionlimit()
-    try:
-        previous = threading.stack_size(STACK_BYTES)
-    except (ValueError, RuntimeError):  # a platform without settable stacks
-        return function(*args)
-    try:
-        # A daemon: Ctrl-C interrupts the join, and exiting must not wait for the parse.
-        thread = threading.Thread(target=target, name="bufferlint-parse", daemon=True)
+    with _submit:
+        if _deep is None or _deep.pid != os.getpid():  # none yet, or a forked child
+            try:
+                _deep = _DeepThread()
+            except (ValueError, RuntimeError):  # no settable stacks, or no address space
+                return function(*args)
+        limit = sys.getrecursionlimit()
         sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
         try:
-            thread.start()
-        except RuntimeError:  # no address space for the stack (ulimit -v)
+            _deep.calls.put(call)
+            done.wait()
+        finally:
             sys.setrecursionlimit(limit)
-            return function(*args)
-        thread.join()
-    finally:
-        threading.stack_size(previous)
-        sys.setrecursionlimit(limit)
     if errors:
         raise errors[0]
     return results[0]
@@ -102,5 +130,7 @@ def run_deep(function: Callable[..., T], *args: object) -> T:
 def parse_module(source: str) -> cst.Module:
     """`cst.parse_module`, except that it never crashes the process: raises TooDeep, or
     `cst.ParserSyntaxError`, or RecursionError/MemoryError past even the large stack."""
+    import libcst as cst  # here: a run that parses nothing never waits for its import
+
     check_nesting(source)
     return run_deep(cst.parse_module, source)

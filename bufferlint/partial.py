@@ -1,5 +1,5 @@
 """Facts for chosen top-level statements of a file, identical to what a whole-file
-`facts.extract` finds for them.
+`extract.extract` finds for them.
 
 The statements go to LibCST at their own lines: every other statement becomes a
 triple-quoted string spanning the same lines, which LibCST reads as one token. So line
@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bufferlint.facts import ClassFacts, FileFacts, ParseFailure, extract
+from bufferlint.facts import ClassFacts, FileFacts, ParseFailure
 from bufferlint.prefilter import CLASS, IMPORT, FileIndex, first_lines
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -86,6 +86,8 @@ def parse(
     keep = new | imports
     if not all(index.safe(n) for n in keep if index.flags[n] & CLASS):
         return _whole(text, path, module, is_package)
+    from bufferlint.extract import extract  # LibCST: only once there is something to parse
+
     facts = extract(reduced(text, starts, keep), path, module, is_package)
     if facts.error is not None:
         return _whole(text, path, module, is_package)
@@ -104,6 +106,8 @@ def parse(
 
 
 def _whole(text: str, path: str, module: str, is_package: bool) -> Parsed:
+    from bufferlint.extract import extract
+
     facts = extract(text, path, module, is_package)
     return Parsed(facts.imports, facts.star_imports, {}, facts.classes, facts.error, True)
 

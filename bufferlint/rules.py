@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from bufferlint.analysis import Built, ClassReport
+if TYPE_CHECKING:  # the analysis imports LibCST, which `--version` must not wait for
+    from bufferlint.analysis import Built, ClassReport
 
 DOCS_URL = "https://github.com/bufferlint/bufferlint/blob/main/rules/{code}.md"
 

@@ -70,8 +70,7 @@ def parse(text: str) -> Directives:
     """Every directive in one file. A file that does not tokenize has none: it is reported
     as unparsable, and that report cannot be suppressed."""
     found = Directives()
-    lowered = text.lower()
-    if "noqa" not in lowered and "bufferlint" not in lowered:
+    if not may_hold_ours(text):
         return found
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
@@ -90,6 +89,22 @@ def parse(text: str) -> Directives:
         elif token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
             code_lines.update(range(token.start[0], token.end[0] + 1))
     return found
+
+
+def may_hold_ours(text: str) -> bool:
+    """Whether the text may hold a directive that can act on or be reported by bufferlint,
+    strings included: tokenizing costs more than the rest of the lint of a file, and most
+    `# noqa` comments name other tools' codes only (`# noqa: E501`), which never do."""
+    lowered = text.lower()
+    if "bufferlint" in lowered:
+        return True
+    if "noqa" not in lowered:
+        return False
+    for match in NOQA.finditer(text):
+        codes = match.group("codes")
+        if codes is None or OURS.search(codes.upper()):
+            return True
+    return False
 
 
 def _directives(comment: str, start: tuple[int, int], own_line: bool) -> Iterable[Directive]:

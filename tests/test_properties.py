@@ -30,7 +30,7 @@ torch = pytest.importorskip("torch")
 
 from bufferlint import analysis  # noqa: E402
 from bufferlint.engine import Settings, lint_source  # noqa: E402
-from bufferlint.facts import extract  # noqa: E402
+from bufferlint.extract import extract  # noqa: E402
 from bufferlint.model import Project  # noqa: E402
 
 HOOK = "reset_parameters"

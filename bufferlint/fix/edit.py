@@ -9,10 +9,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor
 
-from bufferlint.facts import dotted
+from bufferlint import parsing
+from bufferlint.extract import dotted
 from bufferlint.fix.index import SourceIndex, fields_of
 from bufferlint.fix.plan import Plan
 
@@ -28,14 +27,42 @@ def render(index: SourceIndex, plans: Sequence[Plan]) -> str:
         assert isinstance(inner, cst.ClassDef)
         replacements[id(plan.class_node)] = _rewrite_class(inner, plan)
         ancestors.update(id(a) for a in index.ancestors(plan.class_node))
-    module = index.module
-    body: list[cst.CSTNode] = [_replace(s, replacements, ancestors) for s in module.body]
+    text = index.text
+    pieces, cursor, done = [], 0, 0
+    for chunk, statement in index.top_level():
+        new = _replace(statement, replacements, ancestors)
+        if new is not statement:
+            start, end = index.span(chunk, statement)
+            pieces += [text[cursor:start], index.code_for_statement(chunk, new, statement)]
+            cursor = end
+            done += 1
+    if done != len({id(_top(index, p.class_node)) for p in plans}):
+        raise ValueError("a fixed class is not in the parsed file")  # a stale CST
+    text = "".join(pieces) + text[cursor:]
     needed: dict[str, str] = {}  # local name -> qualified, for the imports to add
     for plan in plans:
         if plan.body and not plan.torch:
             needed["torch"] = "torch"
         needed.update(plan.imports)
-    if needed and needed != {"torch": "torch"}:  # anything but torch: LibCST places them
+    return _add_imports(text, needed) if needed else text
+
+
+def _top(index: SourceIndex, node: cst.CSTNode) -> cst.CSTNode:
+    """The top-level statement holding `node`."""
+    chain = [node, *index.ancestors(node)]  # ends with the parsed chunk's module
+    return chain[-2] if len(chain) > 1 else node
+
+
+def _add_imports(text: str, needed: dict[str, str]) -> str:
+    """`text` with imports of `needed` (local name -> qualified name): `import torch`
+    beside the file's torch imports, as isort places it; anything else where LibCST
+    places it. The edited text is parsed whole: few fixes need an import."""
+    # LibCST's codemods take a fifth of a second to import: only when a fix needs them.
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import AddImportsVisitor
+
+    module = parsing.parse_module(text)
+    if needed != {"torch": "torch"}:
         context = CodemodContext()
         for local, qualified in sorted(needed.items()):
             module_name, _, obj = qualified.rpartition(".")
@@ -47,44 +74,31 @@ def render(index: SourceIndex, plans: Sequence[Plan]) -> str:
                 AddImportsVisitor.add_needed_import(
                     context, module_name, obj, asname=None if local == obj else local
                 )
-        updated = module.with_changes(body=body)
-        return AddImportsVisitor(context).transform_module(updated).code
-    if needed:
-        imports = [
-            (i, statement)
-            for i, statement in enumerate(body)
-            if isinstance(statement, cst.SimpleStatementLine)
-            and isinstance(statement.body[0], (cst.Import, cst.ImportFrom))
-        ]
-        position = next((i for i, s in imports if any(map(_from_torch, s.body))), None)
-        gap: list[cst.EmptyLine] = []
-        if position is None:  # before the project's own (relative) imports, as isort does
-            position = next((i for i, s in imports if _relative(s.body[0])), None)
-            gap = [cst.EmptyLine(indent=False)]
-        if position is None:  # no torch import at all: let LibCST place it
-            context = CodemodContext()
-            AddImportsVisitor.add_needed_import(context, "torch")
-            updated = module.with_changes(body=body)
-            return AddImportsVisitor(context).transform_module(updated).code
-        statement = body[position]
-        assert isinstance(statement, cst.SimpleStatementLine)
-        line = cst.SimpleStatementLine(
-            body=[cst.Import(names=[cst.ImportAlias(name=cst.Name("torch"))])],
-            leading_lines=statement.leading_lines,
-        )
-        body[position] = cst.FlattenSentinel([line, statement.with_changes(leading_lines=gap)])
-    text = index.text
-    pieces, cursor = [], 0
-    spans = index.spans()
-    for position, (old, new) in enumerate(zip(module.body, body, strict=True)):
-        if new is not old:
-            start, end = spans[position]
-            nodes = new.nodes if isinstance(new, cst.FlattenSentinel) else [new]
-            last = position == len(body) - 1
-            code = "".join(index.code_for_statement(n, last and n is nodes[-1]) for n in nodes)
-            pieces += [text[cursor:start], code]
-            cursor = end
-    return "".join(pieces) + text[cursor:]
+        return AddImportsVisitor(context).transform_module(module).code
+    body = list(module.body)
+    imports = [
+        (i, statement)
+        for i, statement in enumerate(body)
+        if isinstance(statement, cst.SimpleStatementLine)
+        and isinstance(statement.body[0], (cst.Import, cst.ImportFrom))
+    ]
+    position = next((i for i, s in imports if any(map(_from_torch, s.body))), None)
+    gap: list[cst.EmptyLine] = []
+    if position is None:  # before the project's own (relative) imports, as isort does
+        position = next((i for i, s in imports if _relative(s.body[0])), None)
+        gap = [cst.EmptyLine(indent=False)]
+    if position is None:  # no torch import at all: let LibCST place it
+        context = CodemodContext()
+        AddImportsVisitor.add_needed_import(context, "torch")
+        return AddImportsVisitor(context).transform_module(module).code
+    statement = body[position]
+    assert isinstance(statement, cst.SimpleStatementLine)
+    line = cst.SimpleStatementLine(
+        body=[cst.Import(names=[cst.ImportAlias(name=cst.Name("torch"))])],
+        leading_lines=statement.leading_lines,
+    )
+    body[position : position + 1] = [line, statement.with_changes(leading_lines=gap)]
+    return module.with_changes(body=body).code
 
 
 def _replace(

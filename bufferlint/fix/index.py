@@ -1,5 +1,10 @@
-"""One parsed file, with what the fixer needs to go from the facts' line and column
-numbers back to CST nodes and up to their enclosing statements and methods.
+"""One file as the fixer sees it: CST nodes for the facts' line and column numbers, and
+their enclosing statements and methods, parsed one top-level statement at a time.
+
+A fix looks inside a few classes of a file that may hold hundreds, so each top-level
+statement is parsed only when first asked for, alone: every other statement is replaced by
+a string spanning the same lines (`partial.reduced`), so positions need no mapping. A file
+whose statements the prefilter cannot split is parsed whole, as one chunk.
 """
 
 from __future__ import annotations
@@ -9,102 +14,151 @@ import dataclasses
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import libcst as cst
-from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
-from bufferlint import parsing
-from bufferlint.facts import FileFacts, MethodFacts, dotted
+from bufferlint import parsing, prefilter
+from bufferlint.extract import dotted, locate
+from bufferlint.facts import FileFacts, MethodFacts
+from bufferlint.partial import reduced
 
-_NEWLINE = re.compile(r"\r\n|\r|\n")
+if TYPE_CHECKING:
+    from libcst.metadata import CodeRange
+
+# Top-level statements that may bind a name: not imports (the facts know those) and not
+# compound statements, which `module_names` does not look into.
+_BINDS = re.compile(r"@|(?!(?:import|from|if|for|while|try|with)\b)[^\W\d]")
+
+
+@dataclasses.dataclass
+class _Chunk:
+    """One parsed top-level statement (or, for an unsplit file, all of them)."""
+
+    module: cst.Module  # the reduced text's module: placeholders around `body`
+    body: list[cst.BaseStatement]
+    last: bool  # the file's last chunk
+    positions: bool = False  # resolved
+
+
+def _placeholder(statement: cst.BaseStatement) -> bool:
+    """Whether a statement is one of `partial.reduced`'s strings."""
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, cst.SimpleString)
+        and statement.body[0].value.value.startswith('"""')
+    )
 
 
 class SourceIndex:
-    """A file's CST (from the text the facts were extracted from) with positions and parents."""
+    """A file's text, the facts extracted from it, and its CST nodes on demand."""
 
     def __init__(self, text: str, facts: FileFacts) -> None:
-        # bufferlint.parsing: LibCST's own parse crashes the process on deep nesting.
-        self.module = parsing.parse_module(text)
         self.text = text
         self.facts = facts
-        self.parents = parent_map(self.module)  # LibCST's ParentNodeProvider is 7x slower
-        # Positions cost twice the parse for a whole file, and a fix only looks inside a
-        # few classes: they are resolved per top-level statement, when first asked for.
+        self._split = prefilter.index(text, split=True)
+        assert self._split.starts is not None
+        self.starts: list[int] = list(self._split.starts)
+        self.lines = prefilter.first_lines(text, self.starts)
+        self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
         self.positions: dict[cst.CSTNode, CodeRange] = {}
-        self._starts: dict[tuple[int, int], list[cst.CSTNode]] = defaultdict(list)
-        self._resolved: set[int] = set()
-        self._first_lines: list[int] | None = None
-        self._spans: list[tuple[int, int]] | None = None
+        self._at: dict[tuple[int, int], list[cst.CSTNode]] = defaultdict(list)
+        self._chunks: dict[int, _Chunk] = {}
+        self._number: dict[int, int] = {}  # id of a chunk's module -> its number
         self._names: set[str] | None = None
+        # Where the facts' own walk finds class names and event nodes, per parsed chunk:
+        # the way back from facts to nodes. LibCST's positions are the slow fallback.
+        self._located: dict[tuple[int, int], list[cst.CSTNode]] = {}
 
-    def _statement_lines(self) -> list[int]:
-        """The first line (1-based, leading comments included) of each top-level statement."""
-        if self._first_lines is None:
-            # Line breaks as LibCST counts them: "\r" alone is one too (old Mac files).
-            lines, line, previous = [], 1, 0
-            for start, _ in self.spans():
-                line += len(_NEWLINE.findall(self.text, previous, start))
-                lines.append(line)
-                previous = start
-            self._first_lines = lines
-        return self._first_lines
+    # -- chunks ------------------------------------------------------------------------
+    def _chunk(self, number: int) -> _Chunk:
+        """Parses statement `number` alone; a split that does not parse as expected makes
+        the whole file one chunk (raises what `parsing.parse_module` raises for it)."""
+        if number in self._chunks:
+            return self._chunks[number]
+        count = len(self.starts)
+        if count > 1:
+            text = reduced(self.text, self.starts, {number})
+            try:
+                module = parsing.parse_module(text)
+            except (cst.ParserSyntaxError, parsing.TooDeep):
+                return self._whole()
+            before, after = int(number > 0), int(number < count - 1)
+            body = list(module.body[before : len(module.body) - after])
+            outside = module.body[:before] + module.body[len(module.body) - after :]
+            if body and all(map(_placeholder, outside)):
+                # The facts' forward search finds what it finds in the whole file only
+                # where no `class Name` of this statement's occurs earlier.
+                located = self._split.safe(number)
+                self._add(number, _Chunk(module, body, number == count - 1), text, located)
+                return self._chunks[number]
+        return self._whole()
 
-    def _resolve(self, index: int) -> None:
-        """Positions of one top-level statement's nodes, shifted to the file's lines."""
-        if index in self._resolved:
+    def _whole(self) -> _Chunk:
+        """The file parsed in one piece, for every statement from now on."""
+        module = parsing.parse_module(self.text)
+        self.starts, self.lines = [0], [1]
+        self._chunks.clear()
+        self._add(0, _Chunk(module, list(module.body), True), self.text, True)
+        return self._chunks[0]
+
+    def _add(self, number: int, chunk: _Chunk, text: str, located: bool) -> None:
+        self._chunks[number] = chunk
+        self._number[id(chunk.module)] = number
+        self.parents.update(parent_map(chunk.module))
+        if located:
+            for where, nodes in locate(text, chunk.module, self.facts.imports).items():
+                self._located.setdefault(where, []).extend(nodes)
+
+    def _chunk_at_line(self, line: int) -> _Chunk | None:
+        number = bisect.bisect_right(self.lines, line) - 1
+        return self._chunk(number) if number >= 0 else None
+
+    def _resolve(self, chunk: _Chunk) -> None:
+        """Positions of a chunk's nodes: already the file's, as nothing moved."""
+        if chunk.positions:
             return
-        self._resolved.add(index)
-        statement = self.module.body[index]
-        alone = self.module.with_changes(body=[statement], header=[], footer=[])
-        offset = self._statement_lines()[index] - 1
-        for node, where in (
-            MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider).items()
-        ):
-            if node is alone:
-                continue
-            shifted = CodeRange(
-                CodePosition(where.start.line + offset, where.start.column),
-                CodePosition(where.end.line + offset, where.end.column),
-            )
-            self.positions[node] = shifted
-            self._starts[(shifted.start.line, shifted.start.column + 1)].append(node)
+        chunk.positions = True
+        from libcst.metadata import MetadataWrapper, PositionProvider  # the slow path only
 
-    def _resolve_line(self, line: int) -> None:
-        lines = self._statement_lines()
-        index = bisect.bisect_right(lines, line) - 1
-        if index >= 0:
-            self._resolve(index)
+        wrapper = MetadataWrapper(chunk.module, unsafe_skip_copy=True)
+        for node, where in wrapper.resolve(PositionProvider).items():
+            if node is not chunk.module:
+                self.positions[node] = where
+                self._at[(where.start.line, where.start.column + 1)].append(node)
 
-    def _resolve_node(self, node: cst.CSTNode) -> None:
-        top = node
-        for ancestor in self.ancestors(node):
-            if ancestor is self.module:
-                break
-            top = ancestor
-        for index, statement in enumerate(self.module.body):
-            if statement is top:
-                self._resolve(index)
-                return
+    def top_level(self) -> Iterator[tuple[_Chunk, cst.BaseStatement]]:
+        """Every top-level statement parsed so far, in order, with its chunk."""
+        for number in sorted(self._chunks):
+            chunk = self._chunks[number]
+            for statement in chunk.body:
+                yield chunk, statement
 
-    def spans(self) -> list[tuple[int, int]]:
-        """Where each top-level statement's code (with its leading lines) lies in the text,
-        so that an edit can replace one statement's text without regenerating the file."""
-        if self._spans is None:
-            spans, cursor = [], 0
-            for statement in self.module.body:
-                piece = self.code_for_statement(statement, last=statement is self.module.body[-1])
-                start = cursor if self.text.startswith(piece, cursor) else self.text.index(piece)
-                spans.append((start, start + len(piece)))
-                cursor = start + len(piece)
-            self._spans = spans
-        return self._spans
+    def span(self, chunk: _Chunk, statement: cst.BaseStatement) -> tuple[int, int]:
+        """Where a top-level statement's code (its leading lines included) lies in the text."""
+        number = self._number[id(chunk.module)]
+        cursor = self.starts[number]
+        for node in chunk.body:
+            piece = self.code_for_statement(chunk, node)
+            found = self.text.startswith(piece, cursor)
+            start = cursor if found else self.text.index(piece, cursor)
+            cursor = start + len(piece)
+            if node is statement:
+                return start, cursor
+        raise ValueError("not a top-level statement of this chunk")
 
-    def code_for_statement(self, statement: cst.CSTNode, last: bool) -> str:
-        """A top-level statement's text; the file's last one lacks the final newline when
-        the file does."""
-        code = self.module.code_for_node(statement)
-        if last and not self.module.has_trailing_newline:
-            code = code.removesuffix(self.module.default_newline)
+    def code_for_statement(
+        self, chunk: _Chunk, statement: cst.CSTNode, replacing: cst.CSTNode | None = None
+    ) -> str:
+        """A top-level statement's text (or the text of one `replacing` it); the file's
+        last one lacks the final newline when the file does."""
+        module = chunk.module
+        code = module.code_for_node(statement)
+        last = (replacing or statement) is chunk.body[-1]
+        if chunk.last and last and not module.has_trailing_newline:
+            code = code.removesuffix(module.default_newline)
         return code
 
     @property
@@ -113,17 +167,28 @@ class SourceIndex:
 
     def at(self, line: int, column: int) -> list[cst.CSTNode]:
         """Nodes that start at a 1-based line and column, outermost first."""
-        self._resolve_line(line)
-        return self._starts.get((line, column), [])
+        chunk = self._chunk_at_line(line)
+        if chunk is not None:
+            self._resolve(chunk)
+        return self._at.get((line, column), [])
 
     def line_of(self, node: cst.CSTNode) -> int:
         if node not in self.positions:
-            self._resolve_node(node)
+            top = node
+            for ancestor in self.ancestors(node):
+                top = ancestor
+            if id(top) in self._number:
+                self._resolve(self._chunks[self._number[id(top)]])
         return self.positions[node].start.line
 
     def class_at(self, line: int, column: int) -> cst.ClassDef | None:
         """The class whose name starts at the position the facts give for it."""
-        for node in self.at(line, column):
+        self._chunk_at_line(line)
+        found = self._class_named(self._located.get((line, column), []))
+        return found if found is not None else self._class_named(self.at(line, column))
+
+    def _class_named(self, nodes: list[cst.CSTNode]) -> cst.ClassDef | None:
+        for node in nodes:
             parent = self.parents.get(node)
             if isinstance(parent, cst.ClassDef) and parent.name is node:
                 return parent
@@ -131,23 +196,9 @@ class SourceIndex:
 
     def event_node(self, line: int, column: int, kind: str, name: str) -> cst.CSTNode | None:
         """The call or assignment an event was recorded for."""
-        nodes = self.at(line, column)
-        statements = [n for n in nodes if isinstance(n, (cst.Assign, cst.AnnAssign))]
-        calls = [n for n in nodes if isinstance(n, cst.Call)]
-        if kind in ("assign", "buffer") and statements:
-            return statements[0]
-        if kind == "fill" and statements:
-            return statements[0]
-        wanted = {"register": "register_buffer"}.get(kind, name)
-        for call in reversed(calls):  # innermost first
-            func = call.func
-            if isinstance(func, cst.Attribute) and func.attr.value == wanted:
-                return call
-        if kind == "fill":
-            for call in reversed(calls):
-                if (dotted(call.func) or "").rsplit(".", 1)[-1].endswith("_"):
-                    return call
-        return None
+        self._chunk_at_line(line)
+        quick = _event_node(self._located.get((line, column), []), kind, name)
+        return quick if quick is not None else _event_node(self.at(line, column), kind, name)
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         current = self.parents.get(node)
@@ -177,10 +228,11 @@ class SourceIndex:
         return None
 
     def module_names(self) -> set[str]:
-        """Names the file binds at its top level (imports aside: see the facts)."""
+        """Names the file binds at its top level (imports aside: see the facts). Only the
+        statements that may bind one are parsed."""
         if self._names is None:
             self._names = set()
-            for statement in self.module.body:
+            for statement in self._parsed(_BINDS):
                 if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
                     self._names.add(statement.name.value)
                 elif isinstance(statement, cst.SimpleStatementLine):
@@ -198,10 +250,45 @@ class SourceIndex:
     def module_function(self, name: str) -> cst.FunctionDef | None:
         """A function defined at the top level of the file (last definition wins)."""
         found = None
-        for statement in self.module.body:
+        pattern = re.compile(rf"^(?:async[ \t]+)?def[ \t]+{re.escape(name)}\b", re.M)
+        for statement in self._parsed(pattern, anywhere=True):
             if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
                 found = statement
         return found
+
+    def _parsed(self, pattern: re.Pattern[str], anywhere: bool = False) -> list[cst.BaseStatement]:
+        """Every top-level statement parsed so far, after parsing those that `pattern`
+        matches at their start (with `anywhere`, at any line start in them)."""
+        number = 0
+        while number < len(self.starts):
+            if len(self.starts) == 1:  # unsplit, or it went whole
+                self._chunk(0)
+                break
+            start = self.starts[number]
+            end = self.starts[number + 1] if number + 1 < len(self.starts) else len(self.text)
+            found = pattern.search(self.text, start, end) if anywhere else None
+            if found or (not anywhere and pattern.match(self.text, start)):
+                self._chunk(number)
+            number += 1
+        return [statement for _, statement in self.top_level()]
+
+
+def _event_node(nodes: list[cst.CSTNode], kind: str, name: str) -> cst.CSTNode | None:
+    """Of the nodes at an event's position (outermost first), the one it was recorded for."""
+    statements = [n for n in nodes if isinstance(n, (cst.Assign, cst.AnnAssign))]
+    calls = [n for n in nodes if isinstance(n, cst.Call)]
+    if kind in ("assign", "buffer", "fill") and statements:
+        return statements[0]
+    wanted = {"register": "register_buffer"}.get(kind, name)
+    for call in reversed(calls):  # innermost first
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == wanted:
+            return call
+    if kind == "fill":
+        for call in reversed(calls):
+            if (dotted(call.func) or "").rsplit(".", 1)[-1].endswith("_"):
+                return call
+    return None
 
 
 def class_methods(class_node: cst.ClassDef) -> Iterator[cst.FunctionDef]:

@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from bufferlint import analysis
-from bufferlint.facts import Guard, _argument, dotted
+from bufferlint.extract import _argument, dotted
+from bufferlint.facts import Guard
 from bufferlint.findings import Finding
 from bufferlint.fix import trace
 from bufferlint.fix.index import SourceIndex, class_methods
@@ -558,7 +559,7 @@ class _Builder:
             mapping[scope.self_name] = cst.Name(self.self_name)
         for name in sorted(unresolved - {scope.self_name}):
             reader = next((s for s in replayed if name in reads(s)), replayed[-1])
-            line = scope.index.line_of(reader)
+            line = _LineOf(scope.index, reader)  # for a message: positions cost a codegen
             if name in scope.params:
                 if name not in scope.stored:
                     raise Unavailable(
@@ -776,3 +777,14 @@ def _fresh(name: str, taken: set[str]) -> str:
     while candidate in taken:
         candidate += "_"
     return candidate
+
+
+@dataclass(frozen=True)
+class _LineOf:
+    """A node's line, looked up only when a message is formatted."""
+
+    index: SourceIndex
+    node: cst.CSTNode
+
+    def __str__(self) -> str:
+        return str(self.index.line_of(self.node))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from bufferlint.facts import dotted, string_value
+from bufferlint.extract import dotted, string_value
 from bufferlint.fix.index import SourceIndex
 from bufferlint.fix.replay import binds, root_name
 from bufferlint.fix.workspace import Workspace

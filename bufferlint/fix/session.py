@@ -9,19 +9,23 @@ import difflib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bufferlint import analysis
-from bufferlint.engine import Result, Settings, analyse, facts_for, lint
-from bufferlint.facts import extract
+from bufferlint.engine import Result, Settings, analyse, facts_for, lint, worker_count
+from bufferlint.extract import extract
 from bufferlint.findings import Finding
 from bufferlint.fix import files
-from bufferlint.fix.edit import edits, render
+from bufferlint.fix.edit import edits as _edits
+from bufferlint.fix.edit import render
 from bufferlint.fix.plan import Plan, plan
 from bufferlint.fix.replay import Unavailable
 from bufferlint.fix.workspace import Loaded, Workspace
-from bufferlint.sources import SourceError, SourceFile, discover
+from bufferlint.model import Project
+from bufferlint.sources import SourceError, SourceFile, discover, read_source
 
 FIXABLE = frozenset({"BL001", "BL002"})
+PARALLEL_FILES = 16  # files with findings worth forking workers for
 MAX_ROUNDS = 8
 NO_FIX = "no automatic fix"
 
@@ -70,19 +74,48 @@ class FixRun:
             attach_fixes(self.result, self.settings, self.unsafe)
 
 
-def attach_fixes(result: Result, settings: Settings, unsafe: bool = False) -> None:
+def attach_fixes(
+    result: Result,
+    settings: Settings,
+    unsafe: bool = False,
+    project: Project | None = None,
+    edits: bool = True,
+) -> None:
     """Gives each BL001/BL002 finding its fix in ruff's JSON shape (applicability, message,
-    edits: the fix on its own); says in the message why a finding has none. An unsafe fix
-    is marked hidden unless `unsafe`, so that `[*]` shows only what `--fix` would apply.
+    edits: the fix on its own, or None without `edits`); says in the message why a finding
+    has none. An unsafe fix is marked hidden unless `unsafe`, so that `[*]` shows only
+    what `--fix` would apply. `project`, the class model the findings came from, spares
+    parsing their files again. Files are planned in parallel where there are many.
     """
     sources = {
         f.path: SourceFile(f.path, f.module, f.import_root, _is_package(f.path))
         for f in result.findings
         if f.code in FIXABLE
     }
-    loaded = [found[1] for found in map(_load, sources.values()) if found is not None]
-    if loaded:
-        _attach(result.findings, Workspace(loaded), settings.hooks, unsafe)
+    if project is None:
+        loaded = [found[1] for found in map(_load, sources.values()) if found is not None]
+    else:
+        loaded = [found for found in (_known(s, project) for s in sources.values()) if found]
+    if not loaded:
+        return
+    workspace = Workspace(loaded, project)
+    jobs = worker_count(settings.jobs)
+    if jobs > 1 and len(loaded) >= PARALLEL_FILES:
+        _attach_in_pool(result.findings, workspace, settings.hooks, unsafe, edits, jobs)
+    else:
+        _attach(result.findings, workspace, settings.hooks, unsafe, edits)
+
+
+def _known(source: SourceFile, project: Project) -> Loaded | None:
+    """A file with the facts the model holds for it, which may be some classes only."""
+    facts = project.modules.get(source.module)
+    if facts is None or facts.path != source.path:
+        found = _load(source)
+        return None if found is None else found[1]
+    try:
+        return Loaded(source, read_source(source.path), facts)
+    except SourceError:
+        return None
 
 
 def _is_package(path: str) -> bool:
@@ -90,7 +123,11 @@ def _is_package(path: str) -> bool:
 
 
 def _attach(
-    findings: Sequence[Finding], workspace: Workspace, hooks: Sequence[str], unsafe: bool
+    findings: Sequence[Finding],
+    workspace: Workspace,
+    hooks: Sequence[str],
+    unsafe: bool,
+    edits: bool = True,
 ) -> None:
     """Plans each fix and renders its edits. The proof (`prove`) is left to `--fix`, as
     ruff checks a fix only when applying it: proving costs a parse of every fixed file."""
@@ -99,7 +136,7 @@ def _attach(
             continue
         try:
             fix = _plan(finding, workspace, hooks)
-            after = render(fix.index, [fix])
+            after = render(fix.index, [fix]) if edits else None
         except Unavailable as exc:
             _no_fix(finding, str(exc))
             continue
@@ -109,10 +146,54 @@ def _attach(
         finding.fix = {
             "applicability": fix.applicability,
             "message": fix.message,
-            "edits": edits(workspace.files[finding.path].text, after),
+            "edits": None if after is None else _edits(workspace.files[finding.path].text, after),
         }
         if fix.applicability == "unsafe" and not unsafe:
             finding.extra["fix_hidden"] = True
+
+
+# What the pool's workers plan from, inherited when they fork: findings by file.
+_shared: tuple[dict[str, list[Finding]], Workspace, Sequence[str], bool, bool] | None = None
+
+
+def _attach_in_pool(
+    findings: Sequence[Finding],
+    workspace: Workspace,
+    hooks: Sequence[str],
+    unsafe: bool,
+    edits: bool,
+    jobs: int,
+) -> None:
+    """`_attach`, a file at a time in forked workers that inherit the class model; the
+    busiest files go first. Without fork, in this process."""
+    global _shared
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        _attach(findings, workspace, hooks, unsafe, edits)
+        return
+    by_path: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if finding.code in FIXABLE and finding.path in workspace.files:
+            by_path.setdefault(finding.path, []).append(finding)
+    order = sorted(by_path, key=lambda path: (-len(by_path[path]), path))
+    _shared = (by_path, workspace, hooks, unsafe, edits)
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            for path, outcomes in pool.imap_unordered(_attach_file, order):
+                for finding, (fix, extra, message) in zip(by_path[path], outcomes, strict=True):
+                    finding.fix, finding.extra, finding.message = fix, extra, message
+    finally:
+        _shared = None
+
+
+def _attach_file(path: str) -> tuple[str, list[tuple[Any, dict[str, Any], str]]]:
+    """In a worker: one file's findings, planned; what planning sets on each."""
+    assert _shared is not None
+    by_path, workspace, hooks, unsafe, edits = _shared
+    group = by_path[path]
+    _attach(group, workspace, hooks, unsafe, edits)
+    return path, [(f.fix, f.extra, f.message) for f in group]
 
 
 def _no_fix(finding: Finding, reason: str) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import libcst as cst
 
-from bufferlint.facts import FileFacts, MethodFacts, extract
+from bufferlint.extract import extract
+from bufferlint.facts import FileFacts, MethodFacts
 from bufferlint.fix.index import SourceIndex
 from bufferlint.model import Project
 from bufferlint.sources import SourceError, SourceFile, read_source
@@ -26,7 +27,7 @@ class Loaded:
 class Workspace:
     """Current texts of the files being fixed; anything else is read from disk."""
 
-    def __init__(self, files: Iterable[Loaded]) -> None:
+    def __init__(self, files: Iterable[Loaded], project: Project | None = None) -> None:
         self.files: dict[str, Loaded] = {}
         self.roots: list[str] = []
         for loaded in files:
@@ -38,7 +39,7 @@ class Workspace:
         # What plans derive from the CSTs (method scopes, side effects), shared by the
         # findings of one run; keys start with the kind of value and hold node ids.
         self.memo: dict[tuple[object, ...], object] = {}
-        self.project = self.make_project()
+        self.project = project or self.make_project()
 
     # -- the class model ---------------------------------------------------------------
     def make_project(self, replace: FileFacts | None = None) -> Project:
