@@ -71,6 +71,7 @@ class SourceIndex:
         # Where the facts' own walk finds class names and event nodes, per parsed chunk:
         # the way back from facts to nodes. LibCST's positions are the slow fallback.
         self._located: dict[tuple[int, int], list[cst.CSTNode]] = {}
+        self._functions: dict[int, tuple[int | None, dict[cst.CSTNode, CodeRange]]] = {}
 
     # -- chunks ------------------------------------------------------------------------
     def _chunk(self, number: int) -> _Chunk:
@@ -173,13 +174,44 @@ class SourceIndex:
         return self._at.get((line, column), [])
 
     def line_of(self, node: cst.CSTNode) -> int:
-        if node not in self.positions:
-            top = node
-            for ancestor in self.ancestors(node):
-                top = ancestor
-            if id(top) in self._number:
-                self._resolve(self._chunks[self._number[id(top)]])
+        """A node's line (for messages). Inside a function, from the positions of that
+        function alone, shifted to the file by a node the facts located there; else from
+        its whole top-level statement's."""
+        if node in self.positions:
+            return self.positions[node].start.line
+        function = next(
+            (n for n in (node, *self.ancestors(node)) if isinstance(n, cst.FunctionDef)), None
+        )
+        if function is not None:
+            shift, positions = self._function_lines(function)
+            if shift is not None and node in positions:
+                return positions[node].start.line + shift
+        top = node
+        for ancestor in self.ancestors(node):
+            top = ancestor
+        if id(top) in self._number:
+            self._resolve(self._chunks[self._number[id(top)]])
         return self.positions[node].start.line
+
+    def _function_lines(
+        self, function: cst.FunctionDef
+    ) -> tuple[int | None, dict[cst.CSTNode, CodeRange]]:
+        """Positions of a function's nodes as if it stood alone (lines move by a constant),
+        and that constant, if the located nodes in it agree on one."""
+        if id(function) not in self._functions:
+            from libcst.metadata import MetadataWrapper, PositionProvider
+
+            alone = cst.Module(body=[function])
+            positions = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
+            shifts = {
+                line - positions[found].start.line
+                for (line, _), nodes in self._located.items()
+                for found in nodes
+                if found in positions and found is not function.name
+            }
+            shift = shifts.pop() if len(shifts) == 1 else None
+            self._functions[id(function)] = (shift, dict(positions))
+        return self._functions[id(function)]
 
     def class_at(self, line: int, column: int) -> cst.ClassDef | None:
         """The class whose name starts at the position the facts give for it."""
@@ -320,16 +352,45 @@ def fields_of(node: cst.CSTNode) -> tuple[str, ...]:
 
 
 def parent_map(root: cst.CSTNode) -> dict[cst.CSTNode, cst.CSTNode]:
-    """Each node's parent, found by walking the dataclass fields."""
+    """Each node's parent; of the nodes `children` walks to."""
     parents: dict[cst.CSTNode, cst.CSTNode] = {}
     stack = [root]
     while stack:
         node = stack.pop()
-        for name in fields_of(node):
-            value = getattr(node, name)
-            children = value if isinstance(value, (list, tuple)) else (value,)
-            for child in children:
-                if isinstance(child, cst.CSTNode):
-                    parents[child] = node
-                    stack.append(child)
+        for child in children(node):
+            parents[child] = node
+            stack.append(child)
     return parents
+
+
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """A node's children, read from its dataclass fields (LibCST's visitor costs five
+    times as much); whitespace, brackets and punctuation are left out: the fixer never
+    asks about them."""
+    found: list[cst.CSTNode] = []
+    for name in _structural_fields(node):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            found.append(value)
+        elif isinstance(value, (list, tuple)):
+            found.extend(child for child in value if isinstance(child, cst.CSTNode))
+    return found
+
+
+_PUNCTUATION = frozenset(
+    {"lpar", "rpar", "comma", "semicolon", "lbracket", "rbracket", "lbrace", "rbrace", "colon"}
+    | {"dot", "equal", "operator", "header", "footer", "leading_lines", "lines_after_decorators"}
+    | {"trailing_whitespace", "newline", "asynchronous"}
+)
+_STRUCTURAL: dict[type, tuple[str, ...]] = {}
+
+
+def _structural_fields(node: cst.CSTNode) -> tuple[str, ...]:
+    kind = type(node)
+    if kind not in _STRUCTURAL:
+        _STRUCTURAL[kind] = tuple(
+            name
+            for name in fields_of(node)
+            if name not in _PUNCTUATION and not name.startswith("whitespace")
+        )
+    return _STRUCTURAL[kind]

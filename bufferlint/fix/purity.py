@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from bufferlint.extract import dotted, string_value
-from bufferlint.fix.index import SourceIndex
+from bufferlint.fix.index import SourceIndex, children
 from bufferlint.fix.replay import binds, root_name
 from bufferlint.fix.workspace import Workspace
 
@@ -275,56 +275,36 @@ def _self_attr(node: cst.BaseExpression, self_name: str) -> str:
     return chain[-1] if chain else self_name
 
 
-class _CallCollector(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.calls: list[cst.Call] = []
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-
 def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    collector = _CallCollector()
-    node.visit(collector)
-    return collector.calls
-
-
-class _Locals(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_Param(self, node: cst.Param) -> None:
-        self.names.add(node.name.value)
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        self.names |= binds(node)
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self.names |= binds(node)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self.names |= binds(node)
-
-    def visit_For(self, node: cst.For) -> None:
-        if isinstance(node.target, cst.Name):
-            self.names.add(node.target.value)
+    """Calls in `node`, in document order, not inside nested functions or classes."""
+    found: list[cst.Call] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(current, cst.Call):
+            found.append(current)
+        stack.extend(reversed(children(current)))
+    return found
 
 
 def _locals(node: cst.FunctionDef) -> set[str]:
     """Parameters and names a function binds (its own scope only)."""
-    visitor = _Locals()
-    node.params.visit(visitor)
-    node.body.visit(visitor)
-    return visitor.names
+    names: set[str] = set()
+    stack: list[cst.CSTNode] = [node.params, node.body]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.FunctionDef):
+            continue
+        if isinstance(current, cst.Param):
+            names.add(current.name.value)
+        elif isinstance(current, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
+            names |= binds(current)
+        elif isinstance(current, cst.For) and isinstance(current.target, cst.Name):
+            names.add(current.target.value)
+        stack.extend(children(current))
+    return names
 
 
 def _unique(items: list[str]) -> list[str]:

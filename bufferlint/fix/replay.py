@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from bufferlint.extract import dotted
-from bufferlint.fix.index import SourceIndex, fields_of
+from bufferlint.fix.index import SourceIndex, children
 
 
 class Unavailable(Exception):
@@ -193,12 +193,12 @@ def mutates(node: cst.BaseSmallStatement, self_name: str) -> set[str]:
 
 def _all_names(node: cst.CSTNode) -> set[str]:
     found: set[str] = set()
-
-    class _Names(cst.CSTVisitor):
-        def visit_Name(self, name: cst.Name) -> None:
-            found.add(name.value)
-
-    node.visit(_Names())
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            found.add(current.value)
+        stack.extend(children(current))
     return found
 
 
@@ -361,12 +361,7 @@ def _bound_in(body: cst.CSTNode) -> set[str]:
             names |= _target_names(node.name.name)
         elif isinstance(node, cst.NamedExpr):
             names |= _target_names(node.target)
-        for field in fields_of(node):
-            value = getattr(node, field)
-            if isinstance(value, cst.CSTNode):
-                stack.append(value)
-            elif isinstance(value, (list, tuple)):
-                stack.extend(v for v in value if isinstance(v, cst.CSTNode))
+        stack.extend(children(node))
     return names
 
 
