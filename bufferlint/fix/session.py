@@ -246,10 +246,18 @@ def prove(
 def fix_paths(paths: Sequence[str], settings: Settings, unsafe: bool = False) -> FixRun:
     """Lints and fixes in memory until nothing changes (at most MAX_ROUNDS rounds)."""
     run = FixRun(paths, settings, unsafe)
+    # Only files with a finding to fix are read into the fixer: the lint (cached, parsing
+    # little) finds them, and what the others report stays as it is.
+    linted = lint(paths, settings)
+    fixable = {f.path for f in linted.findings if f.code in FIXABLE}
     path_filter = settings.path_filter()  # the files `engine.lint` would lint
-    sources = discover(
-        paths, path_filter.skip, path_filter.skip_named if settings.force_exclude else None
-    )
+    sources = [
+        source
+        for source in discover(
+            paths, path_filter.skip, path_filter.skip_named if settings.force_exclude else None
+        )
+        if source.path in fixable
+    ]
     loaded: dict[str, Loaded] = {}
     for source in sources:
         found = _load(source)
@@ -261,6 +269,9 @@ def fix_paths(paths: Sequence[str], settings: Settings, unsafe: bool = False) ->
             break
     else:
         run.result = _analyse(sources, loaded, settings)
+    others = [f for f in linted.findings if f.path not in fixable]
+    run.result.findings = sorted([*others, *run.result.findings], key=Finding.sort_key)
+    run.result.files = linted.files
     run.texts = {
         path: item.text for path, item in loaded.items() if item.text != run.originals[path].text
     }
