@@ -386,6 +386,7 @@ class _Scan:
     index: prefilter.FileIndex | None = None
     error: str = ""  # why it cannot be read, reported as a parse failure
     compiles: bool = True  # by CPython's parser: else LibCST parses it whole, for its error
+    checked: bool = False  # `compiles` was found out (a linted file), not assumed
     directives: bool = False  # may hold suppression comments (as suppressions.parse checks)
 
 
@@ -403,7 +404,8 @@ def _read(path: str, check: bool = False) -> tuple[_Scan, str | None]:
     digest = digest_of(text.encode("utf-8", "surrogatepass"))
     directives = suppressions.may_hold_ours(text)
     compiles = not check or _compiles(text, path, stat)
-    return _Scan(stat, digest, index, compiles=compiles, directives=directives), text
+    scan = _Scan(stat, digest, index, compiles=compiles, checked=check, directives=directives)
+    return scan, text
 
 
 def _compiles(text: str, path: str, stat: Stat | None) -> bool:
@@ -490,7 +492,14 @@ def _work(job: _Job) -> _Outcome:
         if current.digest != scan.digest:
             return _work(replace(job, scan=current))
     parsed = partial.parse(
-        text or "", job.path, module, is_package, index, None if whole else wanted, parsed
+        text or "",
+        job.path,
+        module,
+        is_package,
+        index,
+        None if whole else wanted,
+        parsed,
+        scan.compiles and scan.checked,  # CPython parsed it: no part nests too deeply
     )
     return _Outcome(job.path, scan, job.key, parsed, tuple(sorted(statements)), fresh=True)
 
@@ -647,7 +656,12 @@ class _Run:
         jobs = []
         for path, stat in files.items():
             record = known.get(path)
-            if isinstance(record, _Scan) and stat is not None and record.stat == stat:
+            if (
+                isinstance(record, _Scan)
+                and stat is not None
+                and record.stat == stat
+                and (record.checked or record.error)
+            ):
                 self._absorb(_Outcome(path, record))
             else:
                 jobs.append(_Job(path, check=True))
@@ -976,7 +990,8 @@ class _Run:
             parsed = partial.Parsed(error=ParseFailure(1, 1, scan.error), started=True)
         else:
             scan.index.split(text or "")
-            parsed = partial.parse(text or "", *key, scan.index, wanted, parsed)
+            compiles = scan.compiles and scan.checked
+            parsed = partial.parse(text or "", *key, scan.index, wanted, parsed, compiles)
         self.parsed[key] = parsed
         self.fresh.add(key)
         return parsed

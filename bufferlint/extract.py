@@ -8,7 +8,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 import libcst as cst
 
@@ -18,6 +18,7 @@ from bufferlint.facts import (
     Event,
     FileFacts,
     Guard,
+    ImportUpdate,
     MethodFacts,
     ParseFailure,
     PathGuard,
@@ -169,8 +170,28 @@ class _Extractor:
             imports[local] = f"{base}.{name}" if base else name
 
     # -- module walk -----------------------------------------------------------
-    def run(self) -> None:
-        self.walk_scope(self.module_cst.body, prefix="")
+    def run(self, placeholder_imports: Sequence[Sequence[ImportUpdate]] | None = None) -> None:
+        """Walks the module. With `placeholder_imports`, the source is `partial.reduced`
+        text and each of its placeholder strings stands for statements that bound these
+        names: they take effect where the placeholder stands, as in the whole file."""
+        if placeholder_imports is None:
+            self.walk_scope(self.module_cst.body, prefix="")
+            return
+        pending = iter(placeholder_imports)
+        for stmt in self.module_cst.body:
+            if _is_placeholder(stmt):
+                self.apply_imports(next(pending, ()))
+            else:
+                self.walk_scope([stmt], prefix="")
+        for rest in pending:  # a last placeholder without a line break is not written
+            self.apply_imports(rest)
+
+    def apply_imports(self, updates: Iterable[ImportUpdate]) -> None:
+        for local, qualified in updates:
+            if local is None:
+                self.facts.star_imports.append(qualified)
+            else:
+                self.facts.imports[local] = qualified
 
     def walk_scope(self, body: object, prefix: str) -> None:
         """Visits statements that can hold imports or classes, in document order."""
@@ -618,13 +639,23 @@ def _attributes(node: cst.CSTNode) -> list[cst.Attribute]:
     return _descendants(node, cst.Attribute)
 
 
-def extract(source: str, path: str, module: str, is_package: bool = False) -> FileFacts:
+def extract(
+    source: str,
+    path: str,
+    module: str,
+    is_package: bool = False,
+    placeholder_imports: Sequence[Sequence[ImportUpdate]] | None = None,
+    compiles: bool = False,
+) -> FileFacts:
     """Facts for one file's source; a file that does not parse, or is nested too deeply to
-    parse or walk safely (bufferlint.parsing), yields `error` and no other facts."""
+    parse or walk safely (bufferlint.parsing), yields `error` and no other facts. For
+    `placeholder_imports`, see `_Extractor.run`; `compiles`: CPython parsed the file this
+    source comes from (all of it, or a part), so its nesting need not be checked again."""
     facts = FileFacts(path=path, module=module)
     try:
-        parsing.check_nesting(source)
-        parsing.run_deep(_extract, source, facts, is_package)
+        if not compiles:
+            parsing.check_nesting(source)
+        parsing.run_deep(_extract, source, facts, is_package, placeholder_imports)
     except parsing.TooDeep as exc:
         return FileFacts(path, module, error=ParseFailure(exc.line, exc.column, str(exc)))
     except cst.ParserSyntaxError as exc:
@@ -637,8 +668,27 @@ def extract(source: str, path: str, module: str, is_package: bool = False) -> Fi
     return facts
 
 
-def _extract(source: str, facts: FileFacts, is_package: bool) -> None:
-    _Extractor(source, cst.parse_module(source), facts, is_package).run()
+def _extract(
+    source: str,
+    facts: FileFacts,
+    is_package: bool,
+    placeholder_imports: Sequence[Sequence[ImportUpdate]] | None,
+) -> None:
+    _Extractor(source, cst.parse_module(source), facts, is_package).run(placeholder_imports)
+
+
+_PLACEHOLDER = re.compile(r'"""[\r\n]*"""')
+
+
+def _is_placeholder(stmt: cst.CSTNode) -> bool:
+    """Whether a top-level statement is one of `partial.reduced`'s strings."""
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, cst.SimpleString)
+        and _PLACEHOLDER.fullmatch(stmt.body[0].value.value) is not None
+    )
 
 
 # Nodes by the 1-based (line, column) that facts give for them.

@@ -63,6 +63,11 @@ class ParseFailure:
     message: str
 
 
+# What an import statement binds: (local name, qualified name), or (None, module) for
+# `from module import *`.
+ImportUpdate = tuple[str | None, str]
+
+
 @dataclass
 class FileFacts:
     path: str

@@ -7,7 +7,9 @@ and column numbers need no mapping, and `extract`'s forward text search for each
 (from the last find, which never lies past the node searched for) finds what it would
 find in the whole file, provided that:
 
-- every statement that imports is kept (class bases resolve through imports seen so far);
+- what the left-out statements import takes effect where they stood (class bases resolve
+  through imports seen so far): CPython's parser reads those statements, and `extract`
+  applies what they bind when it meets their placeholder;
 - no kept statement defines a class whose `class Name` also occurs earlier in the file
   (the search for it could stop there in one text and not the other; `FileIndex.safe`);
 - everything found lies inside the statement it belongs to (checked afterwards).
@@ -17,12 +19,14 @@ Anything else, or a parse failure, falls back to parsing the whole file.
 
 from __future__ import annotations
 
+import ast
 import bisect
 import re
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from bufferlint.facts import ClassFacts, FileFacts, ParseFailure
+from bufferlint.facts import ClassFacts, FileFacts, ImportUpdate, ParseFailure, resolve_relative
 from bufferlint.prefilter import CLASS, IMPORT, FileIndex, first_lines
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -71,33 +75,46 @@ def parse(
     index: FileIndex,
     wanted: Iterable[int] | None,
     parsed: Parsed | None = None,
+    compiles: bool = False,
 ) -> Parsed:
-    """`parsed` extended by the statements `wanted` (None: the whole file)."""
+    """`parsed` extended by the statements `wanted` (None: the whole file). `compiles`:
+    CPython parsed the whole text, so no part of it is nested too deeply to parse."""
     parsed = parsed or Parsed()
     if parsed.whole is not None or parsed.error is not None:
         return parsed
     if wanted is None or index.starts is None or len(index.starts) == 1:
-        return _whole(text, path, module, is_package)
+        return _whole(text, path, module, is_package, compiles)
     starts = index.starts
     imports = {n for n, flag in enumerate(index.flags) if flag & IMPORT}
     new = set(wanted) - set(parsed.statements)
     if not new and parsed.started:
         return parsed
-    keep = new | imports
+    keep = set(new)
     if not all(index.safe(n) for n in keep if index.flags[n] & CLASS):
-        return _whole(text, path, module, is_package)
+        return _whole(text, path, module, is_package, compiles)
+    # Import statements go to CPython's parser (many times cheaper than LibCST), and what
+    # they bind takes effect where their placeholder stands; else LibCST reads them too.
+    updates = _import_updates(text, starts, imports - keep, module, is_package)
+    placeholder_imports = None
+    if updates is None:
+        keep |= imports
+    else:
+        placeholder_imports = [
+            [u for n in run for u in updates.get(n, ())] for run in _runs(len(starts), keep)
+        ]
     from bufferlint.extract import extract  # LibCST: only once there is something to parse
 
-    facts = extract(reduced(text, starts, keep), path, module, is_package)
+    reduced_text = reduced(text, starts, keep)
+    facts = extract(reduced_text, path, module, is_package, placeholder_imports, compiles)
     if facts.error is not None:
-        return _whole(text, path, module, is_package)
+        return _whole(text, path, module, is_package, compiles)
     lines = first_lines(text, starts)
     found: dict[int, list[ClassFacts]] = {n: [] for n in keep}
     for cls in facts.classes:
         number = bisect.bisect_right(lines, cls.line) - 1
         end = lines[number + 1] if number + 1 < len(lines) else None
         if number not in keep or not _inside(cls, lines[number], end):
-            return _whole(text, path, module, is_package)
+            return _whole(text, path, module, is_package, compiles)
         found[number].append(cls)
     parsed.imports, parsed.star_imports, parsed.started = facts.imports, facts.star_imports, True
     for number, classes in found.items():
@@ -105,11 +122,81 @@ def parse(
     return parsed
 
 
-def _whole(text: str, path: str, module: str, is_package: bool) -> Parsed:
+def _whole(text: str, path: str, module: str, is_package: bool, compiles: bool) -> Parsed:
     from bufferlint.extract import extract
 
-    facts = extract(text, path, module, is_package)
+    facts = extract(text, path, module, is_package, compiles=compiles)
     return Parsed(facts.imports, facts.star_imports, {}, facts.classes, facts.error, True)
+
+
+def _runs(count: int, keep: set[int]) -> list[list[int]]:
+    """The statements each of `reduced`'s placeholders stands for, in order."""
+    runs: list[list[int]] = []
+    for number in range(count):
+        if number in keep:
+            continue
+        if runs and runs[-1][-1] == number - 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return runs
+
+
+def _import_updates(
+    text: str, starts: Sequence[int], numbers: Iterable[int], module: str, is_package: bool
+) -> dict[int, list[ImportUpdate]] | None:
+    """What each of these top-level statements binds by import, read with CPython's
+    parser as `extract` reads it: at module level and in `if`, `try`, `with`, loops and
+    `match`, not in functions or classes. None if one is not CPython's syntax."""
+    ends = [*starts[1:], len(text)]
+    found: dict[int, list[ImportUpdate]] = {}
+    for number in sorted(numbers):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tree = ast.parse(text[starts[number] : ends[number]])
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        found[number] = list(_bindings(tree.body, module, is_package))
+    return found
+
+
+def _bindings(body: list[ast.stmt], module: str, is_package: bool) -> Iterator[ImportUpdate]:
+    for stmt in body:
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname:
+                    yield alias.asname, alias.name
+                else:
+                    head = alias.name.split(".")[0]
+                    yield head, head
+        elif isinstance(stmt, ast.ImportFrom):
+            base = stmt.module
+            if stmt.level:
+                base = resolve_relative(module, is_package, stmt.level, base)
+            if base is None:
+                continue
+            for alias in stmt.names:
+                if alias.name == "*":
+                    yield None, base
+                    break
+                yield alias.asname or alias.name, f"{base}.{alias.name}" if base else alias.name
+        elif not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for block in _ast_blocks(stmt):
+                yield from _bindings(block, module, is_package)
+
+
+def _ast_blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement blocks of a compound statement, as `extract._blocks` walks them."""
+    if isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While)):
+        return [stmt.body, stmt.orelse]
+    if isinstance(stmt, (ast.With, ast.AsyncWith)):
+        return [stmt.body]
+    if isinstance(stmt, (ast.Try, ast.TryStar)):
+        return [stmt.body, *(h.body for h in stmt.handlers), stmt.orelse, stmt.finalbody]
+    if isinstance(stmt, ast.Match):
+        return [case.body for case in stmt.cases]
+    return []
 
 
 def _inside(cls: ClassFacts, first: int, end: int | None) -> bool:

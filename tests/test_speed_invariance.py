@@ -388,3 +388,100 @@ def test_reduced_text_keeps_lines() -> None:
     reduced = partial.reduced(text, index.starts, {0, 3})
     assert reduced.count("\n") == text.count("\n")
     assert reduced.splitlines()[6] == "class C(a.B):"
+
+
+IMPORT_ORDER = '''\
+"""A file whose imports bind names before, between and after its classes."""
+import torch
+from torch import nn
+from . import sibling
+from .sibling import *
+
+if TYPE_CHECKING:
+    from .types import Hint as nn_hint
+
+class First(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("a", torch.zeros(2))
+        nn.init.zeros_(self.a)
+
+def helper():
+    import elsewhere as nn  # a function's import binds nothing at module level
+
+try:
+    import fast as nn
+except ImportError:
+    pass
+
+class Second(nn.Module, nn_hint):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("b", torch.zeros(2))
+
+from torch import nn
+import torch.nn.functional as F'''
+
+
+def test_partial_imports_take_effect_where_they_stood() -> None:
+    """Import statements left to CPython's parser bind what LibCST would have, at the
+    same point: each class alone gets the facts of the whole-file parse."""
+    from bufferlint.extract import extract
+
+    whole = extract(IMPORT_ORDER, "pkg/mod.py", "pkg.mod", False)
+    index = prefilter.index(IMPORT_ORDER, split=True)
+    assert index.starts is not None and len(index.starts) > 5
+    classes = {n for n, flag in enumerate(index.flags) if flag & prefilter.CLASS}
+    for number in classes:
+        parsed = partial.parse(IMPORT_ORDER, "pkg/mod.py", "pkg.mod", False, index, {number})
+        assert parsed.whole is None  # really parsed in part
+        assert parsed.imports == whole.imports
+        assert parsed.star_imports == whole.star_imports
+        expected = [c for c in whole.classes if c.name in index.names_in(number)]
+        assert parsed.statements[number] == expected
+    assert [c.bases for c in whole.classes] == [
+        ["torch.nn.Module"],
+        ["fast.Module", "pkg.types.Hint"],
+    ]
+
+
+def _fix_outcomes(
+    paths: list[str], from_lint: bool, *, jobs: int = 1, edits: bool = True
+) -> list[tuple]:
+    """Each finding with its fix, planned from the lint's own class model or (not
+    `from_lint`) from the files with findings parsed whole."""
+    from bufferlint.fix import attach_fixes
+
+    models = []
+    result = lint(paths, Settings(cache=False), lambda _, project: models.append(project))
+    project = models[0] if from_lint else None
+    attach_fixes(result, Settings(cache=False, jobs=jobs), False, project, edits)
+    return [(*_key(f), f.message, f.fix, sorted(f.extra.items())) for f in result.findings]
+
+
+def test_fix_planning_shortcuts_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fixes planned from the lint's model, in forked workers, without edits, or from a
+    file index that parses one top-level statement at a time: all as from whole files."""
+    from bufferlint.fix import session
+    from bufferlint.fix.index import SourceIndex
+
+    paths = [str(FIXTURES / "static"), str(ROOT / "tests" / "fix_cases")]
+    reference = _fix_outcomes(paths, from_lint=False)
+    assert sum(1 for outcome in reference if outcome[-2]) >= 10  # fixes, with edits
+    assert _fix_outcomes(paths, from_lint=True) == reference
+    monkeypatch.setattr(session, "PARALLEL_FILES", 1)
+    assert _fix_outcomes(paths, from_lint=True, jobs=2) == reference
+    without = _fix_outcomes(paths, from_lint=True, edits=False)
+    assert [o[:-2] for o in without] == [o[:-2] for o in reference]
+    for plain, full in zip(without, reference, strict=True):
+        assert (plain[-2] is None) == (full[-2] is None)
+        if full[-2] is not None:
+            assert plain[-2] == {**full[-2], "edits": None}
+    whole_init = SourceIndex.__init__
+
+    def parsed_whole(self: SourceIndex, *args: object) -> None:
+        whole_init(self, *args)  # type: ignore[arg-type]
+        self.starts, self.lines = [0], [1]  # one chunk: the whole file
+
+    monkeypatch.setattr(SourceIndex, "__init__", parsed_whole)
+    assert _fix_outcomes(paths, from_lint=True) == reference
