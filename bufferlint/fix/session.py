@@ -216,20 +216,24 @@ def _plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
 
 def prove(
     workspace: Workspace, path: str, plans: Sequence[Plan], hooks: Sequence[str]
-) -> tuple[str, list[tuple[Plan, str]]]:
-    """The file with `plans` applied, and the plans whose class it still reports (or all,
-    with the reason, when the result does not parse or cannot be rendered)."""
+) -> tuple[Loaded, list[tuple[Plan, str]]]:
+    """The file with `plans` applied (its text and facts), and the plans whose class it
+    still reports (or all, with the reason, when the result does not parse or cannot be
+    rendered)."""
     loaded = workspace.files[path]
     try:
         text = render(plans[0].index, plans)
     except Exception as exc:  # a fixer bug: no fix, and the reason why
         reason = f"bufferlint failed to write it ({type(exc).__name__}: {exc})"
-        return loaded.text, [(p, reason) for p in plans]
+        return loaded, [(p, reason) for p in plans]
     source = loaded.source
-    facts = extract(text, path, source.module, source.is_package)
+    # The original passed CPython's nesting check (it parsed), and a fix adds at most two
+    # levels of blocks around code copied from it: checking again would cost a parse.
+    facts = extract(text, path, source.module, source.is_package, compiles=True)
+    fixed = Loaded(source, text, facts)
     if facts.error is not None:
         reason = f"the fixed code would not parse ({facts.error.message})"
-        return text, [(p, reason) for p in plans]
+        return fixed, [(p, reason) for p in plans]
     project = workspace.make_project(replace=facts)
     failed = []
     for fix in plans:
@@ -240,7 +244,7 @@ def prove(
         if left:
             names = ", ".join(f"`{n}`" for n in left)
             failed.append((fix, f"the fixed hook would still not rebuild {names}"))
-    return text, failed
+    return fixed, failed
 
 
 def fix_paths(paths: Sequence[str], settings: Settings, unsafe: bool = False) -> FixRun:
@@ -324,7 +328,7 @@ def _round(
     for path, group in plans.items():
         group = [p for p in group if not fixed_now & set(project.mro(p.qualified)[1:])]
         while group:
-            text, failed = prove(workspace, path, group, settings.hooks)
+            fixed, failed = prove(workspace, path, group, settings.hooks)
             if not failed:
                 break
             for fix, reason in failed:
@@ -333,8 +337,7 @@ def _round(
             group = [p for p in group if id(p) not in bad]
         if not group:
             continue
-        source = loaded[path].source
-        loaded[path] = Loaded(source, text, extract(text, path, source.module, source.is_package))
+        loaded[path] = fixed
         run.fixed.extend(p.finding for p in group)
         changed = True
     return changed
