@@ -1,9 +1,9 @@
 """One file as the fixer sees it: CST nodes for the facts' line and column numbers, and
 their enclosing statements and methods, parsed one top-level statement at a time.
 
-A fix looks inside a few classes of a file that may hold hundreds, so each top-level
-statement is parsed only when first asked for, alone: every other statement is replaced by
-a string spanning the same lines (`partial.reduced`), so positions need no mapping. A file
+A fix looks inside a few classes of a file that may hold thousands, so each top-level
+statement is parsed only when first asked for, from its own text: its positions move by a
+whole number of lines, and columns stay (a top-level statement starts a line). A file
 whose statements the prefilter cannot split is parsed whole, as one chunk.
 """
 
@@ -21,11 +21,11 @@ import libcst as cst
 from bufferlint import parsing, prefilter
 from bufferlint.extract import dotted, locate
 from bufferlint.facts import FileFacts, MethodFacts
-from bufferlint.partial import reduced
 
 if TYPE_CHECKING:
     from libcst.metadata import CodeRange
 
+_NEWLINE = re.compile(r"\r\n|\r|\n")
 # Top-level statements that may bind a name: not imports (the facts know those) and not
 # compound statements, which `module_names` does not look into.
 _BINDS = re.compile(r"@|(?!(?:import|from|if|for|while|try|with)\b)[^\W\d]")
@@ -35,21 +35,11 @@ _BINDS = re.compile(r"@|(?!(?:import|from|if|for|while|try|with)\b)[^\W\d]")
 class _Chunk:
     """One parsed top-level statement (or, for an unsplit file, all of them)."""
 
-    module: cst.Module  # the reduced text's module: placeholders around `body`
+    module: cst.Module  # the statement's own text (or the file's), parsed
     body: list[cst.BaseStatement]
     last: bool  # the file's last chunk
     positions: bool = False  # resolved
-
-
-def _placeholder(statement: cst.BaseStatement) -> bool:
-    """Whether a statement is one of `partial.reduced`'s strings."""
-    return (
-        isinstance(statement, cst.SimpleStatementLine)
-        and len(statement.body) == 1
-        and isinstance(statement.body[0], cst.Expr)
-        and isinstance(statement.body[0].value, cst.SimpleString)
-        and statement.body[0].value.value.startswith('"""')
-    )
+    offset: int = 0  # lines in the file before the chunk
 
 
 class SourceIndex:
@@ -58,6 +48,8 @@ class SourceIndex:
     def __init__(self, text: str, facts: FileFacts) -> None:
         self.text = text
         self.facts = facts
+        newline = _NEWLINE.search(text)
+        self._newline = newline.group() if newline else "\n"
         self._split = prefilter.index(text, split=True)
         assert self._split.starts is not None
         self.starts: list[int] = list(self._split.starts)
@@ -81,20 +73,24 @@ class SourceIndex:
             return self._chunks[number]
         count = len(self.starts)
         if count > 1:
-            text = reduced(self.text, self.starts, {number})
+            end = self.starts[number + 1] if number + 1 < count else len(self.text)
+            piece = self.text[self.starts[number] : end]
+            # New code's lines end as the file's first line does (LibCST takes the first
+            # line break it meets): a blank line first, which goes to the module's header.
+            first = _NEWLINE.search(piece)
+            prefix = "" if first is None or first.group() == self._newline else self._newline
+            piece = prefix + piece
             try:
-                module = parsing.parse_module(text)
+                module = parsing.parse_module(piece)
             except (cst.ParserSyntaxError, parsing.TooDeep):
                 return self._whole()
-            before, after = int(number > 0), int(number < count - 1)
-            body = list(module.body[before : len(module.body) - after])
-            outside = module.body[:before] + module.body[len(module.body) - after :]
-            if body and all(map(_placeholder, outside)):
+            if module.body:
+                chunk = _Chunk(module, list(module.body), number == count - 1)
+                chunk.offset = self.lines[number] - (2 if prefix else 1)
                 # The facts' forward search finds what it finds in the whole file only
                 # where no `class Name` of this statement's occurs earlier.
-                located = self._split.safe(number)
-                self._add(number, _Chunk(module, body, number == count - 1), text, located)
-                return self._chunks[number]
+                self._add(number, chunk, piece, self._split.safe(number))
+                return chunk
         return self._whole()
 
     def _whole(self) -> _Chunk:
@@ -110,8 +106,8 @@ class SourceIndex:
         self._number[id(chunk.module)] = number
         self.parents.update(parent_map(chunk.module))
         if located:
-            for where, nodes in locate(text, chunk.module, self.facts.imports).items():
-                self._located.setdefault(where, []).extend(nodes)
+            for (line, column), nodes in locate(text, chunk.module, self.facts.imports).items():
+                self._located.setdefault((line + chunk.offset, column), []).extend(nodes)
 
     def _chunk_at_line(self, line: int) -> _Chunk | None:
         number = bisect.bisect_right(self.lines, line) - 1
@@ -122,11 +118,22 @@ class SourceIndex:
         if chunk.positions:
             return
         chunk.positions = True
-        from libcst.metadata import MetadataWrapper, PositionProvider  # the slow path only
+        from libcst.metadata import (  # the slow path only
+            CodePosition,
+            CodeRange,
+            MetadataWrapper,
+            PositionProvider,
+        )
 
         wrapper = MetadataWrapper(chunk.module, unsafe_skip_copy=True)
+        shift = chunk.offset
         for node, where in wrapper.resolve(PositionProvider).items():
             if node is not chunk.module:
+                start, end = where.start, where.end
+                where = CodeRange(
+                    CodePosition(start.line + shift, start.column),
+                    CodePosition(end.line + shift, end.column),
+                )
                 self.positions[node] = where
                 self._at[(where.start.line, where.start.column + 1)].append(node)
 
