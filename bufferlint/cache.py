@@ -146,3 +146,10 @@ class Cache:
     def store_run(self, key: str, value: Any) -> None:
         """Keeps a run's record for the next identical command line."""
         self._write(self.folder / "runs" / key, value)
+
+    def load_fix(self, key: str) -> Any:
+        """A finding's remembered fix outcome (bufferlint.fix.memo), or None."""
+        return self._read(self.folder / "fixes" / key[:2] / key)
+
+    def store_fix(self, key: str, value: Any) -> None:
+        self._write(self.folder / "fixes" / key[:2] / key, value)

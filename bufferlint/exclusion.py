@@ -25,16 +25,19 @@ class PathFilter:
 
     def __init__(self, patterns: Sequence[str], root: str, respect_gitignore: bool) -> None:
         self.root = os.path.abspath(root)
-        self.names = tuple(patterns)
-        self.anchored = tuple(os.path.normpath(os.path.join(self.root, p)) for p in patterns)
+        anchored = [os.path.normpath(os.path.join(self.root, p)) for p in patterns]
+        # One expression per kind, as fnmatch matches each glob (case as the OS has it).
+        self._names = _globs(patterns)
+        self._anchored = _globs(anchored)
         self.gitignore = GitIgnore() if respect_gitignore else None
 
     def matches(self, path: Path) -> bool:
         """Whether an exclude glob matches this very path (not its parents)."""
-        text = os.path.normpath(path)
-        return any(fnmatch.fnmatch(path.name, p) for p in self.names) or any(
-            fnmatch.fnmatch(text, p) for p in self.anchored
-        )
+        name = os.path.normcase(path.name)
+        if self._names is not None and self._names.match(name):
+            return True
+        text = os.path.normcase(os.path.normpath(path))
+        return self._anchored is not None and self._anchored.match(text) is not None
 
     def skip(self, path: Path, is_dir: bool) -> bool:
         """For the walk, which reaches `path` only if no parent folder was skipped."""
@@ -53,6 +56,13 @@ class PathFilter:
             if self.matches(candidate):
                 return True
         return False
+
+
+def _globs(patterns: Sequence[str]) -> re.Pattern[str] | None:
+    """A pattern matching what any of the globs matches (`fnmatch.fnmatch` semantics)."""
+    if not patterns:
+        return None
+    return re.compile("|".join(fnmatch.translate(os.path.normcase(p)) for p in patterns))
 
 
 def _inside(path: str, root: str) -> bool:

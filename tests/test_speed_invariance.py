@@ -485,3 +485,73 @@ def test_fix_planning_shortcuts_change_nothing(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(SourceIndex, "__init__", parsed_whole)
     assert _fix_outcomes(paths, from_lint=True) == reference
+
+
+REMEMBERED = {
+    "pkg/__init__.py": "",
+    "pkg/base.py": """
+        import torch
+        from torch import nn
+
+        class Base(nn.Module):
+            def make_table(self):
+                self.register_buffer("table", torch.arange(4))
+    """,
+    "pkg/child.py": """
+        from pkg.base import Base
+
+        class Child(Base):
+            def __init__(self):
+                super().__init__()
+                self.make_table()
+    """,
+    "pkg/other.py": """
+        import torch
+        from torch import nn
+
+        class Other(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("mask", torch.ones(3))
+    """,
+}
+
+
+def test_remembered_fixes_follow_the_files_they_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fix planned in an earlier run is reused only while every file its planning read
+    is unchanged, even one that is not the finding's own: then it equals a fresh plan."""
+    import json
+
+    from click.testing import CliRunner
+
+    from bufferlint.cli import main
+    from bufferlint.fix import session
+
+    _write(tmp_path, REMEMBERED)
+    monkeypatch.chdir(tmp_path)
+    planned: list[str] = []
+    plan_one = session._attach_one
+    monkeypatch.setattr(
+        session,
+        "_attach_one",
+        lambda finding, *rest: (planned.append(finding.class_name), plan_one(finding, *rest)),
+    )
+
+    def run(*flags: str) -> list[dict]:
+        planned.clear()
+        args = ["pkg", "--jobs", "1", "--output-format", "json", *flags]
+        return json.loads(CliRunner().invoke(main, args).output)
+
+    run()  # remembers both fixes
+    with open("pkg/other.py", "a") as handle:
+        handle.write("# an edit elsewhere\n")
+    remembered = run()
+    assert planned == ["Other"]  # Child's fix came from the cache
+    assert remembered == run("--no-cache")
+    base = Path("pkg/base.py")
+    base.write_text(base.read_text().replace("arange(4)", "arange(8)"))  # Child's parent
+    replanned = run()
+    assert planned == ["Child"]
+    assert replanned == run("--no-cache")

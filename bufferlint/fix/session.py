@@ -18,6 +18,7 @@ from bufferlint.findings import Finding
 from bufferlint.fix import files
 from bufferlint.fix.edit import edits as _edits
 from bufferlint.fix.edit import render
+from bufferlint.fix.memo import FixMemo
 from bufferlint.fix.plan import Plan, plan
 from bufferlint.fix.replay import Unavailable
 from bufferlint.fix.workspace import Loaded, Workspace
@@ -99,11 +100,19 @@ def attach_fixes(
     if not loaded:
         return
     workspace = Workspace(loaded, project)
+    memo = FixMemo(settings.hooks, unsafe, edits) if settings.cache else None
+    pending = [
+        f
+        for f in result.findings
+        if f.code in FIXABLE
+        and f.path in workspace.files
+        and (memo is None or not memo.recall(f, workspace))
+    ]
     jobs = worker_count(settings.jobs)
-    if jobs > 1 and len(loaded) >= PARALLEL_FILES:
-        _attach_in_pool(result.findings, workspace, settings.hooks, unsafe, edits, jobs)
+    if jobs > 1 and len({f.path for f in pending}) >= PARALLEL_FILES:
+        _attach_in_pool(pending, workspace, settings.hooks, unsafe, edits, jobs, memo)
     else:
-        _attach(result.findings, workspace, settings.hooks, unsafe, edits)
+        _attach(pending, workspace, settings.hooks, unsafe, edits, memo)
 
 
 def _known(source: SourceFile, project: Project) -> Loaded | None:
@@ -128,32 +137,47 @@ def _attach(
     hooks: Sequence[str],
     unsafe: bool,
     edits: bool = True,
+    memo: FixMemo | None = None,
 ) -> None:
-    """Plans each fix and renders its edits. The proof (`prove`) is left to `--fix`, as
-    ruff checks a fix only when applying it: proving costs a parse of every fixed file."""
+    """Plans each fix and renders its edits (and remembers the outcome in `memo`). The
+    proof (`prove`) is left to `--fix`, as ruff checks a fix only when applying it:
+    proving costs a parse of every fixed file."""
     for finding in findings:
         if finding.code not in FIXABLE or finding.path not in workspace.files:
             continue
-        try:
-            fix = _plan(finding, workspace, hooks)
-            after = render(fix.index, [fix]) if edits else None
-        except Unavailable as exc:
-            _no_fix(finding, str(exc))
-            continue
-        except Exception as exc:  # a fixer bug: no fix, and the reason why
-            _no_fix(finding, f"bufferlint failed to write it ({type(exc).__name__}: {exc})")
-            continue
-        finding.fix = {
-            "applicability": fix.applicability,
-            "message": fix.message,
-            "edits": None if after is None else _edits(workspace.files[finding.path].text, after),
-        }
-        if fix.applicability == "unsafe" and not unsafe:
-            finding.extra["fix_hidden"] = True
+        key = memo.key(finding) if memo is not None else ""
+        workspace.reads.clear()
+        workspace.asked.clear()
+        _attach_one(finding, workspace, hooks, unsafe, edits)
+        if memo is not None:
+            memo.keep(key, finding, workspace)
+
+
+def _attach_one(
+    finding: Finding, workspace: Workspace, hooks: Sequence[str], unsafe: bool, edits: bool
+) -> None:
+    try:
+        fix = _plan(finding, workspace, hooks)
+        after = render(fix.index, [fix]) if edits else None
+    except Unavailable as exc:
+        _no_fix(finding, str(exc))
+        return
+    except Exception as exc:  # a fixer bug: no fix, and the reason why
+        _no_fix(finding, f"bufferlint failed to write it ({type(exc).__name__}: {exc})")
+        return
+    finding.fix = {
+        "applicability": fix.applicability,
+        "message": fix.message,
+        "edits": None if after is None else _edits(workspace.files[finding.path].text, after),
+    }
+    if fix.applicability == "unsafe" and not unsafe:
+        finding.extra["fix_hidden"] = True
 
 
 # What the pool's workers plan from, inherited when they fork: findings by file.
-_shared: tuple[dict[str, list[Finding]], Workspace, Sequence[str], bool, bool] | None = None
+_shared: (
+    tuple[dict[str, list[Finding]], Workspace, Sequence[str], bool, bool, FixMemo | None] | None
+) = None
 
 
 def _attach_in_pool(
@@ -163,6 +187,7 @@ def _attach_in_pool(
     unsafe: bool,
     edits: bool,
     jobs: int,
+    memo: FixMemo | None = None,
 ) -> None:
     """`_attach`, a file at a time in forked workers that inherit the class model; the
     busiest files go first. Without fork, in this process."""
@@ -170,14 +195,14 @@ def _attach_in_pool(
     import multiprocessing
 
     if "fork" not in multiprocessing.get_all_start_methods():
-        _attach(findings, workspace, hooks, unsafe, edits)
+        _attach(findings, workspace, hooks, unsafe, edits, memo)
         return
     by_path: dict[str, list[Finding]] = {}
     for finding in findings:
         if finding.code in FIXABLE and finding.path in workspace.files:
             by_path.setdefault(finding.path, []).append(finding)
     order = sorted(by_path, key=lambda path: (-len(by_path[path]), path))
-    _shared = (by_path, workspace, hooks, unsafe, edits)
+    _shared = (by_path, workspace, hooks, unsafe, edits, memo)
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             for path, outcomes in pool.imap_unordered(_attach_file, order):
@@ -190,9 +215,9 @@ def _attach_in_pool(
 def _attach_file(path: str) -> tuple[str, list[tuple[Any, dict[str, Any], str]]]:
     """In a worker: one file's findings, planned; what planning sets on each."""
     assert _shared is not None
-    by_path, workspace, hooks, unsafe, edits = _shared
+    by_path, workspace, hooks, unsafe, edits, memo = _shared
     group = by_path[path]
-    _attach(group, workspace, hooks, unsafe, edits)
+    _attach(group, workspace, hooks, unsafe, edits, memo)
     return path, [(f.fix, f.extra, f.message) for f in group]
 
 

@@ -39,6 +39,10 @@ class Workspace:
         # What plans derive from the CSTs (method scopes, side effects), shared by the
         # findings of one run; keys start with the kind of value and hold node ids.
         self.memo: dict[tuple[object, ...], object] = {}
+        # What planning read (bufferlint.fix.memo): files whose text or tree it asked
+        # for, and which top-level names it found to be the project's own.
+        self.reads: set[str] = set()
+        self.asked: dict[str, bool] = {}
         self.project = project or self.make_project()
 
     # -- the class model ---------------------------------------------------------------
@@ -62,13 +66,15 @@ class Workspace:
 
     def is_project_module(self, name: str) -> bool:
         """Whether a top-level module name is one of the project's, not an installed package."""
-        return any(
+        self.asked[name] = any(
             os.path.isfile(os.path.join(root, f"{name}.py"))
             or os.path.isfile(os.path.join(root, name, "__init__.py"))
             for root in self.roots
         )
+        return self.asked[name]
 
     def _read(self, path: str, module: str, root: str, candidate: str) -> Loaded | None:
+        self.reads.add(path)
         if path not in self._disk:
             self._disk[path] = None
             if os.path.isfile(path):
@@ -83,6 +89,7 @@ class Workspace:
 
     # -- CSTs --------------------------------------------------------------------------
     def text(self, path: str) -> str | None:
+        self.reads.add(path)
         loaded = self.files.get(path) or self._disk.get(path)
         if loaded is not None:
             return loaded.text
@@ -93,6 +100,7 @@ class Workspace:
 
     def index(self, facts: FileFacts) -> SourceIndex | None:
         """The parsed file the facts were extracted from."""
+        self.reads.add(facts.path)
         if facts.path not in self._indices:
             text = self.text(facts.path)
             try:
