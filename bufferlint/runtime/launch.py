@@ -103,9 +103,26 @@ def _worker_env(rank: int, world: int, port: int) -> dict[str, str]:
     }
 
 
-def _describe_exit(code: int | None) -> str:
+# faulthandler's words for the signals it reports, as `Fatal Python error: <words>`.
+_FATAL_SIGNALS = {
+    "Segmentation fault": signal.SIGSEGV,
+    "Bus error": signal.SIGBUS,
+    "Aborted": signal.SIGABRT,
+    "Floating point exception": signal.SIGFPE,
+    "Illegal instruction": signal.SIGILL,
+}
+
+
+def _describe_exit(code: int | None, lines: Sequence[str] = ()) -> str:
+    """How a worker ended. The forkserver reports status 255 when it could not learn the
+    status (it read the end of its pipe first); faulthandler's dump then says the signal."""
     if code is None:
         return "stopped responding"
+    if code == 255:
+        fatal = next((ln for ln in lines if ln.startswith("Fatal Python error: ")), "")
+        cause = fatal.removeprefix("Fatal Python error: ").strip()
+        if cause in _FATAL_SIGNALS:
+            code = -_FATAL_SIGNALS[cause]
     if code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"
@@ -263,7 +280,7 @@ class Gang:
             lines = self.ranks[died.rank].log_lines()
             self.kill()
             who = f"rank {died.rank} " if len(self.ranks) > 1 else ""
-            message = f"worker {who}{_describe_exit(died.code)}{_crash_site(lines)}"
+            message = f"worker {who}{_describe_exit(died.code, lines)}{_crash_site(lines)}"
             return failure(
                 "error",
                 "crash",

@@ -198,3 +198,15 @@ def test_importable_without_torch() -> None:
         [sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert 'pip install "bufferlint[runtime]"' in out.stdout
+
+
+def test_unknown_exit_status_is_read_from_the_crash_dump() -> None:
+    """The forkserver sometimes loses a killed worker's status and says 255: the signal
+    is then the one faulthandler named, so the same crash reads the same every run."""
+    from bufferlint.runtime.launch import _describe_exit
+
+    dump = ["Fatal Python error: Segmentation fault", "", 'File "m.py", line 3 in f']
+    assert _describe_exit(255, dump) == "killed by SIGSEGV"
+    assert _describe_exit(-11, dump) == "killed by SIGSEGV"
+    assert _describe_exit(255, []) == "exited with status 255"
+    assert _describe_exit(3, dump) == "exited with status 3"
