@@ -1043,8 +1043,12 @@ class _Run:
         since the run started (two seconds before, for file systems with coarse mtimes)."""
         assert self.cache is not None
         if self.rescanned or self.fresh:  # (a parse may have split a file's index)
-            self.known.update(self.scans)
-            self.cache.store_scan(self.known)
+            # Records of other projects (import roots) linted from the same folder are
+            # dropped: every run loads the whole record, which must not grow without end.
+            roots = tuple(root.rstrip(os.sep) + os.sep for root in self.roots)
+            kept = {path: scan for path, scan in self.known.items() if path.startswith(roots)}
+            kept.update(self.scans)
+            self.cache.store_scan(kept)
         for fresh in self.fresh:
             scan = self.scans[fresh[0]]
             if scan.digest and fresh in self.parsed:

@@ -555,3 +555,19 @@ def test_remembered_fixes_follow_the_files_they_read(
     replanned = run()
     assert planned == ["Child"]
     assert replanned == run("--no-cache")
+
+
+def test_scan_record_keeps_only_this_projects_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Linting another project from the same folder replaces the other's file records,
+    which every run loads: the record does not grow with each tree ever linted."""
+    from bufferlint.cache import Cache, location
+
+    for name in ("one", "two"):
+        _write(tmp_path / name, {"pkg/__init__.py": "", "pkg/m.py": "x = 1\n"})
+    monkeypatch.chdir(tmp_path)
+    lint([str(tmp_path / "one")], Settings(cache=True))
+    lint([str(tmp_path / "two")], Settings(cache=True))
+    recorded = Cache(location()).load_scan()
+    assert recorded and all(path.startswith(str(tmp_path / "two")) for path in recorded)
