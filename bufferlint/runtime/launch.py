@@ -121,8 +121,9 @@ def _describe_exit(code: int | None, lines: Sequence[str] = ()) -> str:
     if code == 255:
         fatal = next((ln for ln in lines if ln.startswith("Fatal Python error: ")), "")
         cause = fatal.removeprefix("Fatal Python error: ").strip()
-        if cause in _FATAL_SIGNALS:
-            code = -_FATAL_SIGNALS[cause]
+        if cause not in _FATAL_SIGNALS:
+            return "exited with status 255 (or the forkserver lost its status)"
+        code = -_FATAL_SIGNALS[cause]
     if code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"

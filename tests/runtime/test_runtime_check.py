@@ -103,6 +103,8 @@ def test_fsdp_verdicts(fsdp_results: dict, item: RuntimeTarget) -> None:
     verdict, text = EXPECTED[item]
     result = fsdp_results[item]
     assert (result["verdict"], result["recipe"], result["devices"]) == (verdict, "fsdp", 1)
+    if item.class_name == "ExitsProcess" and "forkserver lost" in result["summary"]:
+        text = "worker exited with status 255"  # CPython's forkserver, 1 run in ~25
     assert text in result["summary"]
     assert result["summary"].endswith(f"(recipe fsdp, {DEVICE})")
     assert "\n" not in result["summary"] and "Traceback" not in result["summary"]
@@ -208,5 +210,5 @@ def test_unknown_exit_status_is_read_from_the_crash_dump() -> None:
     dump = ["Fatal Python error: Segmentation fault", "", 'File "m.py", line 3 in f']
     assert _describe_exit(255, dump) == "killed by SIGSEGV"
     assert _describe_exit(-11, dump) == "killed by SIGSEGV"
-    assert _describe_exit(255, []) == "exited with status 255"
+    assert _describe_exit(255, []) == "exited with status 255 (or the forkserver lost its status)"
     assert _describe_exit(3, dump) == "exited with status 3"
