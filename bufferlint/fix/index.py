@@ -377,11 +377,25 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     found: list[cst.CSTNode] = []
     for name in _structural_fields(node):
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
+        kind = type(value)
+        if kind is list or kind is tuple:
+            found.extend(child for child in value if _is_node(child))
+        elif _is_node(value):
             found.append(value)
-        elif isinstance(value, (list, tuple)):
-            found.extend(child for child in value if isinstance(child, cst.CSTNode))
     return found
+
+
+_NODE_TYPES: dict[type, bool] = {}
+
+
+def _is_node(value: object) -> bool:
+    """`isinstance(value, cst.CSTNode)` by a lookup: CSTNode is an ABC, whose check costs
+    as much as the rest of a walk."""
+    kind = type(value)
+    known = _NODE_TYPES.get(kind)
+    if known is None:
+        known = _NODE_TYPES[kind] = isinstance(value, cst.CSTNode)
+    return known
 
 
 _PUNCTUATION = frozenset(
