@@ -965,6 +965,9 @@ class _Run:
         else:
             parsed = self._ensure(key, ())
             facts = parsed.facts(path, module)
+            scan = self.scans[path]
+            if scan.compiles and scan.checked:
+                facts.compiled = scan.digest
             if parsed.whole is None and parsed.error is None:
                 self.partial_modules.setdefault(module, key)
         self.objects[key] = facts

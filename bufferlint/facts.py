@@ -76,6 +76,9 @@ class FileFacts:
     star_imports: list[str] = field(default_factory=list)
     classes: list[ClassFacts] = field(default_factory=list)
     error: ParseFailure | None = None
+    # The digest of the text, when CPython parsed all of it: no part of that text nests
+    # too deeply for LibCST (bufferlint.parsing), so the fixer need not check again.
+    compiled: str = ""
 
 
 def resolve_relative(module: str, is_package: bool, level: int, name: str | None) -> str:

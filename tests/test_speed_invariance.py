@@ -571,3 +571,25 @@ def test_scan_record_keeps_only_this_projects_files(
     lint([str(tmp_path / "two")], Settings(cache=True))
     recorded = Cache(location()).load_scan()
     assert recorded and all(path.startswith(str(tmp_path / "two")) for path in recorded)
+
+
+def test_fixer_trusts_the_lints_nesting_check_only_for_the_same_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fixer skips CPython's nesting check for a statement only when the lint found
+    that CPython parsed this very text (LibCST can crash the process on deep nesting)."""
+    from bufferlint import parsing
+    from bufferlint.cache import digest_of
+    from bufferlint.facts import FileFacts
+    from bufferlint.fix.index import SourceIndex
+
+    text = "import torch\n\n\nclass A:\n    x = 1\n\n\nclass B:\n    y = 2\n"
+    checked: list[str] = []
+    check = parsing.check_nesting
+    monkeypatch.setattr(parsing, "check_nesting", lambda s: (checked.append(s), check(s)))
+    digest = digest_of(text.encode())
+    for compiled, expected in ((digest, 0), ("", 1), (digest_of(b"other"), 1)):
+        checked.clear()
+        index = SourceIndex(text, FileFacts("m.py", "m", compiled=compiled))
+        assert index.class_at(8, 7) is not None  # parses statement 3 alone
+        assert len(checked) == expected

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from bufferlint import parsing, prefilter
+from bufferlint.cache import digest_of
 from bufferlint.extract import dotted, locate
 from bufferlint.facts import FileFacts, MethodFacts
 
@@ -50,6 +51,11 @@ class SourceIndex:
         self.facts = facts
         newline = _NEWLINE.search(text)
         self._newline = newline.group() if newline else "\n"
+        # CPython parsed this very text when the lint read it: its statements need no
+        # nesting check of their own.
+        self._compiled = bool(facts.compiled) and facts.compiled == digest_of(
+            text.encode("utf-8", "surrogatepass")
+        )
         self._split = prefilter.index(text, split=True)
         assert self._split.starts is not None
         self.starts: list[int] = list(self._split.starts)
@@ -81,7 +87,7 @@ class SourceIndex:
             prefix = "" if first is None or first.group() == self._newline else self._newline
             piece = prefix + piece
             try:
-                module = parsing.parse_module(piece)
+                module = parsing.parse_module(piece, self._compiled)
             except (cst.ParserSyntaxError, parsing.TooDeep):
                 return self._whole()
             if module.body:
@@ -95,7 +101,7 @@ class SourceIndex:
 
     def _whole(self) -> _Chunk:
         """The file parsed in one piece, for every statement from now on."""
-        module = parsing.parse_module(self.text)
+        module = parsing.parse_module(self.text, self._compiled)
         self.starts, self.lines = [0], [1]
         self._chunks.clear()
         self._add(0, _Chunk(module, list(module.body), True), self.text, True)
