@@ -387,6 +387,12 @@ class _Scan:
     error: str = ""  # why it cannot be read, reported as a parse failure
     compiles: bool = True  # by CPython's parser: else LibCST parses it whole, for its error
     checked: bool = False  # `compiles` was found out (a linted file), not assumed
+
+    @property
+    def verified(self) -> bool:
+        """CPython parsed this very text: no part of it nests too deeply for LibCST."""
+        return self.compiles and self.checked
+
     directives: bool = False  # may hold suppression comments (as suppressions.parse checks)
 
 
@@ -499,7 +505,7 @@ def _work(job: _Job) -> _Outcome:
         index,
         None if whole else wanted,
         parsed,
-        scan.compiles and scan.checked,  # CPython parsed it: no part nests too deeply
+        scan.verified,
     )
     return _Outcome(job.path, scan, job.key, parsed, tuple(sorted(statements)), fresh=True)
 
@@ -966,7 +972,7 @@ class _Run:
             parsed = self._ensure(key, ())
             facts = parsed.facts(path, module)
             scan = self.scans[path]
-            if scan.compiles and scan.checked:
+            if scan.verified:
                 facts.compiled = scan.digest
             if parsed.whole is None and parsed.error is None:
                 self.partial_modules.setdefault(module, key)
@@ -993,8 +999,7 @@ class _Run:
             parsed = partial.Parsed(error=ParseFailure(1, 1, scan.error), started=True)
         else:
             scan.index.split(text or "")
-            compiles = scan.compiles and scan.checked
-            parsed = partial.parse(text or "", *key, scan.index, wanted, parsed, compiles)
+            parsed = partial.parse(text or "", *key, scan.index, wanted, parsed, scan.verified)
         self.parsed[key] = parsed
         self.fresh.add(key)
         return parsed

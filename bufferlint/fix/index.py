@@ -39,8 +39,8 @@ class _Chunk:
     module: cst.Module  # the statement's own text (or the file's), parsed
     body: list[cst.BaseStatement]
     last: bool  # the file's last chunk
+    offset: int  # lines in the file before the chunk's first
     positions: bool = False  # resolved
-    offset: int = 0  # lines in the file before the chunk
 
 
 class SourceIndex:
@@ -91,8 +91,8 @@ class SourceIndex:
             except (cst.ParserSyntaxError, parsing.TooDeep):
                 return self._whole()
             if module.body:
-                chunk = _Chunk(module, list(module.body), number == count - 1)
-                chunk.offset = self.lines[number] - (2 if prefix else 1)
+                offset = self.lines[number] - (2 if prefix else 1)
+                chunk = _Chunk(module, list(module.body), number == count - 1, offset)
                 # The facts' forward search finds what it finds in the whole file only
                 # where no `class Name` of this statement's occurs earlier.
                 self._add(number, chunk, piece, self._split.safe(number))
@@ -104,7 +104,7 @@ class SourceIndex:
         module = parsing.parse_module(self.text, self._compiled)
         self.starts, self.lines = [0], [1]
         self._chunks.clear()
-        self._add(0, _Chunk(module, list(module.body), True), self.text, True)
+        self._add(0, _Chunk(module, list(module.body), True, 0), self.text, True)
         return self._chunks[0]
 
     def _add(self, number: int, chunk: _Chunk, text: str, located: bool) -> None:
@@ -120,7 +120,7 @@ class SourceIndex:
         return self._chunk(number) if number >= 0 else None
 
     def _resolve(self, chunk: _Chunk) -> None:
-        """Positions of a chunk's nodes: already the file's, as nothing moved."""
+        """Positions of a chunk's nodes, moved to the file's lines."""
         if chunk.positions:
             return
         chunk.positions = True

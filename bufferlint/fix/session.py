@@ -9,6 +9,7 @@ import difflib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bufferlint import analysis
@@ -23,7 +24,7 @@ from bufferlint.fix.plan import Plan, plan
 from bufferlint.fix.replay import Unavailable
 from bufferlint.fix.workspace import Loaded, Workspace
 from bufferlint.model import Project
-from bufferlint.sources import SourceError, SourceFile, discover, read_source
+from bufferlint.sources import SourceError, SourceFile, read_source
 
 FIXABLE = frozenset({"BL001", "BL002"})
 PARALLEL_FILES = 16  # files with findings worth forking workers for
@@ -88,15 +89,11 @@ def attach_fixes(
     what `--fix` would apply. `project`, the class model the findings came from, spares
     parsing their files again. Files are planned in parallel where there are many.
     """
-    sources = {
-        f.path: SourceFile(f.path, f.module, f.import_root, _is_package(f.path))
-        for f in result.findings
-        if f.code in FIXABLE
-    }
+    sources = _fixable_sources(result.findings)
     if project is None:
-        loaded = [found[1] for found in map(_load, sources.values()) if found is not None]
+        loaded = [found[1] for found in map(_load, sources) if found is not None]
     else:
-        loaded = [found for found in (_known(s, project) for s in sources.values()) if found]
+        loaded = [found for found in (_known(s, project) for s in sources) if found]
     if not loaded:
         return
     workspace = Workspace(loaded, project)
@@ -125,6 +122,16 @@ def _known(source: SourceFile, project: Project) -> Loaded | None:
         return Loaded(source, read_source(source.path), facts)
     except SourceError:
         return None
+
+
+def _fixable_sources(findings: Sequence[Finding]) -> list[SourceFile]:
+    """The files with a finding to fix, in the order `discover` lists them."""
+    sources = {
+        f.path: SourceFile(f.path, f.module, f.import_root, _is_package(f.path))
+        for f in findings
+        if f.code in FIXABLE
+    }
+    return [sources[path] for path in sorted(sources, key=Path)]
 
 
 def _is_package(path: str) -> bool:
@@ -198,9 +205,8 @@ def _attach_in_pool(
         _attach(findings, workspace, hooks, unsafe, edits, memo)
         return
     by_path: dict[str, list[Finding]] = {}
-    for finding in findings:
-        if finding.code in FIXABLE and finding.path in workspace.files:
-            by_path.setdefault(finding.path, []).append(finding)
+    for finding in findings:  # fixable ones, in files the workspace holds
+        by_path.setdefault(finding.path, []).append(finding)
     order = sorted(by_path, key=lambda path: (-len(by_path[path]), path))
     _shared = (by_path, workspace, hooks, unsafe, edits, memo)
     try:
@@ -278,15 +284,8 @@ def fix_paths(paths: Sequence[str], settings: Settings, unsafe: bool = False) ->
     # Only files with a finding to fix are read into the fixer: the lint (cached, parsing
     # little) finds them, and what the others report stays as it is.
     linted = lint(paths, settings)
-    fixable = {f.path for f in linted.findings if f.code in FIXABLE}
-    path_filter = settings.path_filter()  # the files `engine.lint` would lint
-    sources = [
-        source
-        for source in discover(
-            paths, path_filter.skip, path_filter.skip_named if settings.force_exclude else None
-        )
-        if source.path in fixable
-    ]
+    sources = _fixable_sources(linted.findings)
+    fixable = {source.path for source in sources}
     loaded: dict[str, Loaded] = {}
     for source in sources:
         found = _load(source)
