@@ -593,3 +593,31 @@ def test_fixer_trusts_the_lints_nesting_check_only_for_the_same_text(
         index = SourceIndex(text, FileFacts("m.py", "m", compiled=compiled))
         assert index.class_at(8, 7) is not None  # parses statement 3 alone
         assert len(checked) == expected
+
+
+def test_index_gone_whole_finds_only_nodes_of_the_whole_parse() -> None:
+    """When a statement cannot be parsed alone the file is parsed whole; a class looked up
+    after that is a node of the whole parse, one a fix can be rendered into."""
+    from bufferlint.extract import extract
+    from bufferlint.fix.index import SourceIndex
+
+    text = textwrap.dedent(
+        """\
+        import torch
+        from torch import nn
+
+
+        class A(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("a", torch.zeros(2))
+        """
+    )
+    facts = extract(text, "m.py", "m")
+    cls = facts.classes[0]
+    index = SourceIndex(text, facts)
+    alone = index.class_at(cls.line, cls.column)
+    index._whole()  # as when another statement's text does not parse alone
+    whole = index.class_at(cls.line, cls.column)
+    assert whole is not None and whole is not alone
+    assert whole in [statement for _, statement in index.top_level()]

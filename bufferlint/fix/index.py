@@ -103,7 +103,11 @@ class SourceIndex:
         """The file parsed in one piece, for every statement from now on."""
         module = parsing.parse_module(self.text, self._compiled)
         self.starts, self.lines = [0], [1]
-        self._chunks.clear()
+        # Nodes of the statements parsed alone so far belong to no chunk any more: none
+        # of them may be found again (a plan on one could not be rendered).
+        for found in (self._chunks, self._number, self._located, self._at, self.positions):
+            found.clear()
+        self._functions.clear()
         self._add(0, _Chunk(module, list(module.body), True, 0), self.text, True)
         return self._chunks[0]
 
