@@ -18,7 +18,6 @@ record, so concurrent runs never see half a record; the last one wins.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import shutil
@@ -27,6 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import bufferlint
+
+try:  # hashlib's own BLAKE2, without hashlib's import of OpenSSL (milliseconds per start)
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - Pythons without the module
+    from hashlib import blake2b
 
 DIRECTORY = ".bufferlint_cache"
 Stat = tuple[int, int]  # (mtime_ns, size)
@@ -45,7 +49,7 @@ def location(start: str | None = None) -> Path:
 def fingerprint() -> str:
     """A digest of bufferlint's version and source files: records from other code are
     never read."""
-    digest = hashlib.blake2b(bufferlint.__version__.encode(), digest_size=8)
+    digest = blake2b(bufferlint.__version__.encode(), digest_size=8)
     package = Path(bufferlint.__file__).parent
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode())
@@ -64,7 +68,7 @@ def stat_of(path: str) -> Stat | None:
 
 def digest_of(data: bytes) -> str:
     """What a facts record is keyed by: the content, not the path or the stat."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return blake2b(data, digest_size=16).hexdigest()
 
 
 class Cache:
@@ -126,9 +130,7 @@ class Cache:
         self._write(self.folder / "scan.pickle", records)
 
     def _facts_path(self, digest: str, module: str, is_package: bool) -> Path:
-        key = hashlib.blake2b(
-            f"{digest}\0{module}\0{is_package}".encode(), digest_size=16
-        ).hexdigest()
+        key = blake2b(f"{digest}\0{module}\0{is_package}".encode(), digest_size=16).hexdigest()
         return self.folder / "facts" / key[:2] / key
 
     def load_facts(self, digest: str, module: str, is_package: bool) -> Any:

@@ -11,11 +11,10 @@ except those that `--runtime` refuted.
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 import tokenize
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -33,16 +32,15 @@ from bufferlint.config import (
     discover,
     resolve,
 )
-from bufferlint.docs import find_rule, render_page
 from bufferlint.engine import Result, Settings, lint, lint_source
 from bufferlint.output import FORMATS, TEXT_FORMATS, Report, render_statistics, summary
 from bufferlint.rules import RULES
 from bufferlint.runtime import RECIPES, RuntimeSettings, RuntimeUnavailable
-from bufferlint.runtime.attach import confirm_findings, settings_for
 from bufferlint.sources import SourceError
 
 if TYPE_CHECKING:
     from bufferlint.model import Project
+    from bufferlint.prefilter import FileIndex
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -274,6 +272,8 @@ def check(
         edits = fmt in EDIT_FORMATS and not statistics
         result, texts = _run(list(paths) or ["."], settings, stdin_path, unsafe_fixes, edits)
     if runtime_settings is not None:
+        from bufferlint.runtime.attach import confirm_findings
+
         confirm_findings(result.findings, runtime_settings)
     if statistics:
         text = render_statistics(result.findings, as_json=fmt in ("json", "json-lines"))
@@ -315,6 +315,8 @@ def _runtime_settings(
         raise UserError("--runtime imports the classes from files, so it cannot check stdin")
     if diff:
         raise UserError("--runtime cannot be combined with --diff")
+    from bufferlint.runtime.attach import settings_for
+
     try:
         return settings_for(config.runtime.values(), flags, settings.hooks)
     except (ValueError, RuntimeUnavailable) as exc:
@@ -361,13 +363,18 @@ def _run(
 
 
 def _attach_fixes(
-    result: Result, project: Project, settings: Settings, unsafe: bool, edits: bool
+    result: Result,
+    project: Project,
+    splits: Mapping[str, FileIndex],
+    settings: Settings,
+    unsafe: bool,
+    edits: bool,
 ) -> None:
     """bufferlint.fix imports LibCST's codemods (slow to import): only for findings."""
     if result.findings:
         from bufferlint.fix import attach_fixes
 
-        attach_fixes(result, settings, unsafe, project, edits)
+        attach_fixes(result, settings, unsafe, project, edits, splits)
 
 
 def _read_stdin() -> str:
@@ -400,6 +407,8 @@ def _write(text: str, output_file: str | None) -> None:
 )
 def rule(name: str | None, show_all: bool, output_format: str) -> None:
     """Print a rule's page (by code or name), or list every rule with --all."""
+    from bufferlint.docs import find_rule, render_page
+
     if show_all == (name is not None):
         raise UserError("give a rule code (`bufferlint rule BL001`) or --all")
     if name is not None:
@@ -420,6 +429,8 @@ def rule(name: str | None, show_all: bool, output_format: str) -> None:
             }
             for r in chosen
         ]
+        import json
+
         click.echo(json.dumps(items if show_all else items[0], indent=2))
     elif show_all:
         width = max(len(r.name) for r in chosen)

@@ -8,7 +8,6 @@ built-in defaults, then the config file, then command-line flags.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
 import sys
@@ -20,11 +19,6 @@ from typing import Any
 from bufferlint.engine import Settings
 from bufferlint.rules import RULES
 from bufferlint.sources import DEFAULT_EXCLUDES
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 TABLE = "[tool.bufferlint]"
 KEYS = (
@@ -104,6 +98,10 @@ class Overrides:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):  # here: a run without a config file never imports it
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
@@ -176,7 +174,7 @@ def discover(paths: Sequence[str], explicit: str | None = None) -> Config:
 
 
 def _unknown(key: str, known: Sequence[str], where: str) -> ConfigError:
-    close = difflib.get_close_matches(key, known, n=1)
+    close = _close(key, known)
     hint = f" (did you mean `{close[0]}`?)" if close else f"; known keys: {', '.join(known)}"
     return ConfigError(f"{where} unknown key `{key}`{hint}")
 
@@ -194,7 +192,7 @@ def check_selectors(selectors: Sequence[str], where: str) -> tuple[str, ...]:
         if selector == "ALL":
             continue
         if not SELECTOR.fullmatch(selector) or not any(c.startswith(selector) for c in RULES):
-            close = difflib.get_close_matches(selector.upper(), [*RULES, "ALL"], n=1)
+            close = _close(selector.upper(), [*RULES, "ALL"])
             hint = f" (did you mean `{close[0]}`?)" if close else ""
             raise ConfigError(
                 f"{where} unknown rule selector `{selector}`{hint}; known rules: {', '.join(RULES)}"
@@ -349,3 +347,10 @@ def resolve(config: Config, overrides: Overrides) -> Settings:
         ),
         project_root=config.root or os.getcwd(),
     )
+
+
+def _close(word: str, known: Sequence[str]) -> list[str]:
+    """The nearest known word, for "did you mean" (difflib: imported for mistakes only)."""
+    import difflib
+
+    return difflib.get_close_matches(word, known, n=1)

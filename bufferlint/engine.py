@@ -10,7 +10,6 @@ hold the two to the same findings.
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 import symtable
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bufferlint import __version__, prefilter, suppressions
-from bufferlint.cache import Cache, Stat, digest_of, location, stat_of
+from bufferlint.cache import Cache, Stat, blake2b, digest_of, location, stat_of
 from bufferlint.exclusion import PathFilter
 from bufferlint.findings import BufferSite, Finding
 from bufferlint.rules import BL001, BL002, RULES, message
@@ -41,8 +40,9 @@ if TYPE_CHECKING:
     from bufferlint.model import Project
     from bufferlint.partial import Parsed
 
-# Completes a result, given the class model it came from (the CLI attaches fixes).
-Finish = Callable[["Result", "Project"], object]
+# Completes a result, given the class model it came from and the prefilter's split of
+# every text it read, by digest (the CLI attaches fixes).
+Finish = Callable[["Result", "Project", "Mapping[str, prefilter.FileIndex]"], object]
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def lint(
         facts = workers.map(facts_for, sources, [_size(s.path) for s in sources])
     result, project = _analysed(sources, facts, settings)
     if finish is not None:
-        finish(result, project)
+        finish(result, project, {})
     return result
 
 
@@ -647,10 +647,19 @@ class _Run:
         result = self._analyse()
         if self.finish is not None:
             assert self.project is not None
-            self.finish(result, self.project)
+            self.finish(result, self.project, self._splits())
         if self.cache is not None:
             self._store(files, start, result)
         return result
+
+    def _splits(self) -> dict[str, prefilter.FileIndex]:
+        """The split indexes of the texts read, by digest: a fixer reading one of those
+        texts again need not split it again."""
+        return {
+            scan.digest: scan.index
+            for scan in self.scans.values()
+            if scan.digest and scan.index is not None and scan.index.starts is not None
+        }
 
     # -- files -----------------------------------------------------------------------
     def _files(self) -> dict[str, Stat | None]:
@@ -1090,4 +1099,4 @@ def _run_key(paths: Sequence[str], settings: Settings, extra: str) -> str:
         if f.name not in ("jobs", "cache")
     ]
     text = repr((__version__, what, list(paths), os.getcwd(), extra))
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return blake2b(text.encode(), digest_size=16).hexdigest()

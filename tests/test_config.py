@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,6 @@ from bufferlint.config import (
     load,
     resolve,
     select_rules,
-    tomllib,  # tomllib, or tomli before Python 3.11
 )
 from bufferlint.exclusion import GitIgnore, PathFilter, parse_line
 from bufferlint.rules import BL001, BL002
@@ -305,6 +305,10 @@ def test_runtime_table_is_parsed_into_a_dataclass(tmp_path):
 
 
 def test_tomli_is_the_fallback_before_python_3_11():
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
     with open(ROOT / "pyproject.toml", "rb") as handle:
         dependencies = tomllib.load(handle)["project"]["dependencies"]
     assert any(d.startswith("tomli") and "python_version < '3.11'" in d for d in dependencies)

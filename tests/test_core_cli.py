@@ -102,6 +102,29 @@ def test_static_path_never_imports_torch_or_user_code(tmp_path):
     assert "imported!" not in out.stdout + out.stderr
 
 
+def test_a_run_without_buffers_imports_only_what_it_uses(tmp_path):
+    """Pre-commit's budget (0.3 s a file) has no room for LibCST where nothing is parsed,
+    nor for OpenSSL, the config parser, machine output formats, rule pages or the
+    runtime bridge when the run does not use them."""
+    (tmp_path / "plain.py").write_text("x = 1\n")
+    code = (
+        "import sys\n"
+        "from bufferlint.cli import main\n"
+        "for args in (['--version'], ['plain.py', '--no-cache']):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = ('libcst', '_hashlib', 'tomllib', 'difflib', 'xml', 'bufferlint.output.ci',\n"
+        "         'bufferlint.output.sarif', 'bufferlint.docs', 'bufferlint.runtime.attach')\n"
+        "print('LOADED', sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert "LOADED []" in out.stdout
+
+
 def test_output_order_is_stable():
     first = run(str(STATIC), "--output-format", "json").output
     assert all(run(str(STATIC), "--output-format", "json").output == first for _ in range(3))

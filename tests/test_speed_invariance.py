@@ -448,14 +448,15 @@ def test_partial_imports_take_effect_where_they_stood() -> None:
 def _fix_outcomes(
     paths: list[str], from_lint: bool, *, jobs: int = 1, edits: bool = True
 ) -> list[tuple]:
-    """Each finding with its fix, planned from the lint's own class model or (not
-    `from_lint`) from the files with findings parsed whole."""
+    """Each finding with its fix, planned from the lint's own class model and split
+    indexes or (not `from_lint`) from the files with findings parsed whole."""
     from bufferlint.fix import attach_fixes
 
     models = []
-    result = lint(paths, Settings(cache=False), lambda _, project: models.append(project))
-    project = models[0] if from_lint else None
-    attach_fixes(result, Settings(cache=False, jobs=jobs), False, project, edits)
+    result = lint(paths, Settings(cache=False), lambda _, *model: models.append(model))
+    project, splits = models[0] if from_lint else (None, None)
+    assert not from_lint or splits, "the lint hands over its split indexes"
+    attach_fixes(result, Settings(cache=False, jobs=jobs), False, project, edits, splits)
     return [(*_key(f), f.message, f.fix, sorted(f.extra.items())) for f in result.findings]
 
 

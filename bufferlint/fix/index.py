@@ -13,7 +13,7 @@ import bisect
 import dataclasses
 import re
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -46,21 +46,28 @@ class _Chunk:
 class SourceIndex:
     """A file's text, the facts extracted from it, and its CST nodes on demand."""
 
-    def __init__(self, text: str, facts: FileFacts) -> None:
+    def __init__(
+        self,
+        text: str,
+        facts: FileFacts,
+        splits: Mapping[str, prefilter.FileIndex] | None = None,
+    ) -> None:
+        """`splits`: the lint's split indexes, by digest of the text: not split again."""
         self.text = text
         self.facts = facts
         newline = _NEWLINE.search(text)
         self._newline = newline.group() if newline else "\n"
+        digest = digest_of(text.encode("utf-8", "surrogatepass"))
         # CPython parsed this very text when the lint read it: its statements need no
         # nesting check of their own.
-        self._compiled = bool(facts.compiled) and facts.compiled == digest_of(
-            text.encode("utf-8", "surrogatepass")
-        )
-        self._split = prefilter.index(text, split=True)
+        self._compiled = bool(facts.compiled) and facts.compiled == digest
+        known = (splits or {}).get(digest)
+        split = known if known is not None and known.starts is not None else None
+        self._split = split or prefilter.index(text, split=True)
         assert self._split.starts is not None
         self.starts: list[int] = list(self._split.starts)
         self.lines = prefilter.first_lines(text, self.starts)
-        self.parents: dict[cst.CSTNode, cst.CSTNode] = {}
+        self._parents: dict[int, cst.CSTNode] = {}  # by id of the child
         self.positions: dict[cst.CSTNode, CodeRange] = {}
         self._at: dict[tuple[int, int], list[cst.CSTNode]] = defaultdict(list)
         self._chunks: dict[int, _Chunk] = {}
@@ -105,8 +112,10 @@ class SourceIndex:
         self.starts, self.lines = [0], [1]
         # Nodes of the statements parsed alone so far belong to no chunk any more: none
         # of them may be found again (a plan on one could not be rendered).
+        # (Parents go by id, and the ids of nodes let go may come back.)
         for found in (self._chunks, self._number, self._located, self._at, self.positions):
             found.clear()
+        self._parents.clear()
         self._functions.clear()
         self._add(0, _Chunk(module, list(module.body), True, 0), self.text, True)
         return self._chunks[0]
@@ -114,7 +123,7 @@ class SourceIndex:
     def _add(self, number: int, chunk: _Chunk, text: str, located: bool) -> None:
         self._chunks[number] = chunk
         self._number[id(chunk.module)] = number
-        self.parents.update(parent_map(chunk.module))
+        parent_map(chunk.module, self._parents)
         if located:
             for (line, column), nodes in locate(text, chunk.module, self.facts.imports).items():
                 self._located.setdefault((line + chunk.offset, column), []).extend(nodes)
@@ -238,7 +247,7 @@ class SourceIndex:
 
     def _class_named(self, nodes: list[cst.CSTNode]) -> cst.ClassDef | None:
         for node in nodes:
-            parent = self.parents.get(node)
+            parent = self._parents.get(id(node))
             if isinstance(parent, cst.ClassDef) and parent.name is node:
                 return parent
         return None
@@ -249,11 +258,14 @@ class SourceIndex:
         quick = _event_node(self._located.get((line, column), []), kind, name)
         return quick if quick is not None else _event_node(self.at(line, column), kind, name)
 
+    def parent(self, node: cst.CSTNode | None) -> cst.CSTNode | None:
+        return self._parents.get(id(node))
+
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-        current = self.parents.get(node)
+        current = self._parents.get(id(node))
         while current is not None:
             yield current
-            current = self.parents.get(current)
+            current = self._parents.get(id(current))
 
     def statement_of(self, node: cst.CSTNode) -> cst.BaseSmallStatement | None:
         """The small statement holding `node` (itself if it is one)."""
@@ -368,16 +380,29 @@ def fields_of(node: cst.CSTNode) -> tuple[str, ...]:
     return _FIELDS[kind]
 
 
-def parent_map(root: cst.CSTNode) -> dict[cst.CSTNode, cst.CSTNode]:
-    """Each node's parent; of the nodes `children` walks to."""
-    parents: dict[cst.CSTNode, cst.CSTNode] = {}
+def parent_map(root: cst.CSTNode, parents: dict[int, cst.CSTNode]) -> None:
+    """Adds each node's parent, by the node's id, for the nodes `children` walks to. The
+    walk of `children`, inlined: every node of every class a fix looks at passes here."""
     stack = [root]
+    pop, push = stack.pop, stack.append
+    structural, is_node = _STRUCTURAL, _NODE_TYPES
     while stack:
-        node = stack.pop()
-        for child in children(node):
-            parents[child] = node
-            stack.append(child)
-    return parents
+        node = pop()
+        names = structural.get(type(node)) or _structural_fields(node)
+        for name in names:
+            value = getattr(node, name)
+            kind = type(value)
+            if kind is list or kind is tuple:
+                for child in value:
+                    known = is_node.get(type(child))
+                    if known or (known is None and _is_node(child)):
+                        parents[id(child)] = node
+                        push(child)
+            else:
+                known = is_node.get(kind)
+                if known or (known is None and _is_node(value)):
+                    parents[id(value)] = node
+                    push(value)
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:

@@ -136,7 +136,7 @@ def plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
     if own and (
         hook_node is None
         or cls.methods[hook].kind != "method"
-        or index.parents.get(index.parents.get(hook_node)) is not class_node
+        or index.parent(index.parent(hook_node)) is not class_node
     ):
         raise Unavailable(f"`{hook}` is not a plain method defined in the class body")
     init = index.method(class_node, cls.methods["__init__"]) if "__init__" in cls.methods else None

@@ -337,6 +337,11 @@ def _one_store(
 
 
 _BINDINGS = (cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Import, cst.ImportFrom)
+_SCOPES = (cst.FunctionDef, cst.ClassDef)
+_TARGETS = (cst.For, cst.WithItem, cst.ExceptHandler, cst.NamedExpr)
+# The node types `_bound_in` looks at, by exact type: LibCST's node classes are ABCs, so
+# an isinstance check costs more than the rest of the walk (the parser makes no subclasses).
+_BINDING_TYPES = frozenset({*_BINDINGS, *_SCOPES, *_TARGETS, cst.Lambda})
 
 
 def _bound_in(body: cst.CSTNode) -> set[str]:
@@ -346,21 +351,22 @@ def _bound_in(body: cst.CSTNode) -> set[str]:
     stack = [body]
     while stack:
         node = stack.pop()
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            names.add(node.name.value)
-            continue
-        if isinstance(node, cst.Lambda):
-            continue
-        if isinstance(node, _BINDINGS):
-            names |= binds(node)
-        elif isinstance(node, cst.For):
-            names |= _target_names(node.target)
-        elif isinstance(node, cst.WithItem) and node.asname is not None:
-            names |= _target_names(node.asname.name)
-        elif isinstance(node, cst.ExceptHandler) and node.name is not None:
-            names |= _target_names(node.name.name)
-        elif isinstance(node, cst.NamedExpr):
-            names |= _target_names(node.target)
+        if type(node) in _BINDING_TYPES:
+            if isinstance(node, _SCOPES):
+                names.add(node.name.value)
+                continue
+            if isinstance(node, cst.Lambda):
+                continue
+            if isinstance(node, _BINDINGS):
+                names |= binds(node)
+            elif isinstance(node, cst.For):
+                names |= _target_names(node.target)
+            elif isinstance(node, cst.WithItem) and node.asname is not None:
+                names |= _target_names(node.asname.name)
+            elif isinstance(node, cst.ExceptHandler) and node.name is not None:
+                names |= _target_names(node.name.name)
+            elif isinstance(node, cst.NamedExpr):
+                names |= _target_names(node.target)
         stack.extend(children(node))
     return names
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from bufferlint.fix.plan import Plan, plan
 from bufferlint.fix.replay import Unavailable
 from bufferlint.fix.workspace import Loaded, Workspace
 from bufferlint.model import Project
+from bufferlint.prefilter import FileIndex
 from bufferlint.sources import SourceError, SourceFile, read_source
 
 FIXABLE = frozenset({"BL001", "BL002"})
@@ -82,12 +83,14 @@ def attach_fixes(
     unsafe: bool = False,
     project: Project | None = None,
     edits: bool = True,
+    splits: Mapping[str, FileIndex] | None = None,
 ) -> None:
     """Gives each BL001/BL002 finding its fix in ruff's JSON shape (applicability, message,
     edits: the fix on its own, or None without `edits`); says in the message why a finding
     has none. An unsafe fix is marked hidden unless `unsafe`, so that `[*]` shows only
     what `--fix` would apply. `project`, the class model the findings came from, spares
-    parsing their files again. Files are planned in parallel where there are many.
+    parsing their files again, and `splits` (the lint's, by digest) splitting them again.
+    Files are planned in parallel where there are many.
     """
     sources = _fixable_sources(result.findings)
     if project is None:
@@ -96,7 +99,7 @@ def attach_fixes(
         loaded = [found for found in (_known(s, project) for s in sources) if found]
     if not loaded:
         return
-    workspace = Workspace(loaded, project)
+    workspace = Workspace(loaded, project, splits)
     memo = FixMemo(settings.hooks, unsafe, edits) if settings.cache else None
     pending = [
         f

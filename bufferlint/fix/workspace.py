@@ -4,7 +4,7 @@ facts, the class model over them, and parsed CSTs on demand."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from bufferlint.extract import extract
 from bufferlint.facts import FileFacts, MethodFacts
 from bufferlint.fix.index import SourceIndex
 from bufferlint.model import Project
+from bufferlint.prefilter import FileIndex
 from bufferlint.sources import SourceError, SourceFile, read_source
 
 
@@ -27,7 +28,13 @@ class Loaded:
 class Workspace:
     """Current texts of the files being fixed; anything else is read from disk."""
 
-    def __init__(self, files: Iterable[Loaded], project: Project | None = None) -> None:
+    def __init__(
+        self,
+        files: Iterable[Loaded],
+        project: Project | None = None,
+        splits: Mapping[str, FileIndex] | None = None,
+    ) -> None:
+        self.splits = splits or {}  # the lint's split indexes, by digest of the text
         self.files: dict[str, Loaded] = {}
         self.roots: list[str] = []
         for loaded in files:
@@ -104,7 +111,9 @@ class Workspace:
         if facts.path not in self._indices:
             text = self.text(facts.path)
             try:
-                self._indices[facts.path] = None if text is None else SourceIndex(text, facts)
+                self._indices[facts.path] = (
+                    None if text is None else SourceIndex(text, facts, self.splits)
+                )
             except cst.ParserSyntaxError:
                 self._indices[facts.path] = None
         return self._indices[facts.path]
