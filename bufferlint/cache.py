@@ -5,8 +5,9 @@ Three kinds of record, all pickles, all under a folder named by a fingerprint of
 bufferlint's own code so that an upgrade (or an edit, while developing) never reads
 stale records:
 
-- `scan.pickle`: per path, its stat and content digest and the prefilter's index, so an
-  unchanged file is not even read;
+- `scan/`: per path, its stat and content digest and the prefilter's index, so an
+  unchanged file is not even read; in 256 shards by a hash of the path, so that a run
+  over a few files (pre-commit's) reads the records of those files, not of a whole tree;
 - `facts/`: per content digest, module name and is-package, what LibCST found so far
   (facts do not depend on settings: hooks and rules apply later);
 - `runs/`: per command line and settings, the findings, valid while no file that the run
@@ -55,6 +56,11 @@ def fingerprint() -> str:
         digest.update(str(path.relative_to(package)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def shard_of(path: str) -> str:
+    """Which of the scan record's 256 shards holds a path's record."""
+    return blake2b(path.encode("utf-8", "surrogatepass"), digest_size=1).hexdigest()
 
 
 def stat_of(path: str) -> Stat | None:
@@ -121,13 +127,14 @@ class Cache:
                 shutil.rmtree(child, ignore_errors=True)
         self.folder.mkdir(exist_ok=True)
 
-    def load_scan(self) -> dict[str, Any]:
-        """Per path, what the last runs read there (the engine checks each stat)."""
-        return self._read(self.folder / "scan.pickle") or {}
+    def load_scan(self, shard: str) -> dict[str, Any]:
+        """Per path of one shard (`shard_of`), what the last runs read there (the engine
+        checks each stat)."""
+        return self._read(self.folder / "scan" / f"{shard}.pickle") or {}
 
-    def store_scan(self, records: dict[str, Any]) -> None:
-        """Replaces the scan record."""
-        self._write(self.folder / "scan.pickle", records)
+    def store_scan(self, shard: str, records: dict[str, Any]) -> None:
+        """Replaces one shard of the scan record."""
+        self._write(self.folder / "scan" / f"{shard}.pickle", records)
 
     def _facts_path(self, digest: str, module: str, is_package: bool) -> Path:
         key = blake2b(f"{digest}\0{module}\0{is_package}".encode(), digest_size=16).hexdigest()

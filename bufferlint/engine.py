@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bufferlint import __version__, prefilter, suppressions
-from bufferlint.cache import Cache, Stat, blake2b, digest_of, location, stat_of
+from bufferlint.cache import Cache, Stat, blake2b, digest_of, location, shard_of, stat_of
 from bufferlint.exclusion import PathFilter
 from bufferlint.findings import BufferSite, Finding
 from bufferlint.rules import BL001, BL002, RULES, message
@@ -533,6 +533,48 @@ class _LazyClasses(dict):  # type: ignore[type-arg]
         return dict.__getitem__(self, name) if name in self else default
 
 
+class _Known:
+    """The cached scan, a shard at a time: a run over a few files loads the shards of the
+    files it looks at, not the record of every file that a run over the whole tree read."""
+
+    def __init__(self, cache: Cache | None) -> None:
+        self.cache = cache
+        self.shards: dict[str, dict[str, Any]] = {}
+
+    def get(self, path: str) -> Any:
+        return None if self.cache is None else self._shard(shard_of(path)).get(path)
+
+    def _shard(self, name: str) -> dict[str, Any]:
+        assert self.cache is not None
+        if name not in self.shards:
+            self.shards[name] = self.cache.load_scan(name)
+        return self.shards[name]
+
+    def store(
+        self, scans: Mapping[str, _Scan], changed: Iterable[str], roots: Sequence[str]
+    ) -> None:
+        """Writes each shard that gets a changed record or holds a record of another
+        project (an import root not linted now, and a file this run did not read) linted
+        from the same folder: those are dropped, so that what a run loads does not grow
+        with every tree ever linted there."""
+        assert self.cache is not None
+        prefixes = tuple(root.rstrip(os.sep) + os.sep for root in roots)
+
+        def ours(path: str) -> bool:
+            return path in scans or path.startswith(prefixes)
+
+        dirty: dict[str, list[str]] = {}
+        for path in changed:
+            dirty.setdefault(shard_of(path), []).append(path)
+        for name, records in self.shards.items():
+            if not all(map(ours, records)):
+                dirty.setdefault(name, [])
+        for name, paths in sorted(dirty.items()):
+            kept = {path: record for path, record in self._shard(name).items() if ours(path)}
+            kept.update((path, scans[path]) for path in paths)
+            self.cache.store_scan(name, kept)
+
+
 @dataclass
 class _Record:
     """A run's findings, every file it read or looked for (None: absent), and what decided
@@ -628,8 +670,7 @@ class _Run:
         self.words: set[str] = set()  # every class name in any header
         self.probes: dict[str, Stat | None] = {}
         self.project: Project | None = None
-        self.rescanned = False  # the scan record needs writing
-        self.known: dict[str, Any] = {}  # the cached scan
+        self.known = _Known(self.cache)  # the cached scan
         self.module_files: dict[str, Key | None] = {}
         self.targets: dict[tuple[Key, str], tuple[tuple[Key, str], ...]] = {}
         self.names: dict[str, tuple[dict[str, list[prefilter.Header]], dict[str, list[str]]]] = {}
@@ -667,10 +708,9 @@ class _Run:
 
     def _scan(self, files: dict[str, Stat | None], workers: _Workers) -> None:
         """Reads and indexes what changed since the cached scan."""
-        known = self.known = self.cache.load_scan() if self.cache is not None else {}
         jobs = []
         for path, stat in files.items():
-            record = known.get(path)
+            record = self.known.get(path)
             if (
                 isinstance(record, _Scan)
                 and stat is not None
@@ -680,7 +720,6 @@ class _Run:
                 self._absorb(_Outcome(path, record))
             else:
                 jobs.append(_Job(path, check=True))
-        self.rescanned = bool(jobs)
         self._run(jobs, workers)
 
     def _whole(self, key: Key | None) -> bool:
@@ -788,7 +827,6 @@ class _Run:
                 self._absorb(_Outcome(key[0], record))
             else:
                 self._absorb(_Outcome(key[0], _read(key[0])[0]))
-                self.rescanned = True
         return self.scans[key[0]].index
 
     def _target(self, key: Key, dotted: str, depth: int) -> tuple[tuple[Key, str], ...]:
@@ -1059,13 +1097,10 @@ class _Run:
         """Writes what this run learnt. The layout is kept only if nothing in it changed
         since the run started (two seconds before, for file systems with coarse mtimes)."""
         assert self.cache is not None
-        if self.rescanned or self.fresh:  # (a parse may have split a file's index)
-            # Records of other projects (import roots) linted from the same folder are
-            # dropped: every run loads the whole record, which must not grow without end.
-            roots = tuple(root.rstrip(os.sep) + os.sep for root in self.roots)
-            kept = {path: scan for path, scan in self.known.items() if path.startswith(roots)}
-            kept.update(self.scans)
-            self.cache.store_scan(kept)
+        # Records read now, or parsed now (which may split a file's index in place).
+        changed = {p for p, scan in self.scans.items() if self.known.get(p) is not scan}
+        changed.update(key[0] for key in self.fresh)
+        self.known.store(self.scans, changed, self.roots)
         for fresh in self.fresh:
             scan = self.scans[fresh[0]]
             if scan.digest and fresh in self.parsed:

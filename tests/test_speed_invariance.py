@@ -561,17 +561,49 @@ def test_remembered_fixes_follow_the_files_they_read(
 def test_scan_record_keeps_only_this_projects_files(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Linting another project from the same folder replaces the other's file records,
-    which every run loads: the record does not grow with each tree ever linted."""
-    from bufferlint.cache import Cache, location
+    """Linting another project from the same folder drops the other's file records from
+    every shard of the record it loads: what a run loads does not grow with each tree
+    ever linted there."""
+    from bufferlint.cache import Cache, location, shard_of
 
+    files = {"pkg/__init__.py": ""} | {f"pkg/m{n}.py": "x = 1\n" for n in range(40)}
     for name in ("one", "two"):
-        _write(tmp_path / name, {"pkg/__init__.py": "", "pkg/m.py": "x = 1\n"})
+        _write(tmp_path / name, files)
     monkeypatch.chdir(tmp_path)
     lint([str(tmp_path / "one")], Settings(cache=True))
     lint([str(tmp_path / "two")], Settings(cache=True))
-    recorded = Cache(location()).load_scan()
-    assert recorded and all(path.startswith(str(tmp_path / "two")) for path in recorded)
+    cache = Cache(location())
+    read = {shard_of(str(path)) for path in (tmp_path / "two").rglob("*.py")}
+    records = {path for shard in read for path in cache.load_scan(shard)}
+    assert len(records) == len(files)
+    assert all(path.startswith(str(tmp_path / "two")) for path in records)
+
+
+def test_a_run_over_one_file_loads_the_records_of_the_files_it_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pre-commit lints a few files with the cache of runs over the whole tree: it must
+    not pay for loading (and writing back) the records of every file in the tree."""
+    from bufferlint.cache import Cache
+
+    files = {"pkg/__init__.py": ""} | {f"pkg/m{n}.py": "x = 1\n" for n in range(300)}
+    _write(tmp_path / "proj", files)
+    monkeypatch.chdir(tmp_path)
+    lint([str(tmp_path / "proj")], Settings(cache=True))
+    loaded: list[str] = []
+    load = Cache.load_scan
+
+    def counted(self: Cache, *args: str) -> dict:
+        records = load(self, *args)
+        loaded.extend(records)
+        return records
+
+    monkeypatch.setattr(Cache, "load_scan", counted)
+    one = tmp_path / "proj" / "pkg" / "m7.py"
+    one.write_text("y = 2\n")
+    assert lint([str(one)], Settings(cache=True)).findings == []
+    assert str(one) in loaded
+    assert len(loaded) < 12  # a shard's worth (301 records in 256 shards), not the tree's
 
 
 def test_fixer_trusts_the_lints_nesting_check_only_for_the_same_text(
