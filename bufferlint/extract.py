@@ -8,7 +8,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 import libcst as cst
 
@@ -596,7 +596,7 @@ _SKIPPED_FIELDS = frozenset(
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
-def _children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """Child nodes by reading dataclass fields: LibCST's own visitor rebuilds every
     node it passes, which costs more than parsing."""
     names = _FIELDS.get(type(node))
@@ -607,27 +607,46 @@ def _children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
             if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
         )
         _FIELDS[type(node)] = names
+    found = []
     for name in names:
         value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            yield value
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, cst.CSTNode):
-                    yield item
+        kind = type(value)
+        if kind is list or kind is tuple:
+            found.extend(item for item in value if is_node(item))
+        elif is_node(value):
+            found.append(value)
+    return found
+
+
+NODE_TYPES: dict[type, bool] = {}  # whether values of a type are CST nodes
+
+
+def is_node(value: object) -> bool:
+    """`isinstance(value, cst.CSTNode)` by a lookup: CSTNode is an ABC, whose check costs
+    as much as the rest of a walk."""
+    kind = type(value)
+    known = NODE_TYPES.get(kind)
+    if known is None:
+        known = NODE_TYPES[kind] = isinstance(value, cst.CSTNode)
+    return known
+
+
+_SCOPES = frozenset({cst.Lambda, cst.FunctionDef, cst.ClassDef})
 
 
 def _descendants(node: cst.CSTNode, kind: type) -> list:
-    """Nodes of `kind` in document order, not looking into nested scopes."""
+    """Nodes of `kind` (a node class the parser makes, matched by exact type: LibCST's
+    classes are ABCs, slow to check) in document order, not looking into nested scopes."""
     found = []
     stack = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, kind):
+        current_kind = type(current)
+        if current_kind is kind:
             found.append(current)
-        if current is not node and isinstance(current, (cst.Lambda, cst.FunctionDef, cst.ClassDef)):
+        if current is not node and current_kind in _SCOPES:
             continue
-        stack.extend(reversed(list(_children(current))))
+        stack.extend(reversed(_children(current)))
     return found
 
 

@@ -20,7 +20,7 @@ import libcst as cst
 
 from bufferlint import parsing, prefilter
 from bufferlint.cache import digest_of
-from bufferlint.extract import dotted, locate
+from bufferlint.extract import NODE_TYPES, dotted, is_node, locate
 from bufferlint.facts import FileFacts, MethodFacts
 
 if TYPE_CHECKING:
@@ -385,7 +385,7 @@ def parent_map(root: cst.CSTNode, parents: dict[int, cst.CSTNode]) -> None:
     walk of `children`, inlined: every node of every class a fix looks at passes here."""
     stack = [root]
     pop, push = stack.pop, stack.append
-    structural, is_node = _STRUCTURAL, _NODE_TYPES
+    structural, node_types = _STRUCTURAL, NODE_TYPES
     while stack:
         node = pop()
         names = structural.get(type(node)) or _structural_fields(node)
@@ -394,13 +394,13 @@ def parent_map(root: cst.CSTNode, parents: dict[int, cst.CSTNode]) -> None:
             kind = type(value)
             if kind is list or kind is tuple:
                 for child in value:
-                    known = is_node.get(type(child))
-                    if known or (known is None and _is_node(child)):
+                    known = node_types.get(type(child))
+                    if known or (known is None and is_node(child)):
                         parents[id(child)] = node
                         push(child)
             else:
-                known = is_node.get(kind)
-                if known or (known is None and _is_node(value)):
+                known = node_types.get(kind)
+                if known or (known is None and is_node(value)):
                     parents[id(value)] = node
                     push(value)
 
@@ -414,23 +414,10 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
         value = getattr(node, name)
         kind = type(value)
         if kind is list or kind is tuple:
-            found.extend(child for child in value if _is_node(child))
-        elif _is_node(value):
+            found.extend(child for child in value if is_node(child))
+        elif is_node(value):
             found.append(value)
     return found
-
-
-_NODE_TYPES: dict[type, bool] = {}
-
-
-def _is_node(value: object) -> bool:
-    """`isinstance(value, cst.CSTNode)` by a lookup: CSTNode is an ABC, whose check costs
-    as much as the rest of a walk."""
-    kind = type(value)
-    known = _NODE_TYPES.get(kind)
-    if known is None:
-        known = _NODE_TYPES[kind] = isinstance(value, cst.CSTNode)
-    return known
 
 
 _PUNCTUATION = frozenset(
