@@ -62,8 +62,9 @@ class SourceIndex:
         # nesting check of their own.
         self._compiled = bool(facts.compiled) and facts.compiled == digest
         known = (splits or {}).get(digest)
-        split = known if known is not None and known.starts is not None else None
-        self._split = split or prefilter.index(text, split=True)
+        if known is None or known.starts is None:
+            known = prefilter.index(text, split=True)
+        self._split = known
         assert self._split.starts is not None
         self.starts: list[int] = list(self._split.starts)
         self.lines = prefilter.first_lines(text, self.starts)
