@@ -379,7 +379,7 @@ def _attach_fixes(
 
 def _read_stdin() -> str:
     """Decoded as Python decodes a file: BOM, coding cookie, else UTF-8."""
-    data = click.get_binary_stream("stdin").read()
+    data = sys.stdin.buffer.read()  # (click.get_binary_stream is deprecated)
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         text = data.decode(encoding)
