@@ -607,6 +607,11 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
             if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
         )
         _FIELDS[type(node)] = names
+    return nodes_in(node, names)
+
+
+def nodes_in(node: cst.CSTNode, names: Iterable[str]) -> list[cst.CSTNode]:
+    """The CST nodes held in these fields of `node` (directly or in a sequence)."""
     found = []
     for name in names:
         value = getattr(node, name)

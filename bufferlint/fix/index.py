@@ -20,7 +20,7 @@ import libcst as cst
 
 from bufferlint import parsing, prefilter
 from bufferlint.cache import digest_of
-from bufferlint.extract import NODE_TYPES, dotted, is_node, locate
+from bufferlint.extract import NODE_TYPES, dotted, is_node, locate, nodes_in
 from bufferlint.facts import FileFacts, MethodFacts
 
 if TYPE_CHECKING:
@@ -410,15 +410,7 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """A node's children, read from its dataclass fields (LibCST's visitor costs five
     times as much); whitespace, brackets and punctuation are left out: the fixer never
     asks about them."""
-    found: list[cst.CSTNode] = []
-    for name in _structural_fields(node):
-        value = getattr(node, name)
-        kind = type(value)
-        if kind is list or kind is tuple:
-            found.extend(child for child in value if is_node(child))
-        elif is_node(value):
-            found.append(value)
-    return found
+    return nodes_in(node, _structural_fields(node))
 
 
 _PUNCTUATION = frozenset(
