@@ -14,7 +14,7 @@ import os
 import symtable
 import time
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -257,8 +257,10 @@ def _finish(
     sources: Sequence[SourceFile],
     settings: Settings,
     texts: Mapping[str, str] | None = None,
+    plain: Collection[str] = (),
 ) -> Result:
-    """Suppressions applied, findings sorted."""
+    """Suppressions applied, findings sorted. `plain`: paths whose text, as read for the
+    findings, cannot hold a directive of ours (not read again)."""
     result.findings = suppressions.apply(
         result.findings,
         sources,
@@ -266,6 +268,7 @@ def _finish(
         settings.per_file_ignores,
         settings.project_root or os.getcwd(),
         texts or {},
+        plain,
     )
     result.findings.sort(key=Finding.sort_key)
     return result
@@ -991,7 +994,8 @@ class _Run:
         # Only files with findings or directives have anything to suppress or report.
         reported = {finding.path for finding in result.findings}
         sources = [s for s in self.sources if s.path in reported or self.scans[s.path].directives]
-        return _finish(result, sources, self.settings)
+        plain = {s.path for s in sources if not self.scans[s.path].directives}
+        return _finish(result, sources, self.settings, plain=plain)
 
     def _error(self, key: Key) -> ParseFailure | None:
         from bufferlint.facts import ParseFailure

@@ -26,7 +26,7 @@ import io
 import os
 import re
 import tokenize
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bufferlint.findings import Finding
@@ -147,8 +147,10 @@ def apply(
     per_file_ignores: Sequence[tuple[str, frozenset[str]]],
     root: str,
     texts: Mapping[str, str],
+    plain: Collection[str] = (),
 ) -> list[Finding]:
-    """The findings that survive suppression, plus BL100 findings when BL100 is selected."""
+    """The findings that survive suppression, plus BL100 findings when BL100 is selected.
+    `plain`: paths known to hold no directive of ours (`may_hold_ours`), not read."""
     by_path: dict[str, list[Finding]] = {}
     for finding in findings:
         by_path.setdefault(finding.path, []).append(finding)
@@ -160,7 +162,8 @@ def apply(
         if not here and not report_unused:
             continue
         ignored = _per_file_codes(source.path, root, per_file_ignores)
-        directives = _directives_of(source.path, texts) if here or report_unused else None
+        wanted = (here or report_unused) and source.path not in plain
+        directives = _directives_of(source.path, texts) if wanted else None
         for finding in here:
             if finding.code is None:
                 kept.append(finding)
