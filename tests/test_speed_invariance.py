@@ -8,6 +8,7 @@ import os
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -556,6 +557,39 @@ def test_remembered_fixes_follow_the_files_they_read(
     replanned = run()
     assert planned == ["Child"]
     assert replanned == run("--no-cache")
+
+
+def test_fix_planning_keeps_few_files_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planning the fixes of many files keeps only a few of them parsed at a time, so
+    memory stays flat on huge trees; and what it plans does not depend on which it kept."""
+    import gc
+    import weakref
+
+    from bufferlint.fix import session, workspace
+    from bufferlint.fix.index import SourceIndex
+
+    paths = [str(FIXTURES / "static"), str(ROOT / "tests" / "fix_cases")]
+    reference = _fix_outcomes(paths, from_lint=True)
+    monkeypatch.setattr(workspace, "KEPT_INDEXES", 2)
+    live: weakref.WeakSet[SourceIndex] = weakref.WeakSet()
+    init = SourceIndex.__init__
+
+    def tracked(self: SourceIndex, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        live.add(self)
+
+    counts: list[int] = []
+    attach_one = session._attach_one
+
+    def counted(*args: Any) -> None:
+        gc.collect()
+        counts.append(len(live))
+        attach_one(*args)
+
+    monkeypatch.setattr(SourceIndex, "__init__", tracked)
+    monkeypatch.setattr(session, "_attach_one", counted)
+    assert _fix_outcomes(paths, from_lint=True) == reference
+    assert len(counts) >= 10 and max(counts) <= 2
 
 
 def test_scan_record_keeps_only_this_projects_files(

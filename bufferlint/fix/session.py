@@ -161,6 +161,7 @@ def _attach(
         _attach_one(finding, workspace, hooks, unsafe, edits)
         if memo is not None:
             memo.keep(key, finding, workspace)
+        workspace.trim()
 
 
 def _attach_one(

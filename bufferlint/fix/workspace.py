@@ -17,6 +17,10 @@ from bufferlint.model import Project
 from bufferlint.prefilter import FileIndex
 from bufferlint.sources import SourceError, SourceFile, read_source
 
+# Parsed files a workspace keeps between plans: the few that many plans share (the
+# ancestors' files) stay, while memory stays flat however many files have findings.
+KEPT_INDEXES = 32
+
 
 @dataclass
 class Loaded:
@@ -108,7 +112,9 @@ class Workspace:
     def index(self, facts: FileFacts) -> SourceIndex | None:
         """The parsed file the facts were extracted from."""
         self.reads.add(facts.path)
-        if facts.path not in self._indices:
+        if facts.path in self._indices:  # now the most recently used
+            self._indices[facts.path] = self._indices.pop(facts.path)
+        else:
             text = self.text(facts.path)
             try:
                 self._indices[facts.path] = (
@@ -117,6 +123,15 @@ class Workspace:
             except cst.ParserSyntaxError:
                 self._indices[facts.path] = None
         return self._indices[facts.path]
+
+    def trim(self) -> None:
+        """Lets go of all but the KEPT_INDEXES most recently used parsed files. Only
+        between plans: a plan in the making holds nodes of the files it parsed."""
+        if len(self._indices) <= KEPT_INDEXES:
+            return
+        for path in list(self._indices)[: len(self._indices) - KEPT_INDEXES]:
+            del self._indices[path]
+        self.memo.clear()  # keyed by node ids, which the nodes let go may hand on
 
     def class_node(self, qualified: str) -> tuple[SourceIndex, cst.ClassDef] | None:
         if qualified not in self.project.classes:
