@@ -1,3 +1,3 @@
-from bufferlint.cli import main
+from bufferlint.cli import entry
 
-main()
+entry()
