@@ -125,6 +125,22 @@ def test_a_run_without_buffers_imports_only_what_it_uses(tmp_path):
     assert "LOADED []" in out.stdout
 
 
+def test_the_exit_skips_teardown_only_with_nothing_to_release():
+    """The console script ends with os._exit (the interpreter's teardown costs 30 ms of a
+    one-file run) unless the runtime mode's workers may hold semaphores to release."""
+    code = (
+        "import sys\n"
+        "from bufferlint.cli import _nothing_to_release\n"
+        "first = _nothing_to_release()\n"
+        "import multiprocessing\n"
+        "second = _nothing_to_release()\n"
+        "import bufferlint.runtime.launch\n"
+        "print(first, second, _nothing_to_release())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "False"]
+
+
 def test_output_order_is_stable():
     first = run(str(STATIC), "--output-format", "json").output
     assert all(run(str(STATIC), "--output-format", "json").output == first for _ in range(3))
