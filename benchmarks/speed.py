@@ -50,14 +50,17 @@ QUICK_RUNS = 9  # a command of a fraction of a second: its best of these, after 
 ENVIRONMENT = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 FINDING = re.compile(r"\.py:\d+:\d+")  # path:line:column, as every tool here prints
 
-# Runs the engine in a fresh process and prints what it found, as JSON.
+# Runs the engine in a fresh process and prints what it found, as JSON; then exits as
+# the console script does, without the interpreter's teardown (bufferlint.cli.entry).
 ENGINE = """
-import json, resource, sys
+import json, os, resource, sys
 from bufferlint.engine import Settings, lint
 result = lint([sys.argv[1]], Settings(cache=True, jobs=int(sys.argv[2]), respect_gitignore=False))
 who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
 rss = max(resource.getrusage(w).ru_maxrss for w in who)
 print(json.dumps({"files": result.files, "findings": len(result.findings), "rss_mb": rss // 1024}))
+sys.stdout.flush()
+os._exit(0)
 """
 
 
