@@ -1,7 +1,7 @@
 """The on-disk cache in `.bufferlint_cache/`, next to the nearest pyproject.toml (else in
 the current folder), which holds a `.gitignore` of `*` as ruff's cache does.
 
-Three kinds of record, all pickles, all under a folder named by a fingerprint of
+Four kinds of record, all pickles, all under a folder named by a fingerprint of
 bufferlint's own code so that an upgrade (or an edit, while developing) never reads
 stale records:
 
@@ -11,7 +11,9 @@ stale records:
 - `facts/`: per content digest, module name and is-package, what LibCST found so far
   (facts do not depend on settings: hooks and rules apply later);
 - `runs/`: per command line and settings, the findings, valid while no file that the run
-  read, or looked for, has changed.
+  read, or looked for, has changed;
+- `fixes/`: per finding and fix settings, its fix outcome, with what planning it read
+  (bufferlint.fix.memo checks that before reusing it).
 
 A record that cannot be read is a miss. Writes go to a temporary file that replaces the
 record, so concurrent runs never see half a record; the last one wins.
