@@ -186,13 +186,17 @@ def _bindings(body: list[ast.stmt], module: str, is_package: bool) -> Iterator[I
                 yield from _bindings(block, module, is_package)
 
 
+# `try ... except*` (3.11) as a plain `try` where the Python has no such node (3.10).
+_TRIES = (ast.Try, getattr(ast, "TryStar", ast.Try))
+
+
 def _ast_blocks(stmt: ast.stmt) -> list[list[ast.stmt]]:
     """The statement blocks of a compound statement, as `extract._blocks` walks them."""
     if isinstance(stmt, (ast.If, ast.For, ast.AsyncFor, ast.While)):
         return [stmt.body, stmt.orelse]
     if isinstance(stmt, (ast.With, ast.AsyncWith)):
         return [stmt.body]
-    if isinstance(stmt, (ast.Try, ast.TryStar)):
+    if isinstance(stmt, _TRIES):
         return [stmt.body, *(h.body for h in stmt.handlers), stmt.orelse, stmt.finalbody]
     if isinstance(stmt, ast.Match):
         return [case.body for case in stmt.cases]
