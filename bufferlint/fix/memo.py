@@ -9,11 +9,10 @@ content of every file whose text or syntax tree the planner asked for, the class
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from bufferlint.cache import Cache, digest_of, location
+from bufferlint.cache import Cache, blake2b, digest_of, location
 from bufferlint.findings import Finding
 from bufferlint.fix.workspace import Workspace
 
@@ -44,7 +43,7 @@ class FixMemo:
     def key(self, finding: Finding) -> str:
         """Taken before planning, which appends to the message."""
         what = (finding.path, finding.class_name, finding.code, finding.message, self.settings)
-        return hashlib.blake2b(repr(what).encode(), digest_size=16).hexdigest()
+        return blake2b(repr(what).encode(), digest_size=16).hexdigest()
 
     def recall(self, finding: Finding, workspace: Workspace) -> bool:
         """Sets the remembered outcome on `finding` if it still holds."""
