@@ -589,7 +589,7 @@ def _literal_bool(node: cst.BaseExpression | None) -> bool:
 
 
 # Fields that hold only whitespace and punctuation: never worth descending into.
-_SKIPPED_FIELDS = frozenset(
+SKIPPED_FIELDS = frozenset(
     {"lpar", "rpar", "comma", "semicolon", "lbracket", "rbracket", "lbrace", "rbrace", "colon"}
     | {"dot", "equal", "operator", "header", "footer", "leading_lines", "lines_after_decorators"}
 )
@@ -604,7 +604,7 @@ def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
         names = tuple(
             f.name
             for f in dataclasses.fields(node)
-            if f.name not in _SKIPPED_FIELDS and not f.name.startswith("whitespace")
+            if f.name not in SKIPPED_FIELDS and not f.name.startswith("whitespace")
         )
         _FIELDS[type(node)] = names
     return nodes_in(node, names)

@@ -20,7 +20,7 @@ import libcst as cst
 
 from bufferlint import parsing, prefilter
 from bufferlint.cache import digest_of
-from bufferlint.extract import NODE_TYPES, dotted, is_node, locate, nodes_in
+from bufferlint.extract import NODE_TYPES, SKIPPED_FIELDS, dotted, is_node, locate, nodes_in
 from bufferlint.facts import FileFacts, MethodFacts
 
 if TYPE_CHECKING:
@@ -413,11 +413,8 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     return nodes_in(node, _structural_fields(node))
 
 
-_PUNCTUATION = frozenset(
-    {"lpar", "rpar", "comma", "semicolon", "lbracket", "rbracket", "lbrace", "rbrace", "colon"}
-    | {"dot", "equal", "operator", "header", "footer", "leading_lines", "lines_after_decorators"}
-    | {"trailing_whitespace", "newline", "asynchronous"}
-)
+# The facts' walk skips these too; the fixer never asks about the last three either.
+_PUNCTUATION = SKIPPED_FIELDS | {"trailing_whitespace", "newline", "asynchronous"}
 _STRUCTURAL: dict[type, tuple[str, ...]] = {}
 
 
