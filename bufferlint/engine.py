@@ -390,13 +390,12 @@ class _Scan:
     error: str = ""  # why it cannot be read, reported as a parse failure
     compiles: bool = True  # by CPython's parser: else LibCST parses it whole, for its error
     checked: bool = False  # `compiles` was found out (a linted file), not assumed
+    directives: bool = False  # may hold suppression comments (as suppressions.parse checks)
 
     @property
     def verified(self) -> bool:
         """CPython parsed this very text: no part of it nests too deeply for LibCST."""
         return self.compiles and self.checked
-
-    directives: bool = False  # may hold suppression comments (as suppressions.parse checks)
 
 
 def _read(path: str, check: bool = False) -> tuple[_Scan, str | None]:
