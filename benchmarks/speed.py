@@ -8,7 +8,8 @@ the installed torch's `torch/nn` (read in place). Then it prints one table:
 
 - bufferlint, cold (no cache) and warm (unchanged re-run), through the engine: the lint;
 - bufferlint's CLI cold and warm: the lint plus fix planning for every finding (whether
-  `--fix` could fix it: the `[*]` marks);
+  `--fix` could fix it: the `[*]` marks); and cold with `--output-format github`, the
+  README's CI step, whose annotations show no fixes, so none are planned;
 - one small file with a buffer and one without, and `--version`, as pre-commit runs them:
   the best of several runs (their median in the note), with bytecode written, as an
   installed package has it; and the file with a buffer once more after an edit, with the
@@ -150,13 +151,14 @@ def engine(tree: Path, cwd: Path, jobs: int) -> dict:
     return {**json.loads(out.strip().splitlines()[-1]), "seconds": seconds}
 
 
-def cli_command(args: Sequence[str]) -> list[str]:
-    return [sys.executable, "-m", "bufferlint", *args, "--output-format", "concise", "-q"]
+def cli_command(args: Sequence[str], output: str = "concise") -> list[str]:
+    return [sys.executable, "-m", "bufferlint", *args, "--output-format", output, "-q"]
 
 
-def cli(args: Sequence[str], cwd: Path) -> tuple[float, int]:
-    """Wall time of the command line and its finding count (concise: one per line)."""
-    seconds, out = timed(cli_command(args), cwd)
+def cli(args: Sequence[str], cwd: Path, output: str = "concise") -> tuple[float, int]:
+    """Wall time of the command line and its finding count (one line per finding in both
+    `concise` and `github`)."""
+    seconds, out = timed(cli_command(args, output), cwd)
     return seconds, count(out)
 
 
@@ -244,6 +246,8 @@ def measure(tree: Path, name: str, work: Path, args: argparse.Namespace) -> list
         flags = [str(tree), "--no-respect-gitignore", "--jobs", str(args.jobs)]
         seconds, found = cli([*flags, "--no-cache"], run)
         add("bufferlint CLI, cold", seconds, len(files), found, "lint + fix planning")
+        seconds, found = cli([*flags, "--no-cache"], run, "github")
+        add("bufferlint CLI, cold, github", seconds, len(files), found, "CI annotations: no fixes")
         seconds, found = cli(flags, run)
         seconds, found = cli(flags, run)  # the first stored the run
         add("bufferlint CLI, warm", seconds, len(files), found)

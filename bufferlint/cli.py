@@ -33,7 +33,7 @@ from bufferlint.config import (
     discover,
     resolve,
 )
-from bufferlint.engine import Result, Settings, lint, lint_source
+from bufferlint.engine import Result, Settings, lint, lint_source, quiet_gc
 from bufferlint.output import FORMATS, TEXT_FORMATS, Report, render_statistics, summary
 from bufferlint.rules import RULES
 from bufferlint.runtime import RECIPES, RuntimeSettings, RuntimeUnavailable
@@ -92,7 +92,9 @@ def entry() -> None:
     the interpreter's teardown, as mypy does, where nothing is left to release. That
     teardown takes 30 ms of a one-file run once LibCST is loaded (a tenth of pre-commit's
     budget) and half a second after a large tree; everything bufferlint writes is written
-    and closed before it."""
+    and closed before it. Cycles are collected rarely in this process too, as mypy does:
+    the default thresholds cost half a second of collections after a large tree."""
+    quiet_gc()
     try:
         main()
     except SystemExit as exc:
@@ -304,8 +306,12 @@ def check(
         result, fixed = _fix(list(paths) or ["."], settings, unsafe_fixes, diff)
         texts: dict[str, str] = {}
     else:
+        # Fixes are planned only where the output shows them (`[*]`, edits, statistics).
+        plan = not silent and (statistics or fmt in TEXT_FORMATS or fmt in EDIT_FORMATS)
         edits = fmt in EDIT_FORMATS and not statistics
-        result, texts = _run(list(paths) or ["."], settings, stdin_path, unsafe_fixes, edits)
+        result, texts = _run(
+            list(paths) or ["."], settings, stdin_path, unsafe_fixes, edits if plan else None
+        )
     if runtime_settings is not None:
         from bufferlint.runtime.attach import confirm_findings
 
@@ -381,12 +387,19 @@ def _fix(paths: list[str], settings: Settings, unsafe: bool, diff: bool) -> tupl
 
 
 def _run(
-    paths: list[str], settings: Settings, stdin_path: str | None, unsafe: bool, edits: bool
+    paths: list[str],
+    settings: Settings,
+    stdin_path: str | None,
+    unsafe: bool,
+    edits: bool | None,
 ) -> tuple[Result, dict[str, str]]:
-    """Lints the paths (fixes attached, with their edits where the output shows them,
-    cached with the findings), or the text on stdin as if it were saved at `stdin_path`."""
+    """Lints the paths (fixes attached unless `edits` is None, with their edits if it is
+    true, cached with the findings), or the text on stdin as if it were saved at
+    `stdin_path`."""
     if stdin_path is None:
         try:
+            if edits is None:  # an output that shows no fixes: planning them is wasted
+                return lint(paths, settings, None, "no fixes"), {}
             fixes = partial(_attach_fixes, settings=settings, unsafe=unsafe, edits=edits)
             return lint(paths, settings, fixes, f"fixes, unsafe={unsafe}, edits={edits}"), {}
         except SourceError as exc:

@@ -301,8 +301,10 @@ def _size(path: str) -> int:
     return found[1] if found else 0
 
 
-def _quiet_gc() -> None:
-    """LibCST's trees are acyclic: a worker collects cycles rarely, for 5% more speed."""
+def quiet_gc() -> None:
+    """LibCST's trees and the facts are acyclic, so reference counting frees them: cycles
+    are collected rarely, which makes parsing 5% faster and spares the process that
+    gathers the facts walking them over and over."""
     gc.set_threshold(50_000, 50, 100)
 
 
@@ -354,7 +356,7 @@ class _Workers:
             # fork: the workers start with bufferlint and libcst already imported.
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
             context = multiprocessing.get_context(method)
-            self._pool = context.Pool(self.jobs, _quiet_gc)
+            self._pool = context.Pool(self.jobs, quiet_gc)
         return self._pool
 
     def _chunk(self, count: int) -> int:

@@ -279,3 +279,38 @@ def test_sarif_carries_fixes(tmp_path, monkeypatch):
     [change] = result["fixes"][0]["artifactChanges"]
     assert change["artifactLocation"] == {"uri": "mask.py", "uriBaseId": "%SRCROOT%"}
     assert "def reset_parameters" in change["replacements"][0]["insertedContent"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("args", "plans"),
+    [
+        (["--output-format", "concise"], True),
+        (["--output-format", "json"], True),
+        (["--output-format", "sarif"], True),
+        (["--output-format", "github", "--statistics"], True),
+        (["--output-format", "github"], False),
+        (["--output-format", "pylint"], False),
+        (["--output-format", "junit"], False),
+        (["--output-format", "concise", "--silent"], False),
+    ],
+)
+def test_fixes_are_planned_only_for_outputs_that_show_them(project, monkeypatch, args, plans):
+    """Planning a fix per finding costs more than the lint on a large tree: the CI formats
+    without `[*]` or edits, and --silent, skip it (and do not reuse a run that did)."""
+    import bufferlint.fix
+
+    planned = []
+    real = bufferlint.fix.attach_fixes
+
+    def attach_fixes(result, *args):
+        planned.append(result)
+        real(result, *args)
+
+    monkeypatch.setattr(bufferlint.fix, "attach_fixes", attach_fixes)
+    first = run("src", *args)
+    assert first.exit_code == 1
+    assert bool(planned) is plans
+    planned.clear()
+    if not plans:  # a cached run without fixes does not answer a run that shows them
+        shown = run("src", "--output-format", "concise")
+        assert planned and "[*]" in shown.stdout
