@@ -33,13 +33,15 @@ from bufferlint.config import (
     discover,
     resolve,
 )
-from bufferlint.engine import Result, Settings, lint, lint_source, quiet_gc
+from bufferlint.engine import Result, Settings, lint, lint_source
 from bufferlint.output import FORMATS, TEXT_FORMATS, Report, render_statistics, summary
+from bufferlint.pool import quiet_gc
 from bufferlint.rules import RULES
 from bufferlint.runtime import RECIPES, RuntimeSettings, RuntimeUnavailable
 from bufferlint.sources import SourceError
 
 if TYPE_CHECKING:
+    from bufferlint.engine import LintWorkers
     from bufferlint.model import Project
     from bufferlint.prefilter import FileIndex
 
@@ -414,6 +416,7 @@ def _attach_fixes(
     result: Result,
     project: Project,
     splits: Mapping[str, FileIndex],
+    workers: LintWorkers | None,
     settings: Settings,
     unsafe: bool,
     edits: bool,
@@ -422,7 +425,7 @@ def _attach_fixes(
     if result.findings:
         from bufferlint.fix import attach_fixes
 
-        attach_fixes(result, settings, unsafe, project, edits, splits)
+        attach_fixes(result, settings, unsafe, project, edits, splits, workers)
 
 
 def _read_stdin() -> str:

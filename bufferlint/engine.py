@@ -9,7 +9,8 @@ hold the two to the same findings.
 
 from __future__ import annotations
 
-import gc
+import contextlib
+import functools
 import os
 import symtable
 import time
@@ -19,10 +20,11 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bufferlint import __version__, prefilter, suppressions
+from bufferlint import __version__, prefilter, suppressions, trees
 from bufferlint.cache import Cache, Stat, blake2b, digest_of, location, shard_of, stat_of
 from bufferlint.exclusion import PathFilter
 from bufferlint.findings import BufferSite, Finding
+from bufferlint.pool import Workers
 from bufferlint.rules import BL001, BL002, RULES, message
 from bufferlint.sources import (
     DEFAULT_EXCLUDES,
@@ -40,9 +42,12 @@ if TYPE_CHECKING:
     from bufferlint.model import Project
     from bufferlint.partial import Parsed
 
-# Completes a result, given the class model it came from and the prefilter's split of
-# every text it read, by digest (the CLI attaches fixes).
-Finish = Callable[["Result", "Project", "Mapping[str, prefilter.FileIndex]"], object]
+# Completes a result, given the class model it came from, the prefilter's split of every
+# text it read, by digest, and the workers that parsed them, still running (the CLI
+# attaches fixes, planned where the trees are: bufferlint.trees).
+Finish = Callable[
+    ["Result", "Project", "Mapping[str, prefilter.FileIndex]", "LintWorkers | None"], object
+]
 
 
 @dataclass(frozen=True)
@@ -131,11 +136,11 @@ def lint(
     )
     if settings.prefilter:
         return _Run(paths, sources, settings, finish, finish_key).result()
-    with _Workers(settings.jobs) as workers:
+    with LintWorkers(settings.jobs) as workers:
         facts = workers.map(facts_for, sources, [_size(s.path) for s in sources])
     result, project = _analysed(sources, facts, settings)
     if finish is not None:
-        finish(result, project, {})
+        finish(result, project, {}, None)
     return result
 
 
@@ -301,13 +306,6 @@ def _size(path: str) -> int:
     return found[1] if found else 0
 
 
-def quiet_gc() -> None:
-    """LibCST's trees and the facts are acyclic, so reference counting frees them: cycles
-    are collected rarely, which makes parsing 5% faster and spares the process that
-    gathers the facts walking them over and over."""
-    gc.set_threshold(50_000, 50, 100)
-
-
 def _fresh_bytecode(path: str, stat: Stat) -> bool:
     """Whether this Python compiled the file as it is now: the import system's own test (a
     timestamp `.pyc` whose header holds the source's mtime and size), and the `.pyc` written
@@ -331,32 +329,30 @@ def _fresh_bytecode(path: str, stat: Stat) -> bool:
     )
 
 
-class _Workers:
-    """A process pool, started only once there is enough work for it."""
+class LintWorkers:
+    """Worker processes, started only once there is enough work for them. With
+    `keep_trees`, each keeps what it parses (bufferlint.trees), and `placed` says which
+    worker parsed each file, so the fixer can plan there (`call`)."""
 
-    def __init__(self, jobs: int) -> None:
+    def __init__(self, jobs: int, keep_trees: bool = False) -> None:
         self.jobs = worker_count(jobs)
-        self._pool: Any = None
+        self.keep_trees = keep_trees
+        self.placed: dict[str, int] = {}
+        self._pool: Workers | None = None
 
-    def __enter__(self) -> _Workers:
+    def __enter__(self) -> LintWorkers:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            self._pool.stop()
 
     def _use_pool(self, sizes: Sequence[int]) -> bool:
         return self.jobs > 1 and len(sizes) > 1 and sum(sizes) >= _POOL_BYTES
 
-    def _start(self) -> Any:
+    def _start(self) -> Workers:
         if self._pool is None:
-            import multiprocessing
-
-            # fork: the workers start with bufferlint and libcst already imported.
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-            context = multiprocessing.get_context(method)
-            self._pool = context.Pool(self.jobs, quiet_gc)
+            self._pool = Workers(self.jobs, self.keep_trees)
         return self._pool
 
     def _chunk(self, count: int) -> int:
@@ -364,22 +360,35 @@ class _Workers:
 
     def run(
         self, function: Callable[[Any], Any], items: Sequence[Any], sizes: Sequence[int]
-    ) -> Iterator[Any]:
-        """`function` over `items`, results as they come (the largest items go first)."""
+    ) -> Iterator[tuple[int | None, Any]]:
+        """(worker, `function(item)`) over `items`, as they come (the largest items go
+        first); the worker is None for an item run in this process."""
         if not self._use_pool(sizes):
-            return map(function, items)
+            return ((None, function(item)) for item in items)
         order = sorted(range(len(items)), key=lambda i: -sizes[i])
-        return self._start().imap_unordered(
-            function, [items[i] for i in order], self._chunk(len(items))
-        )
+        pool = self._start()
+        return pool.imap_unordered(function, [items[i] for i in order], self._chunk(len(items)))
 
     def map(
         self, function: Callable[[Any], Any], items: Sequence[Any], sizes: Sequence[int]
     ) -> list[Any]:
         """`function` over `items`, results in order."""
-        if not self._use_pool(sizes):
-            return list(map(function, items))
-        return list(self._start().imap(function, items, self._chunk(len(items))))
+        results: list[Any] = [None] * len(items)
+        numbered = list(enumerate(items))
+        for _, (number, result) in self.run(
+            functools.partial(_numbered, function), numbered, sizes
+        ):
+            results[number] = result
+        return results
+
+    def call(self, calls: Mapping[int, tuple[Callable[[Any], Any], Any]]) -> dict[int, Any]:
+        """`function(argument)` in the given workers, at once (bufferlint.pool)."""
+        assert self._pool is not None
+        return self._pool.call(calls)
+
+
+def _numbered(function: Callable[[Any], Any], item: tuple[int, Any]) -> tuple[int, Any]:
+    return item[0], function(item[1])
 
 
 @dataclass
@@ -516,11 +525,14 @@ def _work(job: _Job) -> _Outcome:
 
 class _LazyClasses(dict):  # type: ignore[type-arg]
     """`Project.classes` that parses a class when the model looks it up and the prefilter
-    left its statement out: the model sees every class, as if all were parsed."""
+    left its statement out: the model sees every class, as if all were parsed. `words`:
+    the last parts of the names it may still find (a class it lacks under any other name,
+    it lacks for good)."""
 
-    def __init__(self, load: Callable[[str], bool]) -> None:
+    def __init__(self, load: Callable[[str], bool], words: Collection[str]) -> None:
         super().__init__()
         self._load = load
+        self.words = words
 
     def __contains__(self, name: object) -> bool:
         if dict.__contains__(self, name):
@@ -685,14 +697,19 @@ class _Run:
         start = time.time_ns()
         if self.cache is not None:
             self.cache.prepare()  # now: creating the folder changes its parent's mtime
-        with _Workers(self.settings.jobs) as workers:
+        # A run that plans fixes keeps the trees it parses for the fixer (bufferlint.trees).
+        keep = self.finish is not None
+        with (
+            trees.keeping() if keep else contextlib.nullcontext(),
+            LintWorkers(self.settings.jobs, keep) as workers,
+        ):
             self._scan(files, workers)
             self._follow()
             self._run(self._choose(), workers)
-        result = self._analyse()
-        if self.finish is not None:
-            assert self.project is not None
-            self.finish(result, self.project, self._splits())
+            result = self._analyse()
+            if self.finish is not None:
+                assert self.project is not None
+                self.finish(result, self.project, self._splits(), workers)
         if self.cache is not None:
             self._store(files, start, result)
         return result
@@ -710,7 +727,7 @@ class _Run:
     def _files(self) -> dict[str, Stat | None]:
         return {s.path: stat_of(s.path) for s in self.sources}
 
-    def _scan(self, files: dict[str, Stat | None], workers: _Workers) -> None:
+    def _scan(self, files: dict[str, Stat | None], workers: LintWorkers) -> None:
         """Reads and indexes what changed since the cached scan."""
         jobs = []
         for path, stat in files.items():
@@ -729,11 +746,13 @@ class _Run:
     def _whole(self, key: Key | None) -> bool:
         return key is not None and key[1] in self.duplicated
 
-    def _run(self, jobs: list[_Job], workers: _Workers) -> None:
+    def _run(self, jobs: list[_Job], workers: LintWorkers) -> None:
         """Runs the jobs that have work left, in the pool when they are worth it."""
         needed = [job for job in jobs if not self._done(job)]
         sizes = [_size(job.path) for job in needed]
-        for outcome in workers.run(_work, needed, sizes):
+        for worker, outcome in workers.run(_work, needed, sizes):
+            if worker is not None and outcome.fresh:
+                workers.placed[outcome.path] = worker
             self._absorb(outcome)
 
     def _done(self, job: _Job) -> bool:
@@ -968,7 +987,7 @@ class _Run:
 
         result = Result(files=len(self.sources))
         project = Project((), self._load)
-        project.classes = _LazyClasses(self._materialize)
+        project.classes = _LazyClasses(self._materialize, self.words)
         self.project = project
         candidates = []
         for source in self.sources:

@@ -179,7 +179,7 @@ class _Extractor:
             return
         pending = iter(placeholder_imports)
         for stmt in self.module_cst.body:
-            if _is_placeholder(stmt):
+            if is_placeholder(stmt):
                 self.apply_imports(next(pending, ()))
             else:
                 self.walk_scope([stmt], prefix="")
@@ -675,21 +675,35 @@ def extract(
     parse or walk safely (bufferlint.parsing), yields `error` and no other facts. For
     `placeholder_imports`, see `_Extractor.run`; `compiles`: CPython parsed the file this
     source comes from (all of it, or a part), so its nesting need not be checked again."""
+    return extract_tree(source, path, module, is_package, placeholder_imports, compiles)[0]
+
+
+def extract_tree(
+    source: str,
+    path: str,
+    module: str,
+    is_package: bool = False,
+    placeholder_imports: Sequence[Sequence[ImportUpdate]] | None = None,
+    compiles: bool = False,
+) -> tuple[FileFacts, cst.Module | None, Located]:
+    """`extract`, with the tree it walked (None if it found an error) and where it found
+    each class name and event node, for the fixer (bufferlint.trees)."""
     facts = FileFacts(path=path, module=module)
+    nodes: Located = {}
     try:
         if not compiles:
             parsing.check_nesting(source)
-        parsing.run_deep(_extract, source, facts, is_package, placeholder_imports)
+        tree = parsing.run_deep(_extract, source, facts, is_package, placeholder_imports, nodes)
     except parsing.TooDeep as exc:
-        return FileFacts(path, module, error=ParseFailure(exc.line, exc.column, str(exc)))
+        failure = ParseFailure(exc.line, exc.column, str(exc))
     except cst.ParserSyntaxError as exc:
         detail = re.sub(r"^parser error: error at \S+ ", "", exc.message.splitlines()[0])
         failure = ParseFailure(exc.raw_line, exc.raw_column + 1, f"SyntaxError: {detail}")
-        return FileFacts(path, module, error=failure)
     except (RecursionError, MemoryError) as exc:
         failure = ParseFailure(1, 1, f"too deeply nested to parse ({type(exc).__name__})")
-        return FileFacts(path, module, error=failure)
-    return facts
+    else:
+        return facts, tree, nodes
+    return FileFacts(path, module, error=failure), None, {}
 
 
 def _extract(
@@ -697,14 +711,17 @@ def _extract(
     facts: FileFacts,
     is_package: bool,
     placeholder_imports: Sequence[Sequence[ImportUpdate]] | None,
-) -> None:
-    _Extractor(source, cst.parse_module(source), facts, is_package).run(placeholder_imports)
+    nodes: Located,
+) -> cst.Module:
+    tree = cst.parse_module(source)
+    _Extractor(source, tree, facts, is_package, nodes).run(placeholder_imports)
+    return tree
 
 
 _PLACEHOLDER = re.compile(r'"""[\r\n]*"""')
 
 
-def _is_placeholder(stmt: cst.CSTNode) -> bool:
+def is_placeholder(stmt: cst.CSTNode) -> bool:
     """Whether a top-level statement is one of `partial.reduced`'s strings."""
     return (
         isinstance(stmt, cst.SimpleStatementLine)

@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from bufferlint import trees
 from bufferlint.facts import ClassFacts, FileFacts, ImportUpdate, ParseFailure, resolve_relative
 from bufferlint.prefilter import CLASS, IMPORT, FileIndex, first_lines
 
@@ -102,10 +103,15 @@ def parse(
         placeholder_imports = [
             [u for n in run for u in updates.get(n, ())] for run in _runs(len(starts), keep)
         ]
-    from bufferlint.extract import extract  # LibCST: only once there is something to parse
+    # LibCST: only once there is something to parse
+    import libcst as cst
+
+    from bufferlint.extract import extract_tree, is_placeholder
 
     reduced_text = reduced(text, starts, keep)
-    facts = extract(reduced_text, path, module, is_package, placeholder_imports, compiles)
+    facts, tree, located = extract_tree(
+        reduced_text, path, module, is_package, placeholder_imports, compiles
+    )
     if facts.error is not None:
         return _whole(text, path, module, is_package, compiles)
     lines = first_lines(text, starts)
@@ -119,6 +125,18 @@ def parse(
     parsed.imports, parsed.star_imports, parsed.started = facts.imports, facts.star_imports, True
     for number, classes in found.items():
         parsed.statements.setdefault(number, classes)
+    if tree is not None and trees.wanted():
+        body = [statement for statement in tree.body if not is_placeholder(statement)]
+        numbers = sorted(keep)
+        statements = dict(zip(numbers, body, strict=False))
+        # One top-level statement per piece, as the fixer splits the file.
+        if len(body) == len(keep) and all(
+            statement.name.value in index.names_in(number)
+            for number, statement in statements.items()
+            if isinstance(statement, cst.ClassDef)
+        ):
+            kept_lines = sum(lines[n + 1] - lines[n] if n + 1 < len(lines) else 1 for n in numbers)
+            trees.keep(path, text, tree, statements, located, kept_lines)
     return parsed
 
 

@@ -447,17 +447,33 @@ def test_partial_imports_take_effect_where_they_stood() -> None:
 
 
 def _fix_outcomes(
-    paths: list[str], from_lint: bool, *, jobs: int = 1, edits: bool = True
+    paths: list[str],
+    from_lint: bool,
+    *,
+    jobs: int = 1,
+    edits: bool = True,
+    kept: bool = False,
+    lint_jobs: int = 1,
 ) -> list[tuple]:
     """Each finding with its fix, planned from the lint's own class model and split
-    indexes or (not `from_lint`) from the files with findings parsed whole."""
+    indexes or (not `from_lint`) from the files with findings parsed whole. `kept`: as
+    the CLI plans them, while the lint runs, on the trees its processes kept (with
+    `lint_jobs` > 1 and a pool, in the lint's workers)."""
     from bufferlint.fix import attach_fixes
 
-    models = []
-    result = lint(paths, Settings(cache=False), lambda _, *model: models.append(model))
-    project, splits = models[0] if from_lint else (None, None)
-    assert not from_lint or splits, "the lint hands over its split indexes"
-    attach_fixes(result, Settings(cache=False, jobs=jobs), False, project, edits, splits)
+    fix_settings = Settings(cache=False, jobs=jobs)
+    if kept:
+
+        def finish(result: Any, project: Any, splits: Any, workers: Any) -> None:
+            attach_fixes(result, fix_settings, False, project, edits, splits, workers)
+
+        result = lint(paths, Settings(cache=False, jobs=lint_jobs), finish)
+    else:
+        models = []
+        result = lint(paths, Settings(cache=False), lambda _, *model: models.append(model[:2]))
+        project, splits = models[0] if from_lint else (None, None)
+        assert not from_lint or splits, "the lint hands over its split indexes"
+        attach_fixes(result, fix_settings, False, project, edits, splits)
     return [(*_key(f), f.message, f.fix, sorted(f.extra.items())) for f in result.findings]
 
 
@@ -487,6 +503,117 @@ def test_fix_planning_shortcuts_change_nothing(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(SourceIndex, "__init__", parsed_whole)
     assert _fix_outcomes(paths, from_lint=True) == reference
+
+
+def test_fixes_planned_on_the_lints_trees_change_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fixes planned on the trees the lint kept, in its own process or in the worker that
+    parsed each file, with a copy of the class model: as from whole files. Where the copy
+    lacks what a plan looks up, the main process plans that finding, the same way."""
+    from bufferlint import trees
+    from bufferlint.fix import session, settled
+    from bufferlint.fix.index import SourceIndex
+
+    paths = [str(FIXTURES / "static"), str(ROOT / "tests" / "fix_cases")]
+    reference = _fix_outcomes(paths, from_lint=False)
+    adopted: list[int] = []
+    adopt = SourceIndex._adopt
+
+    def counted_adopt(self: SourceIndex, number: int) -> Any:
+        chunk = adopt(self, number)
+        adopted.append(chunk is not None)
+        return chunk
+
+    monkeypatch.setattr(SourceIndex, "_adopt", counted_adopt)
+    assert _fix_outcomes(paths, from_lint=True, kept=True) == reference
+    assert sum(adopted) >= 20  # in this process: the in-process lint's trees
+    assert not trees._kept, "the trees go once the lint returns"
+
+    in_workers: list[tuple[int, int]] = []
+    attach_in_workers = session._attach_in_workers
+
+    def counted(findings: Any, *args: Any) -> Any:
+        left = attach_in_workers(findings, *args)
+        in_workers.append((len(findings), len(left)))
+        return left
+
+    monkeypatch.setattr(engine, "_POOL_BYTES", 0)  # a pool even for a few files
+    monkeypatch.setattr(session, "_attach_in_workers", counted)
+    assert _fix_outcomes(paths, from_lint=True, kept=True, lint_jobs=2) == reference
+    [(planned, left)] = in_workers
+    assert planned >= 20 and left < planned // 4
+
+    def unsettled(self: Any, name: object) -> bool:  # a copy that settles no lookup
+        raise settled.Unsettled(name)
+
+    in_workers.clear()
+    monkeypatch.setattr(settled._Classes, "_missing", unsettled)
+    assert _fix_outcomes(paths, from_lint=True, kept=True, lint_jobs=2) == reference
+    [(planned, left)] = in_workers
+    assert left == planned
+
+
+# Classes whose trees the lint keeps side by side in one partial parse: B's comment lines
+# fall to it there (not to A, as when B is parsed alone), and C's indentation differs
+# from the first class's, which sets the indentation of the code a fix adds.
+SIDE_BY_SIDE = """
+import torch
+from torch import nn
+
+
+class A(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("a", torch.zeros(2))
+# about B
+
+
+class B(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("b", torch.ones(3))
+
+    def reset_parameters(self):
+        pass
+
+
+class C(nn.Module):
+  def __init__(self):
+    super().__init__()
+    self.register_buffer("c", torch.full((2,), 0.5))
+"""
+
+
+def test_kept_trees_stand_in_only_where_they_parse_as_the_statement_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bufferlint.fix.index import SourceIndex
+
+    (tmp_path / "side.py").write_text(SIDE_BY_SIDE)
+    paths = [str(tmp_path / "side.py")]
+    reference = _fix_outcomes(paths, from_lint=False)
+    assert [outcome[-2] is not None for outcome in reference] == [True, True, True]
+    adopted: dict[int, bool] = {}
+    adopt = SourceIndex._adopt
+
+    def recorded(self: SourceIndex, number: int) -> Any:
+        chunk = adopt(self, number)
+        adopted[self.lines[number]] = chunk is not None
+        return chunk
+
+    monkeypatch.setattr(SourceIndex, "_adopt", recorded)
+    assert _fix_outcomes(paths, from_lint=True, kept=True) == reference
+    assert adopted == {6: True, 13: True, 22: False}  # A, B (its comment left out), not C
+
+
+def test_trees_kept_within_the_budget_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bufferlint import trees
+
+    paths = [str(FIXTURES / "static"), str(ROOT / "tests" / "fix_cases")]
+    reference = _fix_outcomes(paths, from_lint=False)
+    monkeypatch.setattr(trees, "LINES_KEPT", 30)
+    assert _fix_outcomes(paths, from_lint=True, kept=True) == reference
 
 
 REMEMBERED = {

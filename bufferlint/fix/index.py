@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from bufferlint import parsing, prefilter
+from bufferlint import parsing, prefilter, trees
 from bufferlint.cache import digest_of
 from bufferlint.extract import NODE_TYPES, SKIPPED_FIELDS, dotted, is_node, locate, nodes_in
 from bufferlint.facts import FileFacts, MethodFacts
@@ -36,11 +36,12 @@ _BINDS = re.compile(r"@|(?!(?:import|from|if|for|while|try|with)\b)[^\W\d]")
 class _Chunk:
     """One parsed top-level statement (or, for an unsplit file, all of them)."""
 
-    module: cst.Module  # the statement's own text (or the file's), parsed
+    module: cst.Module  # the statement's own text (or the file's, or the lint's tree), parsed
     body: list[cst.BaseStatement]
     last: bool  # the file's last chunk
     offset: int  # lines in the file before the chunk's first
-    positions: bool = False  # resolved
+    number: int  # the statement's
+    kept: bool = False  # a statement of a tree the lint kept (bufferlint.trees)
 
 
 class SourceIndex:
@@ -52,7 +53,8 @@ class SourceIndex:
         facts: FileFacts,
         splits: Mapping[str, prefilter.FileIndex] | None = None,
     ) -> None:
-        """`splits`: the lint's split indexes, by digest of the text: not split again."""
+        """`splits`: the lint's split indexes, by digest of the text: not split again. The
+        trees the lint kept of this text (bufferlint.trees) stand in for parsing."""
         self.text = text
         self.facts = facts
         newline = _NEWLINE.search(text)
@@ -61,6 +63,7 @@ class SourceIndex:
         # CPython parsed this very text when the lint read it: its statements need no
         # nesting check of their own.
         self._compiled = bool(facts.compiled) and facts.compiled == digest
+        self._kept = trees.take(facts.path, digest)
         known = (splits or {}).get(digest)
         if known is None or known.starts is None:
             known = prefilter.index(text, split=True)
@@ -72,7 +75,8 @@ class SourceIndex:
         self.positions: dict[cst.CSTNode, CodeRange] = {}
         self._at: dict[tuple[int, int], list[cst.CSTNode]] = defaultdict(list)
         self._chunks: dict[int, _Chunk] = {}
-        self._number: dict[int, int] = {}  # id of a chunk's module -> its number
+        self._number: dict[int, int] = {}  # id of a chunk's module -> its (first) number
+        self._resolved: set[tuple[int, int]] = set()  # chunks with positions known
         self._names: set[str] | None = None
         # Where the facts' own walk finds class names and event nodes, per parsed chunk:
         # the way back from facts to nodes. LibCST's positions are the slow fallback.
@@ -86,6 +90,9 @@ class SourceIndex:
         if number in self._chunks:
             return self._chunks[number]
         count = len(self.starts)
+        adopted = self._adopt(number) if count > 1 else None
+        if adopted is not None:
+            return adopted
         if count > 1:
             end = self.starts[number + 1] if number + 1 < count else len(self.text)
             piece = self.text[self.starts[number] : end]
@@ -100,7 +107,7 @@ class SourceIndex:
                 return self._whole()
             if module.body:
                 offset = self.lines[number] - (2 if prefix else 1)
-                chunk = _Chunk(module, list(module.body), number == count - 1, offset)
+                chunk = _Chunk(module, list(module.body), number == count - 1, offset, number)
                 # The facts' forward search finds what it finds in the whole file only
                 # where no `class Name` of this statement's occurs earlier.
                 self._add(number, chunk, piece, self._split.safe(number))
@@ -118,8 +125,44 @@ class SourceIndex:
             found.clear()
         self._parents.clear()
         self._functions.clear()
-        self._add(0, _Chunk(module, list(module.body), True, 0), self.text, True)
+        self._resolved.clear()
+        self._kept = []
+        self._add(0, _Chunk(module, list(module.body), True, 0, 0), self.text, True)
         return self._chunks[0]
+
+    def _adopt(self, number: int) -> _Chunk | None:
+        """Statement `number` from a tree the lint kept, where it is what parsing the
+        statement alone would give: a class whose body sets the indentation that new code
+        takes (a lone statement's first indented line does) and whose lines end as the
+        file's first line does. Comment lines above it, which that tree gives to it rather
+        than to the statement before, are left out of its code (`code_for_statement`)."""
+        for kept in self._kept:
+            statement = kept.statements.get(number)
+            if statement is None:
+                continue
+            if not (
+                isinstance(statement, cst.ClassDef)
+                and isinstance(statement.body, cst.IndentedBlock)
+                and statement.body.indent is None
+                and kept.module.default_newline == self._newline
+            ):
+                return None
+            last = number == len(self.starts) - 1
+            chunk = _Chunk(kept.module, [statement], last, 0, number, kept=True)
+            self._chunks[number] = chunk
+            if id(kept.module) not in self._number:
+                self._number[id(kept.module)] = number
+                parent_map(kept.module, self._parents)
+            for (line, column), nodes in kept.located.items():
+                if self._holds(number, line):
+                    self._located.setdefault((line, column), []).extend(nodes)
+            return chunk
+        return None
+
+    def _holds(self, number: int, line: int) -> bool:
+        """Whether the file's line `line` lies in statement `number`."""
+        after = number + 1 < len(self.lines)
+        return self.lines[number] <= line and (not after or line < self.lines[number + 1])
 
     def _add(self, number: int, chunk: _Chunk, text: str, located: bool) -> None:
         self._chunks[number] = chunk
@@ -134,10 +177,12 @@ class SourceIndex:
         return self._chunk(number) if number >= 0 else None
 
     def _resolve(self, chunk: _Chunk) -> None:
-        """Positions of a chunk's nodes, moved to the file's lines."""
-        if chunk.positions:
+        """Positions of a chunk's nodes, moved to the file's lines (of a kept tree, only
+        those of the chunk's statement: its other statements may have been parsed alone)."""
+        key = (id(chunk.module), chunk.number if chunk.kept else -1)
+        if key in self._resolved:
             return
-        chunk.positions = True
+        self._resolved.add(key)
         from libcst.metadata import (  # the slow path only
             CodePosition,
             CodeRange,
@@ -148,14 +193,17 @@ class SourceIndex:
         wrapper = MetadataWrapper(chunk.module, unsafe_skip_copy=True)
         shift = chunk.offset
         for node, where in wrapper.resolve(PositionProvider).items():
-            if node is not chunk.module:
-                start, end = where.start, where.end
-                where = CodeRange(
-                    CodePosition(start.line + shift, start.column),
-                    CodePosition(end.line + shift, end.column),
-                )
-                self.positions[node] = where
-                self._at[(where.start.line, where.start.column + 1)].append(node)
+            if node is chunk.module:
+                continue
+            start, stop = where.start, where.end
+            if chunk.kept and not self._holds(chunk.number, start.line):
+                continue
+            where = CodeRange(
+                CodePosition(start.line + shift, start.column),
+                CodePosition(stop.line + shift, stop.column),
+            )
+            self.positions[node] = where
+            self._at[(where.start.line, where.start.column + 1)].append(node)
 
     def top_level(self) -> Iterator[tuple[_Chunk, cst.BaseStatement]]:
         """Every top-level statement parsed so far, in order, with its chunk."""
@@ -166,8 +214,7 @@ class SourceIndex:
 
     def span(self, chunk: _Chunk, statement: cst.BaseStatement) -> tuple[int, int]:
         """Where a top-level statement's code (its leading lines included) lies in the text."""
-        number = self._number[id(chunk.module)]
-        cursor = self.starts[number]
+        cursor = self.starts[chunk.number]
         for node in chunk.body:
             piece = self.code_for_statement(chunk, node)
             found = self.text.startswith(piece, cursor)
@@ -184,6 +231,9 @@ class SourceIndex:
         last one lacks the final newline when the file does."""
         module = chunk.module
         code = module.code_for_node(statement)
+        if chunk.kept:
+            leading = getattr(statement, "leading_lines", ())
+            code = code[len("".join(module.code_for_node(line) for line in leading)) :]
         last = (replacing or statement) is chunk.body[-1]
         if chunk.last and last and not module.has_trailing_newline:
             code = code.removesuffix(module.default_newline)

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from bufferlint import analysis
-from bufferlint.engine import Result, Settings, analyse, facts_for, lint, quiet_gc, worker_count
+from bufferlint.cache import digest_of
+from bufferlint.engine import (
+    LintWorkers,
+    Result,
+    Settings,
+    analyse,
+    facts_for,
+    lint,
+    worker_count,
+)
 from bufferlint.extract import extract
 from bufferlint.findings import Finding
 from bufferlint.fix import files
@@ -23,8 +32,10 @@ from bufferlint.fix.edit import render
 from bufferlint.fix.memo import FixMemo
 from bufferlint.fix.plan import Plan, plan
 from bufferlint.fix.replay import Unavailable
+from bufferlint.fix.settled import Unsettled, settled
 from bufferlint.fix.workspace import Loaded, Workspace
 from bufferlint.model import Project
+from bufferlint.pool import quiet_gc
 from bufferlint.prefilter import FileIndex
 from bufferlint.sources import SourceError, SourceFile, read_source
 
@@ -85,13 +96,15 @@ def attach_fixes(
     project: Project | None = None,
     edits: bool = True,
     splits: Mapping[str, FileIndex] | None = None,
+    workers: LintWorkers | None = None,
 ) -> None:
     """Gives each BL001/BL002 finding its fix in ruff's JSON shape (applicability, message,
     edits: the fix on its own, or None without `edits`); says in the message why a finding
     has none. An unsafe fix is marked hidden unless `unsafe`, so that `[*]` shows only
     what `--fix` would apply. `project`, the class model the findings came from, spares
     parsing their files again, and `splits` (the lint's, by digest) splitting them again.
-    Files are planned in parallel where there are many.
+    A file that one of the lint's `workers` parsed is planned there, on the tree it kept
+    (bufferlint.trees); other files in parallel where there are many.
     """
     sources = _fixable_sources(result.findings)
     if project is None:
@@ -109,6 +122,8 @@ def attach_fixes(
         and f.path in workspace.files
         and (memo is None or not memo.recall(f, workspace))
     ]
+    if workers is not None and workers.placed:
+        pending = _attach_in_workers(pending, workspace, workers, settings, unsafe, edits)
     jobs = worker_count(settings.jobs)
     if jobs > 1 and len({f.path for f in pending}) >= PARALLEL_FILES:
         _attach_in_pool(pending, workspace, settings.hooks, unsafe, edits, jobs, memo)
@@ -234,6 +249,78 @@ def _attach_file(path: str) -> tuple[str, list[tuple[Any, dict[str, Any], str]]]
     group = by_path[path]
     _attach(group, workspace, hooks, unsafe, edits, memo)
     return path, [(f.fix, f.extra, f.message) for f in group]
+
+
+def _attach_in_workers(
+    findings: Sequence[Finding],
+    workspace: Workspace,
+    workers: LintWorkers,
+    settings: Settings,
+    unsafe: bool,
+    edits: bool,
+) -> list[Finding]:
+    """Plans each finding in the lint's worker that parsed its file, on the tree it kept
+    and a copy of the class model (bufferlint.fix.settled); returns those left to plan
+    here: in files no worker parsed, or whose plan looked up what the copy lacks."""
+    tasks: dict[int, dict[str, list[Finding]]] = {}
+    left = []
+    for finding in findings:
+        worker = workers.placed.get(finding.path)
+        if worker is None:
+            left.append(finding)
+        else:
+            tasks.setdefault(worker, {}).setdefault(finding.path, []).append(finding)
+    if not tasks:
+        return left
+    model = settled(workspace.project)
+    calls = {}
+    for worker, by_path in tasks.items():
+        loaded = [workspace.files[path] for path in by_path]
+        digests = (digest_of(file.text.encode("utf-8", "surrogatepass")) for file in loaded)
+        splits = {d: workspace.splits[d] for d in digests if d in workspace.splits}
+        groups = [(file.source, by_path[file.source.path]) for file in loaded]
+        calls[worker] = (_attach_kept, (model, groups, splits, settings, unsafe, edits))
+    for worker, outcomes in workers.call(calls).items():
+        for path, group in tasks[worker].items():
+            for finding, outcome in zip(group, outcomes[path], strict=True):
+                if outcome is None:
+                    left.append(finding)
+                else:
+                    finding.fix, finding.extra, finding.message = outcome
+    return left
+
+
+def _attach_kept(
+    task: tuple[
+        Project,
+        list[tuple[SourceFile, list[Finding]]],
+        Mapping[str, FileIndex],
+        Settings,
+        bool,
+        bool,
+    ],
+) -> dict[str, list[tuple[Any, dict[str, Any], str] | None]]:
+    """In one of the lint's workers: its files' findings, planned; what planning sets on
+    each, or None where the plan needs what the model's copy lacks."""
+    model, files, splits, settings, unsafe, edits = task
+    loaded = [found for found in (_known(source, model) for source, _ in files) if found]
+    workspace = Workspace(loaded, model, splits)
+    memo = FixMemo(settings.hooks, unsafe, edits) if settings.cache else None
+    outcomes: dict[str, list[tuple[Any, dict[str, Any], str] | None]] = {}
+    for source, group in files:
+        found: list[tuple[Any, dict[str, Any], str] | None] = []
+        outcomes[source.path] = found
+        for finding in group:
+            if source.path not in workspace.files:  # changed or gone since the lint
+                found.append(None)
+                continue
+            try:
+                _attach([finding], workspace, settings.hooks, unsafe, edits, memo)
+            except Unsettled:
+                found.append(None)
+            else:
+                found.append((finding.fix, finding.extra, finding.message))
+    return outcomes
 
 
 def _no_fix(finding: Finding, reason: str) -> None:

@@ -1,0 +1,63 @@
+"""The class model as it stands, for planning fixes in another process.
+
+The lint's model loads modules and parses left-out classes when they are first looked up
+(bufferlint.engine). A worker that plans fixes gets a copy of what the model holds after
+the analysis; a lookup that the main process would answer by loading something new
+raises `Unsettled`, and the main process plans that finding itself. So a plan made from
+the copy is the plan the main process would make.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from bufferlint.facts import ClassFacts, FileFacts
+from bufferlint.model import Project
+
+
+class Unsettled(BaseException):
+    """A lookup the copy cannot answer. A BaseException: the fixer turns every Exception
+    into a reason for no fix, and this is not one."""
+
+
+class _Classes(dict):  # type: ignore[type-arg]
+    """Classes as loaded so far; a name that is missing but might still be found (its last
+    part names a class somewhere) is unsettled."""
+
+    def __init__(self, items: Iterable[tuple[str, Any]], words: Collection[str]) -> None:
+        super().__init__(items)
+        self.words = frozenset(words)
+
+    def _missing(self, name: object) -> bool:
+        if isinstance(name, str) and name.rpartition(".")[2] in self.words:
+            raise Unsettled(name)
+        return False
+
+    def __contains__(self, name: object) -> bool:
+        return dict.__contains__(self, name) or self._missing(name)
+
+    def __getitem__(self, name: str) -> tuple[ClassFacts, FileFacts]:
+        if not dict.__contains__(self, name):
+            self._missing(name)
+        return dict.__getitem__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return dict.__getitem__(self, name) if name in self else default
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _Classes, (list(dict.items(self)), self.words)
+
+
+def _unsettled(module: str) -> FileFacts | None:
+    """The copy's loader: a module the main process has not tried to load."""
+    raise Unsettled(module)
+
+
+def settled(project: Project) -> Project:
+    """A copy of `project` to pickle: what it holds, and what it found missing."""
+    copy = Project.__new__(Project)
+    copy.__dict__.update(project.__dict__)
+    copy.classes = _Classes(dict.items(project.classes), getattr(project.classes, "words", ()))
+    copy._loader = _unsettled
+    return copy
