@@ -35,7 +35,7 @@ from bufferlint.config import (
 )
 from bufferlint.engine import Result, Settings, lint, lint_source
 from bufferlint.output import FORMATS, TEXT_FORMATS, Report, render_statistics, summary
-from bufferlint.pool import quiet_gc
+from bufferlint.pool import WorkerDied, quiet_gc
 from bufferlint.rules import RULES
 from bufferlint.runtime import RECIPES, RuntimeSettings, RuntimeUnavailable
 from bufferlint.sources import SourceError
@@ -71,6 +71,8 @@ class _Cli(click.Group):
             return super().invoke(ctx)
         except click.UsageError as exc:  # an unknown option or a bad value: one line too
             raise UserError(exc.format_message()) from None
+        except WorkerDied as exc:  # killed for memory, most likely
+            raise UserError(f"{exc}; --jobs 1 lints in one process") from None
 
 
 class _Command(click.Command):

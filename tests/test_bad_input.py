@@ -342,6 +342,24 @@ def test_an_unreadable_file_is_reported_and_the_run_goes_on(tmp_path, monkeypatc
     assert "ok.py:5:7: BL002" in lines[1]
 
 
+def _killed(job: object) -> None:
+    os._exit(9)  # as the kernel's OOM killer would end a worker
+
+
+def test_a_worker_that_dies_stops_the_run_in_one_line(tmp_path, monkeypatch):
+    from bufferlint import engine
+
+    for number in range(4):
+        (tmp_path / f"m{number}.py").write_text(MODEL)
+    monkeypatch.setattr(engine, "_POOL_BYTES", 0)  # a pool even for a few files
+    monkeypatch.setattr(engine, "_work", _killed)
+    result = run(str(tmp_path), "--jobs", "2", "--no-cache")
+    assert result.exit_code == 2
+    assert result.output == (
+        "bufferlint: error: a worker process died (exit status 9); --jobs 1 lints in one process\n"
+    )
+
+
 def test_an_unreadable_folder_stops_the_run_in_one_line(tmp_path, monkeypatch):
     """Skipping it silently could hide every finding in it; an exclude skips it."""
     (tmp_path / "locked").mkdir()

@@ -150,9 +150,9 @@ class SourceIndex:
             last = number == len(self.starts) - 1
             chunk = _Chunk(kept.module, [statement], last, 0, number, kept=True)
             self._chunks[number] = chunk
-            if id(kept.module) not in self._number:
-                self._number[id(kept.module)] = number
-                parent_map(kept.module, self._parents)
+            self._number.setdefault(id(kept.module), number)
+            self._parents[id(statement)] = kept.module
+            parent_map(statement, self._parents)  # the tree's other statements may not be used
             for (line, column), nodes in kept.located.items():
                 if self._holds(number, line):
                     self._located.setdefault((line, column), []).extend(nodes)
