@@ -241,6 +241,7 @@ def measure(tree: Path, name: str, work: Path, args: argparse.Namespace) -> list
         # Cold runs, interleaved, so that a busy spell of the shared machine hits each alike.
         colds: dict[str, list[tuple[float, float, Any]]] = {"engine": [], "cli": [], "ci": []}
         for _ in range(COLD_RUNS):
+            shutil.rmtree(run / ".bufferlint_cache", ignore_errors=True)  # cold: no cache
             cold = engine(tree, run, args.jobs)
             colds["engine"].append((cold["seconds"], CPU_SECONDS.pop(), cold))
             for key, output in (("cli", "concise"), ("ci", "github")):

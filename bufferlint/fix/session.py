@@ -201,6 +201,9 @@ def _attach_one(
         finding.extra["fix_hidden"] = True
 
 
+# What planning sets on a finding: its fix, extra and message.
+Planned = tuple[Any, dict[str, Any], str]
+
 # What the pool's workers plan from, inherited when they fork: findings by file.
 _shared: (
     tuple[dict[str, list[Finding]], Workspace, Sequence[str], bool, bool, FixMemo | None] | None
@@ -242,7 +245,7 @@ def _attach_in_pool(
         _shared = None
 
 
-def _attach_file(path: str) -> tuple[str, list[tuple[Any, dict[str, Any], str]]]:
+def _attach_file(path: str) -> tuple[str, list[Planned]]:
     """In a worker: one file's findings, planned; what planning sets on each."""
     assert _shared is not None
     by_path, workspace, hooks, unsafe, edits, memo = _shared
@@ -299,16 +302,16 @@ def _attach_kept(
         bool,
         bool,
     ],
-) -> dict[str, list[tuple[Any, dict[str, Any], str] | None]]:
+) -> dict[str, list[Planned | None]]:
     """In one of the lint's workers: its files' findings, planned; what planning sets on
     each, or None where the plan needs what the model's copy lacks."""
     model, files, splits, settings, unsafe, edits = task
     loaded = [found for found in (_known(source, model) for source, _ in files) if found]
     workspace = Workspace(loaded, model, splits)
     memo = FixMemo(settings.hooks, unsafe, edits) if settings.cache else None
-    outcomes: dict[str, list[tuple[Any, dict[str, Any], str] | None]] = {}
+    outcomes: dict[str, list[Planned | None]] = {}
     for source, group in files:
-        found: list[tuple[Any, dict[str, Any], str] | None] = []
+        found: list[Planned | None] = []
         outcomes[source.path] = found
         for finding in group:
             if source.path not in workspace.files:  # changed or gone since the lint
