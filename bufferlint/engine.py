@@ -427,6 +427,16 @@ def _read(path: str, check: bool = False) -> tuple[_Scan, str | None]:
     return scan, text
 
 
+def _reread(path: str, scan: _Scan) -> str | None:
+    """The text `scan` was made from, read again (a worker gets a path, not a text), or
+    None if it changed since: the scan's index still holds, so it is not made again."""
+    try:
+        text = read_source(path)
+    except SourceError:
+        return None
+    return text if digest_of(text.encode("utf-8", "surrogatepass")) == scan.digest else None
+
+
 def _compiles(text: str, path: str, stat: Stat | None) -> bool:
     """Whether CPython parses the text: five times faster than LibCST, and where the two
     disagree (newer syntax than this Python's) LibCST has the last word. A fresh `.pyc`
@@ -494,10 +504,10 @@ def _work(job: _Job) -> _Outcome:
         return _Outcome(job.path, scan)
     if index.starts is None:
         if text is None:
-            current, text = _read(job.path)
-            if current.digest != scan.digest:  # changed since it was scanned
-                return _work(replace(job, scan=current))
-        index.split(text or "")
+            text = _reread(job.path, scan)
+            if text is None:  # changed since it was scanned
+                return _work(replace(job, scan=_read(job.path)[0]))
+        index.split(text)
     statements = _asked(index, job.offsets, job.tokens)
     wanted = statements | _asked(index, job.extra, False)
     whole = job.whole or index.odd
@@ -507,11 +517,11 @@ def _work(job: _Job) -> _Outcome:
     if _settled(parsed, wanted, whole):
         return _Outcome(job.path, scan, job.key, parsed, tuple(sorted(statements)))
     if text is None:
-        current, text = _read(job.path)
-        if current.digest != scan.digest:
-            return _work(replace(job, scan=current))
+        text = _reread(job.path, scan)
+        if text is None:
+            return _work(replace(job, scan=_read(job.path)[0]))
     parsed = partial.parse(
-        text or "",
+        text,
         job.path,
         module,
         is_package,

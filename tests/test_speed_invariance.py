@@ -815,3 +815,23 @@ def test_index_gone_whole_finds_only_nodes_of_the_whole_parse() -> None:
     whole = index.class_at(cls.line, cls.column)
     assert whole is not None and whole is not alone
     assert whole in [statement for _, statement in index.top_level()]
+
+
+def test_a_file_changed_between_scan_and_parse_is_scanned_again(tmp_path: Path) -> None:
+    """A worker reads a scanned file again for its text: the scan's index is reused only
+    while the text is the one scanned."""
+    path = tmp_path / "model.py"
+    path.write_text("import torch\n\n\nclass Old(torch.nn.Module):\n    pass\n")
+    scan, _ = engine._read(str(path), check=True)
+    path.write_text(
+        "import torch\n\n\nclass New(torch.nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        '        self.register_buffer("b", torch.ones(2))\n'
+    )
+    job = engine._Job(str(path), (str(path), "model", False), scan, tokens=True)
+    outcome = engine._work(job)
+    assert outcome.scan.digest != scan.digest
+    assert outcome.parsed is not None
+    assert [c.name for c in outcome.parsed.classes()] == ["New"]
+    unchanged = engine._work(engine._Job(str(path), job.key, outcome.scan, tokens=True))
+    assert unchanged.scan is outcome.scan
