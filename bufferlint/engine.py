@@ -533,32 +533,6 @@ def _work(job: _Job) -> _Outcome:
     return _Outcome(job.path, scan, job.key, parsed, tuple(sorted(statements)), fresh=True)
 
 
-class _LazyClasses(dict):  # type: ignore[type-arg]
-    """`Project.classes` that parses a class when the model looks it up and the prefilter
-    left its statement out: the model sees every class, as if all were parsed. `words`:
-    the last parts of the names it may still find (a class it lacks under any other name,
-    it lacks for good)."""
-
-    def __init__(self, load: Callable[[str], bool], words: Collection[str]) -> None:
-        super().__init__()
-        self._load = load
-        self.words = words
-
-    def __contains__(self, name: object) -> bool:
-        if dict.__contains__(self, name):
-            return True
-        return isinstance(name, str) and self._load(name) and dict.__contains__(self, name)
-
-    def __getitem__(self, name: str) -> tuple[ClassFacts, FileFacts]:
-        if not dict.__contains__(self, name):
-            self._load(name)
-        return dict.__getitem__(self, name)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """`dict.get`, parsing on demand as `in` does."""
-        return dict.__getitem__(self, name) if name in self else default
-
-
 class _Known:
     """The cached scan, a shard at a time: a run over a few files loads the shards of the
     files it looks at, not the record of every file that a run over the whole tree read."""
@@ -993,11 +967,11 @@ class _Run:
         """The findings: the model starts from the files that may report and pulls in,
         through `_load` and `_materialize`, whatever else it looks up."""
         from bufferlint.facts import FileFacts
-        from bufferlint.model import Project
+        from bufferlint.model import LazyClasses, Project
 
         result = Result(files=len(self.sources))
         project = Project((), self._load)
-        project.classes = _LazyClasses(self._materialize, self.words)
+        project.classes = LazyClasses(self._materialize, self.words)
         self.project = project
         candidates = []
         for source in self.sources:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import libcst as cst
 
@@ -670,40 +670,32 @@ def extract(
     is_package: bool = False,
     placeholder_imports: Sequence[Sequence[ImportUpdate]] | None = None,
     compiles: bool = False,
+    keep: Callable[[cst.Module, Located], object] | None = None,
 ) -> FileFacts:
     """Facts for one file's source; a file that does not parse, or is nested too deeply to
     parse or walk safely (bufferlint.parsing), yields `error` and no other facts. For
     `placeholder_imports`, see `_Extractor.run`; `compiles`: CPython parsed the file this
-    source comes from (all of it, or a part), so its nesting need not be checked again."""
-    return extract_tree(source, path, module, is_package, placeholder_imports, compiles)[0]
-
-
-def extract_tree(
-    source: str,
-    path: str,
-    module: str,
-    is_package: bool = False,
-    placeholder_imports: Sequence[Sequence[ImportUpdate]] | None = None,
-    compiles: bool = False,
-) -> tuple[FileFacts, cst.Module | None, Located]:
-    """`extract`, with the tree it walked (None if it found an error) and where it found
-    each class name and event node, for the fixer (bufferlint.trees)."""
+    source comes from (all of it, or a part), so its nesting need not be checked again.
+    `keep` gets the tree and where the walk found each class name and event node, for the
+    fixer (bufferlint.trees)."""
     facts = FileFacts(path=path, module=module)
-    nodes: Located = {}
+    nodes: Located | None = None if keep is None else {}
     try:
         if not compiles:
             parsing.check_nesting(source)
         tree = parsing.run_deep(_extract, source, facts, is_package, placeholder_imports, nodes)
     except parsing.TooDeep as exc:
-        failure = ParseFailure(exc.line, exc.column, str(exc))
+        return FileFacts(path, module, error=ParseFailure(exc.line, exc.column, str(exc)))
     except cst.ParserSyntaxError as exc:
         detail = re.sub(r"^parser error: error at \S+ ", "", exc.message.splitlines()[0])
         failure = ParseFailure(exc.raw_line, exc.raw_column + 1, f"SyntaxError: {detail}")
+        return FileFacts(path, module, error=failure)
     except (RecursionError, MemoryError) as exc:
         failure = ParseFailure(1, 1, f"too deeply nested to parse ({type(exc).__name__})")
-    else:
-        return facts, tree, nodes
-    return FileFacts(path, module, error=failure), None, {}
+        return FileFacts(path, module, error=failure)
+    if keep is not None and nodes is not None:
+        keep(tree, nodes)
+    return facts
 
 
 def _extract(
@@ -711,7 +703,7 @@ def _extract(
     facts: FileFacts,
     is_package: bool,
     placeholder_imports: Sequence[Sequence[ImportUpdate]] | None,
-    nodes: Located,
+    nodes: Located | None,
 ) -> cst.Module:
     tree = cst.parse_module(source)
     _Extractor(source, tree, facts, is_package, nodes).run(placeholder_imports)

@@ -5,8 +5,9 @@ which events construction and the hook reach.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from bufferlint.facts import ClassFacts, Event, FileFacts, MethodFacts, PathGuard
 
@@ -50,6 +51,45 @@ class Reached:
     event: Event
     owner: str  # qualified name of the class whose code holds the event
     guards: tuple[PathGuard, ...]
+
+
+class ClassTable(dict):  # type: ignore[type-arg]
+    """`Project.classes` that hands each name it lacks to `_missing` (which may add it)
+    before answering: the lint's model parses a class when it is first looked up
+    (bufferlint.engine), a copy for another process refuses to (bufferlint.fix.settled)."""
+
+    def _missing(self, name: object) -> bool:
+        """Whether `name` was added."""
+        return False
+
+    def __contains__(self, name: object) -> bool:
+        if dict.__contains__(self, name):
+            return True
+        return self._missing(name) and dict.__contains__(self, name)
+
+    def __getitem__(self, name: str) -> tuple[ClassFacts, FileFacts]:
+        if not dict.__contains__(self, name):
+            self._missing(name)
+        return dict.__getitem__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """`dict.get`, answering as `in` does."""
+        return dict.__getitem__(self, name) if name in self else default
+
+
+class LazyClasses(ClassTable):
+    """Classes that `load` parses when the model first looks them up (the prefilter left
+    their statements out): the model sees every class, as if all were parsed. `words`:
+    the last parts of the names it may still find (a class it lacks under any other name,
+    it lacks for good)."""
+
+    def __init__(self, load: Callable[[str], bool], words: Collection[str]) -> None:
+        super().__init__()
+        self._load = load
+        self.words = words
+
+    def _missing(self, name: object) -> bool:
+        return isinstance(name, str) and self._load(name)
 
 
 class Project:

@@ -25,10 +25,14 @@ import re
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bufferlint import trees
 from bufferlint.facts import ClassFacts, FileFacts, ImportUpdate, ParseFailure, resolve_relative
 from bufferlint.prefilter import CLASS, IMPORT, FileIndex, first_lines
+
+if TYPE_CHECKING:
+    from bufferlint.extract import Located
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 
@@ -106,11 +110,18 @@ def parse(
     # LibCST: only once there is something to parse
     import libcst as cst
 
-    from bufferlint.extract import extract_tree, is_placeholder
+    from bufferlint.extract import extract, is_placeholder
 
     reduced_text = reduced(text, starts, keep)
-    facts, tree, located = extract_tree(
-        reduced_text, path, module, is_package, placeholder_imports, compiles
+    parsed_trees: list[tuple[cst.Module, Located]] = []
+    facts = extract(
+        reduced_text,
+        path,
+        module,
+        is_package,
+        placeholder_imports,
+        compiles,
+        (lambda *found: parsed_trees.append(found)) if trees.wanted() else None,
     )
     if facts.error is not None:
         return _whole(text, path, module, is_package, compiles)
@@ -125,7 +136,7 @@ def parse(
     parsed.imports, parsed.star_imports, parsed.started = facts.imports, facts.star_imports, True
     for number, classes in found.items():
         parsed.statements.setdefault(number, classes)
-    if tree is not None and trees.wanted():
+    for tree, located in parsed_trees:
         body = [statement for statement in tree.body if not is_placeholder(statement)]
         numbers = sorted(keep)
         statements = dict(zip(numbers, body, strict=False))

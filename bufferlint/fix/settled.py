@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from bufferlint.facts import ClassFacts, FileFacts
-from bufferlint.model import Project
+from bufferlint.facts import FileFacts
+from bufferlint.model import ClassTable, Project
 
 
 class Unsettled(BaseException):
@@ -21,7 +21,7 @@ class Unsettled(BaseException):
     into a reason for no fix, and this is not one."""
 
 
-class _Classes(dict):  # type: ignore[type-arg]
+class _Classes(ClassTable):
     """Classes as loaded so far; a name that is missing but might still be found (its last
     part names a class somewhere) is unsettled."""
 
@@ -33,17 +33,6 @@ class _Classes(dict):  # type: ignore[type-arg]
         if isinstance(name, str) and name.rpartition(".")[2] in self.words:
             raise Unsettled(name)
         return False
-
-    def __contains__(self, name: object) -> bool:
-        return dict.__contains__(self, name) or self._missing(name)
-
-    def __getitem__(self, name: str) -> tuple[ClassFacts, FileFacts]:
-        if not dict.__contains__(self, name):
-            self._missing(name)
-        return dict.__getitem__(self, name)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return dict.__getitem__(self, name) if name in self else default
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _Classes, (list(dict.items(self)), self.words)
