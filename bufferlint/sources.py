@@ -47,17 +47,32 @@ class SourceFile:
     is_package: bool
 
 
-def module_of(path: Path) -> tuple[str, str, bool]:
-    """(dotted module, import root, is package) found by walking up `__init__.py` files."""
+def module_of(
+    path: Path, packages: dict[Path, tuple[tuple[str, ...], str]] | None = None
+) -> tuple[str, str, bool]:
+    """(dotted module, import root, is package) found by walking up `__init__.py` files;
+    `packages` remembers each folder's answer for the files after it (a tree of thousands
+    of files has a few hundred folders)."""
     is_package = path.stem == "__init__"
-    parts = [] if is_package else [path.stem]
-    folder = path.parent
-    while (folder / "__init__.py").exists() or (folder / "__init__.pyi").exists():
-        parts.insert(0, folder.name)
-        if folder.parent == folder:
-            break
-        folder = folder.parent
-    return ".".join(parts) or path.stem, str(folder), is_package
+    parts, root = _package(path.parent, {} if packages is None else packages)
+    parts = parts if is_package else (*parts, path.stem)
+    return ".".join(parts) or path.stem, root, is_package
+
+
+def _package(
+    folder: Path, packages: dict[Path, tuple[tuple[str, ...], str]]
+) -> tuple[tuple[str, ...], str]:
+    """The names of `folder` and of the package folders above it, and the first folder
+    up that is no package: the import root."""
+    if folder not in packages:
+        if not ((folder / "__init__.py").exists() or (folder / "__init__.pyi").exists()):
+            packages[folder] = ((), str(folder))
+        elif folder.parent == folder:
+            packages[folder] = ((folder.name,), str(folder))
+        else:
+            parts, root = _package(folder.parent, packages)
+            packages[folder] = ((*parts, folder.name), root)
+    return packages[folder]
 
 
 def _default_skip(path: Path, is_dir: bool) -> bool:
@@ -94,8 +109,9 @@ def discover(
                 if os.path.isfile(real):
                     found.setdefault(real, path.absolute())
     files_out = []
+    packages: dict[Path, tuple[tuple[str, ...], str]] = {}
     for path in sorted(found.values()):
-        module, import_root, is_package = module_of(path)
+        module, import_root, is_package = module_of(path, packages)
         files_out.append(SourceFile(str(path), module, import_root, is_package))
     return files_out
 
