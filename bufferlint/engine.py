@@ -352,6 +352,11 @@ class LintWorkers:
 
     def _start(self) -> Workers:
         if self._pool is None:
+            if self.keep_trees:
+                # Fixes will be planned on LibCST's trees, here and in the workers: LibCST
+                # is imported once, before they fork, rather than in each process apart
+                # (a fifth of a second each, and this process's share would be serial).
+                from bufferlint import extract  # noqa: F401
             self._pool = Workers(self.jobs, self.keep_trees)
         return self._pool
 
