@@ -35,8 +35,9 @@ from bufferlint.sources import (
     read_source,
 )
 
-# LibCST (behind facts, model, analysis and partial) is imported only once something is
-# parsed: a run that the cache answers, or that finds nothing to parse, does without.
+# The class model is imported when needed, and LibCST (bufferlint.extract) only once
+# something is parsed, or before the workers fork in a run that plans fixes: a run that
+# the cache answers, or a plain lint that finds nothing to parse, does without.
 if TYPE_CHECKING:
     from bufferlint.facts import ClassFacts, FileFacts, ParseFailure
     from bufferlint.model import Project
