@@ -977,7 +977,7 @@ class _Run:
 
         result = Result(files=len(self.sources))
         project = Project((), self._load)
-        project.classes = LazyClasses(self._materialize, self.words)
+        project.classes = LazyClasses(self._materialize, self.words, self.partial_modules)
         self.project = project
         candidates = []
         for source in self.sources:

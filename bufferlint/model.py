@@ -79,17 +79,30 @@ class ClassTable(dict):  # type: ignore[type-arg]
 
 class LazyClasses(ClassTable):
     """Classes that `load` parses when the model first looks them up (the prefilter left
-    their statements out): the model sees every class, as if all were parsed. `words`:
-    the last parts of the names it may still find (a class it lacks under any other name,
-    it lacks for good)."""
+    their statements out): the model sees every class, as if all were parsed. It may
+    still find only what `findable` allows (a class it lacks under any other name, it
+    lacks for good)."""
 
-    def __init__(self, load: Callable[[str], bool], words: Collection[str]) -> None:
+    def __init__(
+        self, load: Callable[[str], bool], words: Collection[str], modules: Collection[str]
+    ) -> None:
         super().__init__()
         self._load = load
         self.words = words
+        self.modules = modules
 
     def _missing(self, name: object) -> bool:
         return isinstance(name, str) and self._load(name)
+
+
+def findable(name: str, words: Collection[str], modules: Collection[str]) -> bool:
+    """Whether a lazy class table may add `name`: its last part is a class name that a
+    header defines (`words`), and a module that holds it was parsed in part (`modules`)."""
+    module, _, word = name.rpartition(".")
+    parts = module.split(".")
+    return word in words and any(
+        ".".join(parts[:cut]) in modules for cut in range(len(parts), 0, -1)
+    )
 
 
 class Project:

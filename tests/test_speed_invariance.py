@@ -835,3 +835,18 @@ def test_a_file_changed_between_scan_and_parse_is_scanned_again(tmp_path: Path) 
     assert [c.name for c in outcome.parsed.classes()] == ["New"]
     unchanged = engine._work(engine._Job(str(path), job.key, outcome.scan, tokens=True))
     assert unchanged.scan is outcome.scan
+
+
+def test_what_the_lazy_model_may_still_find() -> None:
+    """A copy of the model refers back only the names the lazy model could still parse:
+    a class name that some header defines, under a module parsed in part (as `_Run.
+    _materialize` looks for them); anything else it lacks for good."""
+    from bufferlint.model import findable
+
+    words, modules = {"Base"}, {"pkg.mod"}
+    assert findable("pkg.mod.Base", words, modules)
+    assert findable("pkg.mod.Outer.Base", words, modules)
+    assert not findable("Base", words, modules)
+    assert not findable("pkg.other.Base", words, modules)
+    assert not findable("pkg.mod.Other", words, modules)
+    assert not findable("pkg.mod", words, modules)

@@ -9,11 +9,11 @@ the copy is the plan the main process would make.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from bufferlint.facts import FileFacts
-from bufferlint.model import ClassTable, Project
+from bufferlint.model import ClassTable, Project, findable
 
 
 class Unsettled(BaseException):
@@ -22,20 +22,23 @@ class Unsettled(BaseException):
 
 
 class _Classes(ClassTable):
-    """Classes as loaded so far; a name that is missing but might still be found (its last
-    part names a class somewhere) is unsettled."""
+    """Classes as loaded so far; a missing name that the lint's model might still find
+    (`model.findable`) is unsettled."""
 
-    def __init__(self, items: Iterable[tuple[str, Any]], words: Collection[str]) -> None:
+    def __init__(
+        self, items: Iterable[tuple[str, Any]], words: Iterable[str], modules: Iterable[str]
+    ) -> None:
         super().__init__(items)
         self.words = frozenset(words)
+        self.modules = frozenset(modules)
 
     def _missing(self, name: object) -> bool:
-        if isinstance(name, str) and name.rpartition(".")[2] in self.words:
+        if isinstance(name, str) and findable(name, self.words, self.modules):
             raise Unsettled(name)
         return False
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return _Classes, (list(dict.items(self)), self.words)
+        return _Classes, (list(dict.items(self)), self.words, self.modules)
 
 
 def _unsettled(module: str) -> FileFacts | None:
@@ -47,6 +50,8 @@ def settled(project: Project) -> Project:
     """A copy of `project` to pickle: what it holds, and what it found missing."""
     copy = Project.__new__(Project)
     copy.__dict__.update(project.__dict__)
-    copy.classes = _Classes(dict.items(project.classes), getattr(project.classes, "words", ()))
+    found = project.classes
+    words, modules = getattr(found, "words", ()), getattr(found, "modules", ())
+    copy.classes = _Classes(dict.items(found), words, modules)
     copy._loader = _unsettled
     return copy
