@@ -1052,8 +1052,9 @@ class _Run:
         if parsed is not None and split and parsed.has(wanted):
             self.parsed[key] = parsed
             return parsed
-        current, text = _read(key[0])
-        if current.digest != scan.digest or current.error:  # changed since it was scanned
+        text = _reread(key[0], scan)
+        if text is None:  # changed since it was scanned, or unreadable
+            current, text = _read(key[0])
             self._absorb(_Outcome(key[0], current))
             scan, parsed = current, None
         if scan.error or scan.index is None:
