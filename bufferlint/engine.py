@@ -1080,9 +1080,11 @@ class _Run:
 
     def _materialize(self, name: str) -> bool:
         """Parses the left-out statements that define class `name`; whether any were."""
-        word = name.rpartition(".")[2]
-        if word not in self.words or self.project is None:
+        from bufferlint.model import findable  # the rule a copy of the model refers back by
+
+        if self.project is None or not findable(name, self.words, self.partial_modules):
             return False
+        word = name.rpartition(".")[2]
         parts = name.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             module = ".".join(parts[:cut])
