@@ -81,9 +81,21 @@ class _Locator:
         self.cursor = 0
         self._last_node: cst.CSTNode | None = None
         self._last_position = (1, 1)
-        self.line_starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", source)]
+        # Only `\n` ends lines (nearly always): lines are counted as the cursor moves on,
+        # rather than listing every line start of the file first.
+        self.line_starts = (
+            [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", source)] if "\r" in source else None
+        )
+        self._counted = 0  # lines up to this offset are counted:
+        self._line = 1  # the line it is on
 
     def _position(self, offset: int) -> tuple[int, int]:
+        if self.line_starts is None:
+            if offset < self._counted:
+                self._counted, self._line = 0, 1
+            self._line += self.source.count("\n", self._counted, offset)
+            self._counted = offset
+            return self._line, offset - self.source.rfind("\n", 0, offset)
         index = bisect.bisect_right(self.line_starts, offset) - 1
         return index + 1, offset - self.line_starts[index] + 1
 
@@ -683,7 +695,9 @@ def extract(
     try:
         if not compiles:
             parsing.check_nesting(source)
-        tree = parsing.run_deep(_extract, source, facts, is_package, placeholder_imports, nodes)
+        tree = parsing.run_deep(
+            _extract, source, facts, is_package, placeholder_imports, nodes, compiles
+        )
     except parsing.TooDeep as exc:
         return FileFacts(path, module, error=ParseFailure(exc.line, exc.column, str(exc)))
     except cst.ParserSyntaxError as exc:
@@ -704,8 +718,9 @@ def _extract(
     is_package: bool,
     placeholder_imports: Sequence[Sequence[ImportUpdate]] | None,
     nodes: Located | None,
+    compiles: bool,
 ) -> cst.Module:
-    tree = cst.parse_module(source)
+    tree = parsing.parse_compiled(source) if compiles else cst.parse_module(source)
     _Extractor(source, tree, facts, is_package, nodes).run(placeholder_imports)
     return tree
 

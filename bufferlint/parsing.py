@@ -135,4 +135,30 @@ def parse_module(source: str, compiles: bool = False) -> cst.Module:
 
     if not compiles:
         check_nesting(source)
-    return run_deep(cst.parse_module, source)
+        return run_deep(cst.parse_module, source)
+    return run_deep(parse_compiled, source)
+
+
+def parse_compiled(source: str) -> cst.Module:
+    """`cst.parse_module` for a text that CPython's parser accepted, without LibCST's check
+    of each node it builds (`CSTNode.__post_init__`: a seventh of parsing, a cost LibCST's
+    own comment would move out of the parser). That check guards trees built by hand; one
+    built by the parser from valid Python passes it. The fixer's own nodes, and the parse
+    that verifies a fix, are still checked. Node classes are shared by every thread, so
+    nodes built elsewhere while this runs go unchecked too: call it on the large stack
+    (`run_deep`), where bufferlint parses one text at a time."""
+    import libcst as cst
+
+    base = cst.CSTNode
+    check = base.__dict__.get("__post_init__")
+    if check is None:  # not where this LibCST version checks: parse as it does
+        return cst.parse_module(source)
+    base.__post_init__ = _unchecked  # type: ignore[method-assign]
+    try:
+        return cst.parse_module(source)
+    finally:
+        base.__post_init__ = check  # type: ignore[method-assign]
+
+
+def _unchecked(self: object) -> None:
+    pass

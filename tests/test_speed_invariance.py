@@ -850,3 +850,23 @@ def test_what_the_lazy_model_may_still_find() -> None:
     assert not findable("pkg.other.Base", words, modules)
     assert not findable("pkg.mod.Other", words, modules)
     assert not findable("pkg.mod", words, modules)
+
+
+def test_parsing_without_libcsts_node_checks_changes_no_tree() -> None:
+    """Text CPython accepted is parsed without LibCST's check of each node: the trees are
+    the checked parse's, and the check is back afterwards, after a failed parse too."""
+    import libcst as cst
+
+    from bufferlint import parsing
+
+    sources = [path.read_text() for path in sorted(FIXTURES.rglob("*.py"))]
+    sources.append('x = f"{a!r:>{width}}" if (b := not c) else [*d, *(e or ())]\n')
+    assert len(sources) > 10
+    for source in sources:
+        checked = cst.parse_module(source)
+        unchecked = parsing.parse_module(source, compiles=True)
+        assert unchecked.deep_equals(checked) and unchecked.code == source
+    with pytest.raises(cst.ParserSyntaxError):
+        parsing.parse_compiled("def f(:\n")
+    with pytest.raises(cst.CSTValidationError):  # a node built by hand is checked again
+        cst.Name("not a name")
