@@ -304,8 +304,13 @@ def first_lines(text: str, starts: Sequence[int]) -> list[int]:
     """The 1-based line on which each statement starts."""
     lines = []
     line, previous = 1, 0
+    plain = "\r" not in text  # only `\n` ends lines: counted without a regex
     for start in starts:
-        line += len(_NEWLINES.findall(text, previous, start))
+        line += (
+            text.count("\n", previous, start)
+            if plain
+            else len(_NEWLINES.findall(text, previous, start))
+        )
         previous = start
         lines.append(line)
     return lines

@@ -870,3 +870,40 @@ def test_parsing_without_libcsts_node_checks_changes_no_tree() -> None:
         parsing.parse_compiled("def f(:\n")
     with pytest.raises(cst.CSTValidationError):  # a node built by hand is checked again
         cst.Name("not a name")
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_module_functions_are_found_by_one_search(newline: str) -> None:
+    """The file index parses only the statements that may define the function asked for,
+    and finds the last top-level definition, as a parse of the whole file would."""
+    import libcst as cst
+
+    from bufferlint.facts import FileFacts
+    from bufferlint.fix.index import SourceIndex
+
+    text = textwrap.dedent(
+        """
+        def f():
+            return 1
+
+        class A:
+            def f(self):  # a method, not the function
+                return 2
+
+        x = "def f(): pass"
+        async def f():
+            return 4
+
+        def fx():
+            return 5
+        """
+    )
+    text = text.lstrip("\n").replace("\n", newline)
+    index = SourceIndex(text, FileFacts(path="m.py", module="m"))
+    found = index.module_function("f")
+    assert found is not None and found.asynchronous is not None
+    assert "return 4" in cst.Module(body=[found]).code
+    assert index.module_function("fx") is not None and index.module_function("g") is None
+    # Both `def f`s and `def fx`; not `class A`, nor `x` with its string. (The prefilter
+    # leaves a file with `\r` line endings in one piece.)
+    assert set(index._chunks) == ({0} if newline == "\r" else {0, 3, 4})

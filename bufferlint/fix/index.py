@@ -13,7 +13,7 @@ import bisect
 import dataclasses
 import re
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 _NEWLINE = re.compile(r"\r\n|\r|\n")
 # Top-level statements that may bind a name: not imports (the facts know those) and not
 # compound statements, which `module_names` does not look into.
+_ASYNC = re.compile(r"async[ \t]+")
 _BINDS = re.compile(r"@|(?!(?:import|from|if|for|while|try|with)\b)[^\W\d]")
 
 
@@ -344,7 +345,8 @@ class SourceIndex:
         statements that may bind one are parsed."""
         if self._names is None:
             self._names = set()
-            for statement in self._parsed(_BINDS):
+            binding = (n for n, start in enumerate(self.starts) if _BINDS.match(self.text, start))
+            for statement in self._parsed(binding):
                 if isinstance(statement, (cst.FunctionDef, cst.ClassDef)):
                     self._names.add(statement.name.value)
                 elif isinstance(statement, cst.SimpleStatementLine):
@@ -362,27 +364,39 @@ class SourceIndex:
     def module_function(self, name: str) -> cst.FunctionDef | None:
         """A function defined at the top level of the file (last definition wins)."""
         found = None
-        pattern = re.compile(rf"^(?:async[ \t]+)?def[ \t]+{re.escape(name)}\b", re.M)
-        for statement in self._parsed(pattern, anywhere=True):
+        # One search of the whole text: searching each statement for it made a file of
+        # thousands of statements cost as much as the rest of planning.
+        lines = _line_starts(_definition(name), self.text)
+        for statement in self._parsed(
+            bisect.bisect_right(self.starts, m.start()) - 1 for m in lines
+        ):
             if isinstance(statement, cst.FunctionDef) and statement.name.value == name:
                 found = statement
         return found
 
-    def _parsed(self, pattern: re.Pattern[str], anywhere: bool = False) -> list[cst.BaseStatement]:
-        """Every top-level statement parsed so far, after parsing those that `pattern`
-        matches at their start (with `anywhere`, at any line start in them)."""
-        number = 0
-        while number < len(self.starts):
-            if len(self.starts) == 1:  # unsplit, or it went whole
-                self._chunk(0)
+    def _parsed(self, numbers: Iterable[int]) -> list[cst.BaseStatement]:
+        """Every top-level statement parsed so far, after parsing statements `numbers`."""
+        for number in sorted(numbers):
+            if len(self.starts) == 1:  # it went whole
                 break
-            start = self.starts[number]
-            end = self.starts[number + 1] if number + 1 < len(self.starts) else len(self.text)
-            found = pattern.search(self.text, start, end) if anywhere else None
-            if found or (not anywhere and pattern.match(self.text, start)):
-                self._chunk(number)
-            number += 1
+            self._chunk(number)
+        if len(self.starts) == 1:  # unsplit, or whole
+            self._chunk(0)
         return [statement for _, statement in self.top_level()]
+
+
+def _definition(name: str) -> re.Pattern[str]:
+    """`def name` (or `async def name`): a literal first, which `re` scans for fast."""
+    return re.compile(rf"def[ \t]+{re.escape(name)}\b")
+
+
+def _line_starts(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Matches of `pattern` that start a line, or follow `async` that starts one."""
+    for match in pattern.finditer(text):
+        start = match.start()
+        line = max(text.rfind("\n", 0, start), text.rfind("\r", 0, start)) + 1
+        if line == start or _ASYNC.fullmatch(text, line, start):
+            yield match
 
 
 def _event_node(nodes: list[cst.CSTNode], kind: str, name: str) -> cst.CSTNode | None:
