@@ -82,6 +82,7 @@ class SourceIndex:
         # Where the facts' own walk finds class names and event nodes, per parsed chunk:
         # the way back from facts to nodes. LibCST's positions are the slow fallback.
         self._located: dict[tuple[int, int], list[cst.CSTNode]] = {}
+        self._located_lines: dict[int, int] = {}  # the same, as lines by id of the node
         self._functions: dict[int, tuple[int | None, dict[cst.CSTNode, CodeRange]]] = {}
 
     # -- chunks ------------------------------------------------------------------------
@@ -124,7 +125,8 @@ class SourceIndex:
         # (Parents go by id, and the ids of nodes let go may come back.)
         for found in (self._chunks, self._number, self._located, self._at, self.positions):
             found.clear()
-        self._parents.clear()
+        for found in (self._located_lines, self._parents):
+            found.clear()
         self._functions.clear()
         self._resolved.clear()
         self._kept = []
@@ -156,9 +158,14 @@ class SourceIndex:
             parent_map(statement, self._parents)  # the tree's other statements may not be used
             for (line, column), nodes in kept.located.items():
                 if self._holds(number, line):
-                    self._located.setdefault((line, column), []).extend(nodes)
+                    self._locate(line, column, nodes)
             return chunk
         return None
+
+    def _locate(self, line: int, column: int, nodes: list[cst.CSTNode]) -> None:
+        self._located.setdefault((line, column), []).extend(nodes)
+        for node in nodes:
+            self._located_lines[id(node)] = line
 
     def _holds(self, number: int, line: int) -> bool:
         """Whether the file's line `line` lies in statement `number`."""
@@ -171,7 +178,7 @@ class SourceIndex:
         parent_map(chunk.module, self._parents)
         if located:
             for (line, column), nodes in locate(text, chunk.module, self.facts.imports).items():
-                self._located.setdefault((line + chunk.offset, column), []).extend(nodes)
+                self._locate(line + chunk.offset, column, nodes)
 
     def _chunk_at_line(self, line: int) -> _Chunk | None:
         number = bisect.bisect_right(self.lines, line) - 1
@@ -252,11 +259,14 @@ class SourceIndex:
         return self._at.get((line, column), [])
 
     def line_of(self, node: cst.CSTNode) -> int:
-        """A node's line (for messages). Inside a function, from the positions of that
-        function alone, shifted to the file by a node the facts located there; else from
-        its whole top-level statement's."""
+        """A node's line (for messages): where the facts' walk found it (two in three of
+        those asked). Else, inside a function, from the positions of that function alone,
+        shifted to the file by a node the facts located there; else from its whole
+        top-level statement's."""
         if node in self.positions:
             return self.positions[node].start.line
+        if id(node) in self._located_lines:
+            return self._located_lines[id(node)]
         function = next(
             (n for n in (node, *self.ancestors(node)) if isinstance(n, cst.FunctionDef)), None
         )
