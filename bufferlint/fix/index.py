@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import re
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -73,6 +73,7 @@ class SourceIndex:
         self.starts: list[int] = list(self._split.starts)
         self.lines = prefilter.first_lines(text, self.starts)
         self._parents: dict[int, cst.CSTNode] = {}  # by id of the child
+        self._later: deque[cst.FunctionDef] = deque()  # functions not yet in `_parents`
         self.positions: dict[cst.CSTNode, CodeRange] = {}
         self._at: dict[tuple[int, int], list[cst.CSTNode]] = defaultdict(list)
         self._chunks: dict[int, _Chunk] = {}
@@ -127,6 +128,7 @@ class SourceIndex:
             found.clear()
         for found in (self._located_lines, self._parents):
             found.clear()
+        self._later.clear()
         self._functions.clear()
         self._resolved.clear()
         self._kept = []
@@ -155,7 +157,8 @@ class SourceIndex:
             self._chunks[number] = chunk
             self._number.setdefault(id(kept.module), number)
             self._parents[id(statement)] = kept.module
-            parent_map(statement, self._parents)  # the tree's other statements may not be used
+            # The tree's other statements may not be used.
+            parent_map(statement, self._parents, self._later)
             for (line, column), nodes in kept.located.items():
                 if self._holds(number, line):
                     self._locate(line, column, nodes)
@@ -175,7 +178,7 @@ class SourceIndex:
     def _add(self, number: int, chunk: _Chunk, text: str, located: bool) -> None:
         self._chunks[number] = chunk
         self._number[id(chunk.module)] = number
-        parent_map(chunk.module, self._parents)
+        parent_map(chunk.module, self._parents, self._later)
         if located:
             for (line, column), nodes in locate(text, chunk.module, self.facts.imports).items():
                 self._locate(line + chunk.offset, column, nodes)
@@ -309,7 +312,7 @@ class SourceIndex:
 
     def _class_named(self, nodes: list[cst.CSTNode]) -> cst.ClassDef | None:
         for node in nodes:
-            parent = self._parents.get(id(node))
+            parent = self.parent(node)
             if isinstance(parent, cst.ClassDef) and parent.name is node:
                 return parent
         return None
@@ -321,13 +324,19 @@ class SourceIndex:
         return quick if quick is not None else _event_node(self.at(line, column), kind, name)
 
     def parent(self, node: cst.CSTNode | None) -> cst.CSTNode | None:
-        return self._parents.get(id(node))
+        if node is None:
+            return None
+        found = self._parents.get(id(node))
+        while found is None and self._later and not isinstance(node, cst.Module):
+            parent_map(self._later.popleft(), self._parents, self._later)
+            found = self._parents.get(id(node))
+        return found
 
     def ancestors(self, node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-        current = self._parents.get(id(node))
+        current = self.parent(node)
         while current is not None:
             yield current
-            current = self._parents.get(id(current))
+            current = self.parent(current)
 
     def statement_of(self, node: cst.CSTNode) -> cst.BaseSmallStatement | None:
         """The small statement holding `node` (itself if it is one)."""
@@ -455,12 +464,16 @@ def fields_of(node: cst.CSTNode) -> tuple[str, ...]:
     return _FIELDS[kind]
 
 
-def parent_map(root: cst.CSTNode, parents: dict[int, cst.CSTNode]) -> None:
+def parent_map(
+    root: cst.CSTNode, parents: dict[int, cst.CSTNode], later: deque[cst.FunctionDef] | None = None
+) -> None:
     """Adds each node's parent, by the node's id, for the nodes `children` walks to. The
-    walk of `children`, inlined: every node of every class a fix looks at passes here."""
+    walk of `children`, inlined: every node of every class a fix looks at passes here.
+    With `later`, the functions below `root` are not entered but left there, to be mapped
+    when a node in one is asked for (a fix looks at a few methods of a class)."""
     stack = [root]
     pop, push = stack.pop, stack.append
-    structural, node_types = _STRUCTURAL, NODE_TYPES
+    structural, node_types, function = _STRUCTURAL, NODE_TYPES, cst.FunctionDef
     while stack:
         node = pop()
         names = structural.get(type(node)) or _structural_fields(node)
@@ -472,7 +485,10 @@ def parent_map(root: cst.CSTNode, parents: dict[int, cst.CSTNode]) -> None:
                     known = node_types.get(type(child))
                     if known or (known is None and is_node(child)):
                         parents[id(child)] = node
-                        push(child)
+                        if later is not None and type(child) is function:
+                            later.append(child)
+                        else:
+                            push(child)
             else:
                 known = node_types.get(kind)
                 if known or (known is None and is_node(value)):
