@@ -476,7 +476,7 @@ class _Job:
 @dataclass
 class _Outcome:
     path: str
-    scan: _Scan
+    scan: _Scan | None  # None: the job's, unchanged (the main process holds it)
     key: Key | None = None
     parsed: Parsed | None = None
     statements: tuple[int, ...] = ()  # those that may report
@@ -499,7 +499,17 @@ def _settled(parsed: Parsed | None, statements: set[int], whole: bool) -> bool:
 
 
 def _work(job: _Job) -> _Outcome:
-    """Runs in a worker process (or in-process, for little work)."""
+    """Runs in a worker process (or in-process, for little work). The job's scan goes back
+    only if it changed here: sending every parsed file's index both ways cost the main
+    process, which competes with the workers for the CPUs, a tenth of a second."""
+    unsplit = job.scan is not None and job.scan.index is not None and job.scan.index.starts is None
+    outcome = _outcome(job)
+    if job.scan is not None and outcome.scan is job.scan and not unsplit:
+        return replace(outcome, scan=None)
+    return outcome
+
+
+def _outcome(job: _Job) -> _Outcome:
     from bufferlint import partial
 
     scan, text = job.scan, None
@@ -512,7 +522,7 @@ def _work(job: _Job) -> _Outcome:
         if text is None:
             text = _reread(job.path, scan)
             if text is None:  # changed since it was scanned
-                return _work(replace(job, scan=_read(job.path)[0]))
+                return _outcome(replace(job, scan=_read(job.path)[0]))
         index.split(text)
     statements = _asked(index, job.offsets, job.tokens)
     wanted = statements | _asked(index, job.extra, False)
@@ -525,7 +535,7 @@ def _work(job: _Job) -> _Outcome:
     if text is None:
         text = _reread(job.path, scan)
         if text is None:
-            return _work(replace(job, scan=_read(job.path)[0]))
+            return _outcome(replace(job, scan=_read(job.path)[0]))
     parsed = partial.parse(
         text,
         job.path,
@@ -774,9 +784,10 @@ class _Run:
         return found if isinstance(found, Parsed) else None
 
     def _absorb(self, outcome: _Outcome) -> None:
-        self.scans[outcome.path] = outcome.scan
-        if outcome.scan.index is not None:
-            self.words.update(h.name for h in outcome.scan.index.headers if h.real)
+        if outcome.scan is not None:
+            self.scans[outcome.path] = outcome.scan
+            if outcome.scan.index is not None:
+                self.words.update(h.name for h in outcome.scan.index.headers if h.real)
         key = outcome.key
         if outcome.parsed is not None and key is not None:
             self.parsed[key] = outcome.parsed

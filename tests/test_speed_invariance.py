@@ -819,7 +819,7 @@ def test_index_gone_whole_finds_only_nodes_of_the_whole_parse() -> None:
 
 def test_a_file_changed_between_scan_and_parse_is_scanned_again(tmp_path: Path) -> None:
     """A worker reads a scanned file again for its text: the scan's index is reused only
-    while the text is the one scanned."""
+    while the text is the one scanned. The scan goes back only where it changed."""
     path = tmp_path / "model.py"
     path.write_text("import torch\n\n\nclass Old(torch.nn.Module):\n    pass\n")
     scan, _ = engine._read(str(path), check=True)
@@ -830,11 +830,21 @@ def test_a_file_changed_between_scan_and_parse_is_scanned_again(tmp_path: Path) 
     )
     job = engine._Job(str(path), (str(path), "model", False), scan, tokens=True)
     outcome = engine._work(job)
-    assert outcome.scan.digest != scan.digest
+    assert outcome.scan is not None and outcome.scan.digest != scan.digest
     assert outcome.parsed is not None
     assert [c.name for c in outcome.parsed.classes()] == ["New"]
+    assert outcome.scan is not None
     unchanged = engine._work(engine._Job(str(path), job.key, outcome.scan, tokens=True))
-    assert unchanged.scan is outcome.scan
+    assert unchanged.scan is None  # the main process holds it: not sent back
+    # A scan split only now (no token: the scan did not split it) goes back, split.
+    path.write_text("import torch\n\n\nclass Base(torch.nn.Module):\n    pass\n")
+    plain, _ = engine._read(str(path), check=True)
+    assert plain.index is not None and plain.index.starts is None
+    split = engine._work(
+        engine._Job(str(path), job.key, plain, extra=(plain.index.headers[0].offset,))
+    )
+    assert split.scan is plain and plain.index.starts is not None
+    assert split.parsed is not None and [c.name for c in split.parsed.classes()] == ["Base"]
 
 
 def test_what_the_lazy_model_may_still_find() -> None:
