@@ -4,6 +4,7 @@ asked for again, and one that dies is an error rather than a hang."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -39,3 +40,43 @@ def test_an_error_in_a_worker_is_raised_here(workers: Workers) -> None:
 def test_a_worker_that_dies_is_an_error_not_a_hang(workers: Workers) -> None:
     with pytest.raises(WorkerDied, match="exit status 3"):
         list(workers.imap_unordered(os._exit, [3], 1))
+    dead = next(n for n, process in enumerate(workers._processes) if not process.is_alive())
+    with pytest.raises(WorkerDied, match="exit status 3"):  # sending to it, too
+        workers.call({dead: (_pid, None)})
+
+
+def _echo(data: bytes) -> bytes:
+    return data
+
+
+def test_tasks_and_results_larger_than_a_pipe_go_through(workers: Workers) -> None:
+    """Each worker holds a second chunk while it runs one: a chunk larger than the pipe
+    holds must not block this process, nor the two processes each other (this one
+    sending a task, the worker a result)."""
+    import signal
+
+    def hang(*_: object) -> None:
+        raise TimeoutError("the pool hangs")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)
+    try:
+        items = [bytes([n]) * 4_000_000 for n in range(12)]
+        results = [data for _, data in workers.imap_unordered(_echo, items, 1)]
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert sorted(results) == items
+
+
+def _slow_first(item: int) -> tuple[int, int]:
+    if item == 0:
+        time.sleep(0.5)
+    return item, os.getpid()
+
+
+def test_each_worker_holds_the_next_chunk(workers: Workers) -> None:
+    """Chunks go out round the workers, two each, before any result comes back: the
+    third goes to the first worker even while it is slow and the other one is idle."""
+    ran = dict(result for _, result in workers.imap_unordered(_slow_first, list(range(4)), 1))
+    assert ran[2] == ran[0] != ran[1] == ran[3]
