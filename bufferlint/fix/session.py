@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import gc
 import os
+import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,7 +276,8 @@ def _attach_in_workers(
             tasks.setdefault(worker, {}).setdefault(finding.path, []).append(finding)
     if not tasks:
         return left
-    model = settled(workspace.project)
+    # Pickled once for all the workers: it is most of what they are sent.
+    model = pickle.dumps(settled(workspace.project), pickle.HIGHEST_PROTOCOL)
     calls = {}
     for worker, by_path in tasks.items():
         loaded = [workspace.files[path] for path in by_path]
@@ -295,7 +297,7 @@ def _attach_in_workers(
 
 def _attach_kept(
     task: tuple[
-        Project,
+        bytes,
         list[tuple[SourceFile, list[Finding]]],
         Mapping[str, FileIndex],
         Settings,
@@ -305,7 +307,8 @@ def _attach_kept(
 ) -> dict[str, list[Planned | None]]:
     """In one of the lint's workers: its files' findings, planned; what planning sets on
     each, or None where the plan needs what the model's copy lacks."""
-    model, files, splits, settings, unsafe, edits = task
+    pickled, files, splits, settings, unsafe, edits = task
+    model: Project = pickle.loads(pickled)
     loaded = [found for found in (_known(source, model) for source, _ in files) if found]
     workspace = Workspace(loaded, model, splits)
     memo = FixMemo(settings.hooks, unsafe, edits) if settings.cache else None
