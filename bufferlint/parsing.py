@@ -10,7 +10,8 @@ with SIGSEGV, which no `except` can catch; 20,000 nested parentheses eat all mem
   on CPython either, and is reported as a parse failure without reaching LibCST;
 - what it accepts is parsed, and walked, in a thread with a large stack and a high
   recursion limit, so that the deepest code CPython accepts (an `and` chain of any
-  length, 3,000 chained subscripts) parses and is analysed like any other;
+  length, 3,000 chained subscripts) parses and is analysed like any other; and it is
+  parsed without LibCST's check of each node (`parse_compiled`);
 - any other SyntaxError is LibCST's to judge: it reads syntax newer than the running
   Python (PEP 695 on 3.11, say) and its message is the one reported.
 """
