@@ -135,8 +135,10 @@ def _serve(connection: Any, keep_trees: bool) -> None:
     tasks: queue.SimpleQueue[Any] = queue.SimpleQueue()
     threading.Thread(target=_take, args=(connection, tasks), daemon=True).start()
     while (task := tasks.get()) is not None:
-        function, items = task
         try:
+            if isinstance(task, Exception):  # it did not unpickle
+                raise task
+            function, items = task
             reply: tuple[bool, Any] = (True, [function(item) for item in items])
         except Exception as exc:  # raised again in the main process
             reply = (False, exc)
@@ -149,9 +151,14 @@ def _serve(connection: Any, keep_trees: bool) -> None:
 def _take(connection: Any, tasks: queue.SimpleQueue[Any]) -> None:
     """Takes tasks off the pipe as they come. Otherwise a task larger than the pipe holds
     would block the main process while this worker runs, or for good while this worker
-    sends it a result larger than the pipe holds."""
-    try:
-        while True:
-            tasks.put(connection.recv())
-    except (EOFError, OSError):
-        tasks.put(None)
+    sends it a result larger than the pipe holds. A task that does not unpickle becomes
+    its error, so that every task still gets its reply."""
+    while True:
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):
+            tasks.put(None)
+            return
+        except Exception as exc:
+            task = exc
+        tasks.put(task)

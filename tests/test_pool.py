@@ -4,7 +4,10 @@ asked for again, and one that dies is an error rather than a hang."""
 from __future__ import annotations
 
 import os
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -37,6 +40,23 @@ def test_an_error_in_a_worker_is_raised_here(workers: Workers) -> None:
         list(workers.imap_unordered(_fail, [1], 1))
 
 
+def _refuse(message: str) -> None:
+    raise ValueError(message)
+
+
+class _Unpicklable:
+    """Pickles, but raises when a worker unpickles it."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return _refuse, ("does not unpickle",)
+
+
+def test_a_task_that_does_not_unpickle_is_its_error(workers: Workers) -> None:
+    with _within(30), pytest.raises(ValueError, match="does not unpickle"):
+        list(workers.imap_unordered(_pid, [_Unpicklable()], 1))
+    assert len(set(workers.call({0: (_pid, None), 1: (_pid, None)}).values())) == 2
+
+
 def test_a_worker_that_dies_is_an_error_not_a_hang(workers: Workers) -> None:
     with pytest.raises(WorkerDied, match="exit status 3"):
         list(workers.imap_unordered(os._exit, [3], 1))
@@ -53,19 +73,9 @@ def test_tasks_and_results_larger_than_a_pipe_go_through(workers: Workers) -> No
     """Each worker holds a second chunk while it runs one: a chunk larger than the pipe
     holds must not block this process, nor the two processes each other (this one
     sending a task, the worker a result)."""
-    import signal
-
-    def hang(*_: object) -> None:
-        raise TimeoutError("the pool hangs")
-
-    previous = signal.signal(signal.SIGALRM, hang)
-    signal.alarm(60)
-    try:
-        items = [bytes([n]) * 4_000_000 for n in range(12)]
+    items = [bytes([n]) * 4_000_000 for n in range(12)]
+    with _within(60):
         results = [data for _, data in workers.imap_unordered(_echo, items, 1)]
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
     assert sorted(results) == items
 
 
@@ -80,3 +90,19 @@ def test_each_worker_holds_the_next_chunk(workers: Workers) -> None:
     third goes to the first worker even while it is slow and the other one is idle."""
     ran = dict(result for _, result in workers.imap_unordered(_slow_first, list(range(4)), 1))
     assert ran[2] == ran[0] != ran[1] == ran[3]
+
+
+@contextmanager
+def _within(seconds: int) -> Iterator[None]:
+    """Fails, rather than hangs, if the block takes longer."""
+
+    def hang(*_: object) -> None:
+        raise TimeoutError("the pool hangs")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
