@@ -543,3 +543,29 @@ def test_json_output_has_ruff_fix_fields(tmp_path):
             "end_location": {"row": 10, "column": 1},
         }
     ]
+
+
+@pytest.mark.parametrize(
+    "code, names",
+    [
+        ("x = torch.arange(n, dtype=dtype)", {"torch", "n", "dtype"}),  # not `arange`
+        ("x = f(a=b, *c, **d)", {"f", "b", "c", "d"}),  # not the keyword `a`
+        ("x = lambda n, *m: n + m + k", {"k"}),  # the lambda's own parameters are bound
+        ("x = [i * j for i in range(n) if i > m for j in i]", {"range", "n", "m"}),
+        ("x = {k: v for k, v in pairs}", {"pairs"}),
+        ("x = (y := f(z))", {"f", "z", "y"}),  # the walrus target too, as it was
+        ('x = f"{a!r:>{width}}"', {"a", "width"}),
+        ("x[i] += t.u[j]", {"x", "i", "t", "j"}),
+        ("x, *y = self.a, b", {"self", "b"}),
+    ],
+)
+def test_what_a_replayed_statement_reads(code: str, names: set[str]) -> None:
+    """The names a statement takes from its scope decide what the rebuild must map onto
+    `self`: the fields' walk finds what LibCST's visitor found."""
+    import libcst as cst
+
+    from bufferlint.fix.replay import reads
+
+    statement = cst.parse_statement(code)
+    assert isinstance(statement, cst.SimpleStatementLine)
+    assert reads(statement.body[0]) == names
