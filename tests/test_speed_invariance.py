@@ -833,7 +833,6 @@ def test_a_file_changed_between_scan_and_parse_is_scanned_again(tmp_path: Path) 
     assert outcome.scan is not None and outcome.scan.digest != scan.digest
     assert outcome.parsed is not None
     assert [c.name for c in outcome.parsed.classes()] == ["New"]
-    assert outcome.scan is not None
     unchanged = engine._work(engine._Job(str(path), job.key, outcome.scan, tokens=True))
     assert unchanged.scan is None  # the main process holds it: not sent back
     # A scan split only now (no token: the scan did not split it) goes back, split.
