@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from bufferlint.conventions import Convention
 from bufferlint.facts import Guard, PathGuard
 from bufferlint.model import Project, Reached
 
@@ -107,12 +108,13 @@ def _built(project: Project, events: Iterator[Reached]) -> dict[str, Built]:
     return built
 
 
-def analyse(project: Project, qualified: str, hooks: Sequence[str]) -> ClassReport:
+def analyse(project: Project, qualified: str, convention: Convention) -> ClassReport:
     report = ClassReport(qualified)
     report.built = _built(project, project.reach(qualified, "__init__"))
     if not report.built:
         return report
-    report.has_hook = project.has_hook(qualified, hooks)
+    hooks = convention.hooks
+    report.has_hook = project.has_hook(qualified, convention)
     report.defines_hook = any(h in project.classes[qualified][0].methods for h in hooks)
     names = set(report.built)
     for hook in hooks:

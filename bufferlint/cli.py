@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bufferlint import __version__
+from bufferlint import __version__, conventions
 from bufferlint.config import (
     Config,
     ConfigError,
@@ -173,11 +173,17 @@ def _codes(values: Sequence[str], option: str) -> tuple[str, ...]:
     help="Skip files that .gitignore ignores (default: respect).",
 )
 @click.option(
+    "--convention",
+    metavar="NAME",
+    help="The materialization convention to judge findings under: "
+    f"{', '.join(conventions.NAMES)} [default: {conventions.DEFAULT.name}].",
+)
+@click.option(
     "--reset-method",
     "reset_methods",
     multiple=True,
     metavar="NAME",
-    help="A materialization hook (repeatable; replaces `reset-methods`, default reset_parameters).",
+    help="A hook of the reset-methods convention (repeatable; replaces `reset-methods`).",
 )
 @click.option(
     "--output-format",
@@ -214,8 +220,8 @@ def _codes(values: Sequence[str], option: str) -> tuple[str, ...]:
 @click.option(
     "--materialize",
     type=click.Choice(["auto", *RECIPES]),
-    help="How --runtime materializes: the recipe of your training stack [default: auto: fsdp "
-    "when the only hook is reset_parameters, else torch].",
+    help="How --runtime materializes: the recipe of your training stack [default: auto: the "
+    "convention's own recipe].",
 )
 @click.option(
     "--devices",
@@ -247,6 +253,7 @@ def check(
     extend_exclude: tuple[str, ...],
     force_exclude: bool,
     respect_gitignore: bool | None,
+    convention: str | None,
     reset_methods: tuple[str, ...],
     output_format: str | None,
     output_file: str | None,
@@ -272,7 +279,7 @@ def check(
     GLOBS are comma-separated and the options repeatable. `bufferlint rule CODE` explains a
     rule.
 
-    --runtime runs each BL001/BL002 finding's class and adds a verdict: confirmed, refuted,
+    --runtime builds each flagged class and adds a verdict: confirmed, refuted,
     unconfirmed or error. [tool.bufferlint.runtime] sets the same options; flags win.
 
     Exit status: 0 no findings, 1 findings (or files that could not be parsed), 2 usage or
@@ -291,6 +298,7 @@ def check(
         extend_exclude=_codes(extend_exclude, "--extend-exclude"),
         respect_gitignore=respect_gitignore,
         force_exclude=force_exclude,
+        convention=convention,
         reset_methods=reset_methods or None,
     )
     try:
@@ -363,7 +371,7 @@ def _runtime_settings(
     from bufferlint.runtime.attach import settings_for
 
     try:
-        return settings_for(config.runtime.values(), flags, settings.hooks)
+        return settings_for(config.runtime.values(), flags, settings.convention)
     except (ValueError, RuntimeUnavailable) as exc:
         raise UserError(str(exc)) from None
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bufferlint import conventions
 from bufferlint.engine import Settings
 from bufferlint.rules import RULES
 from bufferlint.sources import DEFAULT_EXCLUDES
@@ -29,6 +30,7 @@ KEYS = (
     "extend-exclude",
     "respect-gitignore",
     "per-file-ignores",
+    "convention",
     "reset-methods",
     "runtime",
 )
@@ -76,6 +78,7 @@ class Config:
     extend_exclude: tuple[str, ...] = ()
     respect_gitignore: bool | None = None
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    convention: str | None = None
     reset_methods: tuple[str, ...] | None = None
     runtime: RuntimeConfig = RuntimeConfig()
 
@@ -91,6 +94,7 @@ class Overrides:
     extend_exclude: tuple[str, ...] = ()
     respect_gitignore: bool | None = None
     force_exclude: bool = False
+    convention: str | None = None
     reset_methods: tuple[str, ...] | None = None
 
 
@@ -219,10 +223,18 @@ def _parse(table: dict[str, Any], where: str, path: str, root: str) -> Config:
         values["respect_gitignore"] = table["respect-gitignore"]
     if "per-file-ignores" in table:
         values["per_file_ignores"] = _per_file_ignores(table["per-file-ignores"], where)
+    if "convention" in table:
+        if not isinstance(table["convention"], str):
+            raise ConfigError(f"{where} `convention` must be a string, got {table['convention']!r}")
+        values["convention"] = table["convention"]
     if "reset-methods" in table:
         values["reset_methods"] = check_reset_methods(
             _strings(table["reset-methods"], "reset-methods", where), f"{where} `reset-methods`"
         )
+    try:
+        conventions.select(values.get("convention"), values.get("reset_methods"))
+    except conventions.UnknownConvention as exc:
+        raise ConfigError(f"{where} {exc}") from None
     return Config(**values)
 
 
@@ -335,7 +347,7 @@ def resolve(config: Config, overrides: Overrides) -> Settings:
     exclude = overrides.exclude if overrides.exclude is not None else config.exclude
     respect = overrides.respect_gitignore
     return Settings(
-        hooks=overrides.reset_methods or config.reset_methods or Settings().hooks,
+        convention=_convention(config, overrides),
         select=select,
         exclude=DEFAULT_EXCLUDES if exclude is None else exclude,
         extend_exclude=config.extend_exclude + overrides.extend_exclude,
@@ -347,6 +359,22 @@ def resolve(config: Config, overrides: Overrides) -> Settings:
         ),
         project_root=config.root or os.getcwd(),
     )
+
+
+def _convention(config: Config, overrides: Overrides) -> conventions.Convention:
+    """The command line's convention and hooks win together: the file's hooks count only
+    for a `reset-methods` convention that the command line leaves in place."""
+    name, hooks = config.convention, config.reset_methods  # checked together by `_parse`
+    if overrides.convention is not None:
+        name, hooks = overrides.convention, overrides.reset_methods
+        if name == "reset-methods":
+            hooks = hooks or config.reset_methods
+    elif overrides.reset_methods:
+        name, hooks = "reset-methods", overrides.reset_methods
+    try:
+        return conventions.select(name, hooks)
+    except conventions.UnknownConvention as exc:
+        raise ConfigError(f"--convention: {exc}") from None
 
 
 def _close(word: str, known: Sequence[str]) -> list[str]:

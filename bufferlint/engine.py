@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from bufferlint import __version__, prefilter, suppressions, trees
 from bufferlint.cache import Cache, Stat, blake2b, digest_of, location, shard_of, stat_of
+from bufferlint.checking import class_findings, error_finding, suppressed_and_sorted
+from bufferlint.conventions import DEFAULT, Convention
 from bufferlint.exclusion import PathFilter
-from bufferlint.findings import BufferSite, Finding
+from bufferlint.findings import Finding
 from bufferlint.pool import Workers
-from bufferlint.rules import BL001, BL002, RULES, message
+from bufferlint.rules import RULES
 from bufferlint.sources import (
     DEFAULT_EXCLUDES,
     SourceError,
@@ -53,7 +55,7 @@ Finish = Callable[
 
 @dataclass(frozen=True)
 class Settings:
-    hooks: tuple[str, ...] = ("reset_parameters",)
+    convention: Convention = DEFAULT  # how the stack rebuilds tensors (bufferlint.conventions)
     select: frozenset[str] = frozenset(RULES)
     # Which files (bufferlint.exclusion): globs on a path's name or anchored at project_root.
     exclude: tuple[str, ...] = DEFAULT_EXCLUDES
@@ -183,79 +185,16 @@ def _analysed(
     )
     for file_facts in facts:
         if file_facts.error is not None:
-            result.findings.append(_error_finding(by_path[file_facts.path], file_facts))
+            result.findings.append(error_finding(by_path[file_facts.path], file_facts))
     candidates = ((by_path[f.path], f, f.classes) for f in facts if f.error is None)
     result.findings.extend(_class_findings(project, candidates, settings))
     return _finish(result, sources, settings, texts), project
 
 
 def _class_findings(
-    project: Project,
-    candidates: Iterable[tuple[SourceFile, FileFacts, Iterable[ClassFacts]]],
-    settings: Settings,
+    project: Project, candidates: Iterable[Any], settings: Settings
 ) -> list[Finding]:
-    """BL001 and BL002 for the given classes of each file, on a large stack: the class
-    model recurses along inheritance and call chains, which may be thousands deep."""
-    from bufferlint import parsing
-
-    return parsing.run_deep(_find_in_classes, project, candidates, settings)
-
-
-def _find_in_classes(
-    project: Project,
-    candidates: Iterable[tuple[SourceFile, FileFacts, Iterable[ClassFacts]]],
-    settings: Settings,
-) -> list[Finding]:
-    from bufferlint import analysis
-
-    found = []
-    reports: dict[str, analysis.ClassReport] = {}
-
-    def report_for(qualified: str) -> analysis.ClassReport:
-        if qualified not in reports:
-            reports[qualified] = analysis.analyse(project, qualified, settings.hooks)
-        return reports[qualified]
-
-    for source, file_facts, classes in candidates:
-        for cls in classes:
-            qualified = f"{file_facts.module}.{cls.name}"
-            if project.classes.get(qualified, (None, None))[1] is not file_facts:
-                continue  # a duplicate module name: the first file wins
-            if not project.is_module(qualified):
-                continue
-            report = report_for(qualified)
-            if not report.built:
-                continue
-            parents = {
-                base: report_for(base)
-                for base in project.bases(qualified)
-                if base in project.classes and project.is_module(base)
-            }
-            missing = analysis.attributable(report, parents)
-            if not missing:
-                continue
-            rule = BL002 if report.has_hook is False else BL001
-            if rule.code not in settings.select:
-                continue
-            found.append(
-                Finding(
-                    code=rule.code,
-                    message=message(rule, report, missing, settings.hooks, source.path),
-                    path=source.path,
-                    line=cls.line,
-                    column=cls.column,
-                    end_line=cls.line,
-                    end_column=cls.column + len(cls.name.rsplit(".", 1)[-1]),
-                    class_name=cls.name,
-                    module=source.module,
-                    import_root=source.import_root,
-                    buffers=tuple(
-                        BufferSite(b.name, b.line, b.persistent, b.owner, b.path) for b in missing
-                    ),
-                    hooks=settings.hooks,
-                )
-            )
-    return found
+    return class_findings(project, candidates, settings.select, settings.convention)
 
 
 def _finish(
@@ -265,25 +204,16 @@ def _finish(
     texts: Mapping[str, str] | None = None,
     plain: Collection[str] = (),
 ) -> Result:
-    """Suppressions applied, findings sorted. `plain`: paths whose text, as read for the
-    findings, cannot hold a directive of ours (not read again)."""
-    result.findings = suppressions.apply(
+    result.findings = suppressed_and_sorted(
         result.findings,
         sources,
         settings.select,
         settings.per_file_ignores,
-        settings.project_root or os.getcwd(),
-        texts or {},
+        settings.project_root,
+        texts,
         plain,
     )
-    result.findings.sort(key=Finding.sort_key)
     return result
-
-
-def _error_finding(source: SourceFile, facts: FileFacts) -> Finding:
-    error = facts.error
-    assert error is not None
-    return Finding.at_line(source, None, error.message, error.line, error.column, error.column)
 
 
 # -- the prefiltered run ---------------------------------------------------------------
@@ -1010,7 +940,7 @@ class _Run:
             error = self._error(self.keys[source.path])
             if error is not None:
                 facts = FileFacts(path=source.path, module=source.module, error=error)
-                result.findings.append(_error_finding(source, facts))
+                result.findings.append(error_finding(source, facts))
         result.findings.extend(findings)
         # Only files with findings or directives have anything to suppress or report.
         reported = {finding.path for finding in result.findings}

@@ -32,7 +32,8 @@ class Finding:
     module: str  # dotted module name, importable from `import_root`
     import_root: str  # the folder to put on sys.path to import `module`
     buffers: tuple[BufferSite, ...] = ()
-    hooks: tuple[str, ...] = ("reset_parameters",)
+    hooks: tuple[str, ...] = ()  # the methods that should rebuild them, by the convention
+    convention: str = ""  # the materialization convention the finding was judged under
     fix: dict[str, Any] | None = None
     runtime: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -9,18 +9,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bufferlint.conventions import Convention
 from bufferlint.facts import ClassFacts, Event, FileFacts, MethodFacts, PathGuard
 
-# torch.nn layers that define reset_parameters (torch 2.x).
-TORCH_LAYERS_WITH_HOOK = frozenset(
-    """AdaptiveLogSoftmaxWithLoss BatchNorm1d BatchNorm2d BatchNorm3d Bilinear Conv1d Conv2d
-    Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d Embedding EmbeddingBag GRU GRUCell
-    GroupNorm InstanceNorm1d InstanceNorm2d InstanceNorm3d LSTM LSTMCell LayerNorm
-    LazyBatchNorm1d LazyBatchNorm2d LazyBatchNorm3d LazyConv1d LazyConv2d LazyConv3d
-    LazyConvTranspose1d LazyConvTranspose2d LazyConvTranspose3d LazyInstanceNorm1d
-    LazyInstanceNorm2d LazyInstanceNorm3d LazyLinear Linear PReLU RMSNorm RNN RNNBase RNNCell
-    RNNCellBase SyncBatchNorm _BatchNorm _NormBase _ConvNd _ConvTransposeNd""".split()
-)
 LIGHTNING_MODULES = frozenset(
     f"{package}.{path}LightningModule"
     for package in ("lightning", "lightning.pytorch", "pytorch_lightning")
@@ -256,17 +247,17 @@ class Project:
                 return None  # a plain attribute or getter-only property shadows it
         return None
 
-    def has_hook(self, qualified: str, hooks: Iterable[str]) -> bool | None:
+    def has_hook(self, qualified: str, convention: Convention) -> bool | None:
         """True or False where the whole ancestry is known; None behind unknown bases."""
         unknown = False
         for owner in self.mro(qualified):
             if owner in self.classes:
-                if any(hook in self.classes[owner][0].methods for hook in hooks):
+                if any(hook in self.classes[owner][0].methods for hook in convention.hooks):
                     return True
                 continue
             layer = torch_class(owner)
             if layer is not None:
-                if layer in TORCH_LAYERS_WITH_HOOK and "reset_parameters" in hooks:
+                if convention.layer_defines_hook(layer):
                     return True
             elif owner not in LIGHTNING_MODULES and owner not in NEUTRAL_BASES:
                 unknown = True

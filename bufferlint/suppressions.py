@@ -30,7 +30,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bufferlint.findings import Finding
-from bufferlint.rules import BL100, RULES
+from bufferlint.rules import RULES, DirectiveRule, directive_rule
 from bufferlint.sources import SourceError, SourceFile, read_source
 
 OURS = re.compile(r"BL\d+")
@@ -154,7 +154,8 @@ def apply(
     by_path: dict[str, list[Finding]] = {}
     for finding in findings:
         by_path.setdefault(finding.path, []).append(finding)
-    report_unused = BL100.code in select
+    rule = directive_rule()
+    report_unused = rule is not None and rule.code in select
     kept: list[Finding] = []
     for source in sources:
         here = by_path.pop(source.path, [])
@@ -169,8 +170,8 @@ def apply(
                 kept.append(finding)
             elif finding.code not in ignored and not _suppress(finding, directives):
                 kept.append(finding)
-        if report_unused and not unparsable and BL100.code not in ignored and directives:
-            for unused in _unused(source, directives, select):
+        if rule is not None and report_unused and not unparsable and rule.code not in ignored:
+            for unused in _unused(rule, source, directives, select) if directives else ():
                 if not _suppress(unused, directives):
                     kept.append(unused)
     kept.extend(f for rest in by_path.values() for f in rest)  # never drop one outside `sources`
@@ -191,7 +192,11 @@ def _suppress(finding: Finding, directives: Directives | None) -> bool:
     if directives is None or finding.code is None:
         return False
     for directive in (*directives.file, *directives.lines.get(finding.line, ())):
-        if finding.code == BL100.code and directive.kind != "file" and directive.codes is None:
+        if (
+            _reports_directives(finding.code)
+            and directive.kind != "file"
+            and directive.codes is None
+        ):
             continue  # a blanket directive cannot hide the report that it is unused
         if directive.covers(finding.code):
             directive.used.add(finding.code)
@@ -199,35 +204,35 @@ def _suppress(finding: Finding, directives: Directives | None) -> bool:
     return False
 
 
-def _unused(source: SourceFile, directives: Directives, select: frozenset[str]) -> list[Finding]:
+def _reports_directives(code: str) -> bool:
+    rule = directive_rule()
+    return rule is not None and code == rule.code
+
+
+def _unused(
+    rule: DirectiveRule, source: SourceFile, directives: Directives, select: frozenset[str]
+) -> list[Finding]:
     out = []
     for line in sorted(directives.lines):
         for directive in directives.lines[line]:
             if directive.codes is None:
                 if directive.kind == "ignore" and not directive.used:
-                    text = "Unused blanket `bufferlint: ignore` directive"
-                    out.append(_finding(source, directive, text))
+                    out.append(_finding(rule, source, directive, rule.unused_blanket()))
                 continue
             ours = [c for c in dict.fromkeys(directive.codes) if OURS.fullmatch(c)]
-            # BL100 in a directive shields that directive from this report, so it is used
-            # whenever there is something to report.
-            unused = [
-                c for c in ours if c in select and c not in directive.used and c != BL100.code
-            ]
+            # The rule's own code in a directive shields that directive from this report,
+            # so it is used whenever there is something to report.
+            unused = [c for c in ours if c in select and c not in directive.used and c != rule.code]
             unknown = [c for c in ours if c not in RULES]
-            parts = [
-                f"{label}: {', '.join(f'`{c}`' for c in codes)}"
-                for label, codes in (("unused", unused), ("unknown", unknown))
-                if codes
-            ]
-            if parts:
-                name = "noqa" if directive.kind == "noqa" else "bufferlint: ignore"
-                text = f"Unused `{name}` directive ({'; '.join(parts)})"
-                out.append(_finding(source, directive, text))
+            text = rule.unused(directive.kind, unused, unknown)
+            if text is not None:
+                out.append(_finding(rule, source, directive, text))
     return out
 
 
-def _finding(source: SourceFile, directive: Directive, message: str) -> Finding:
+def _finding(
+    rule: DirectiveRule, source: SourceFile, directive: Directive, message: str
+) -> Finding:
     return Finding.at_line(
-        source, BL100.code, message, directive.line, directive.column, directive.end_column
+        source, rule.code, message, directive.line, directive.column, directive.end_column
     )

@@ -9,7 +9,7 @@ from typing import Any
 def assert_materializes(
     factory: Callable[[], Any],
     recipe: str = "fsdp",
-    hooks: Sequence[str] = ("reset_parameters",),
+    hooks: Sequence[str] | None = None,
     devices: int = 1,
     *,
     buffers: Sequence[str] = (),
@@ -23,13 +23,17 @@ def assert_materializes(
     The factory must create tensors without an explicit device, so it can be called under
     `torch.device("meta")`. With devices=1 the check runs in this process; with more it runs
     in worker processes, so the factory must be a module-level function (importable as
-    `module:name`).
+    `module:name`). `hooks`: the methods materialization calls (default: the default
+    convention's).
     """
+    from bufferlint.conventions import DEFAULT
     from bufferlint.runtime import RuntimeSettings, require, resolve_recipe, validate
     from bufferlint.runtime.report import format_report
 
+    hooks = DEFAULT.hooks if hooks is None else tuple(hooks)
+
     validate(RuntimeSettings(recipe=recipe, devices=devices, timeout=timeout, seed=seed))
-    resolved = resolve_recipe(recipe, hooks)
+    resolved = resolve_recipe(recipe, "", hooks)
     require("torch", *(["lightning"] if resolved == "lightning" else []))
     if devices == 1:
         result = _in_process(factory, resolved, tuple(hooks), tuple(buffers), seed)

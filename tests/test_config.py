@@ -120,7 +120,8 @@ def test_resolve_precedence(tmp_path):
     )
     settings = resolve(config, Overrides())
     assert settings.select == {"BL001"}
-    assert settings.hooks == ("init_weights",)
+    assert settings.convention.name == "reset-methods"
+    assert settings.convention.hooks == ("init_weights",)
     assert settings.exclude == ("gen",) and settings.extend_exclude == ("old",)
     assert settings.respect_gitignore is False
     assert settings.per_file_ignores == (("tests/*", frozenset({"BL001", "BL002"})),)
@@ -134,7 +135,8 @@ def test_resolve_precedence(tmp_path):
     )
     settings = resolve(config, cli)
     assert settings.select == {"BL002"}
-    assert settings.hooks == ("reset_parameters",)
+    assert settings.convention.name == "reset-parameters"
+    assert settings.convention.hooks == ("reset_parameters",)
     assert settings.exclude == ("x",) and settings.extend_exclude == ("old", "y")
     assert settings.respect_gitignore is True
 

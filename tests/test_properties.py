@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 torch = pytest.importorskip("torch")
 
 from bufferlint import analysis  # noqa: E402
+from bufferlint.conventions import select  # noqa: E402
 from bufferlint.engine import Settings, lint_source  # noqa: E402
 from bufferlint.extract import extract  # noqa: E402
 from bufferlint.model import Project  # noqa: E402
@@ -318,14 +319,16 @@ def check(spec: ClassSpec, workdir: Path) -> None:
     placeholders = {f"b{i}" for i, b in enumerate(spec.buffers) if b.build in PLACEHOLDERS}
     missing = {}
     for name in classes:
-        report = analysis.analyse(project, f"{module}.{name}", (HOOK,))
+        report = analysis.analyse(project, f"{module}.{name}", select(None, (HOOK,)))
         missing[name] = {b.name for b in report.missing}
         wrong = wrong_after_materializing(getattr(imported, name)) - placeholders
         assert missing[name] == wrong, f"class {name}:\n{source}"
     # What is reported: each class's findings name only buffers it misses, and every
     # missed buffer is reported at the class or at a parent that misses it too.
     reported = {name: set() for name in classes}
-    for finding in lint_source(str(path), source, Settings(hooks=(HOOK,))).findings:
+    for finding in lint_source(
+        str(path), source, Settings(convention=select(None, (HOOK,)))
+    ).findings:
         assert finding.code in ("BL001", "BL002"), finding.message
         reported[finding.class_name] |= {b.name for b in finding.buffers}
     for name in classes:

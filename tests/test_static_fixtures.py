@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from bufferlint.conventions import select
 from bufferlint.engine import Settings, lint
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "static"
@@ -76,8 +77,16 @@ def test_custom_hook_name(tmp_path):
         "        self.a.fill_(1.0)\n"
     )
     assert [f.code for f in lint([str(source)], Settings()).findings] == ["BL002"]
-    assert lint([str(source)], Settings(hooks=("init_weights",))).findings == []
-    both = lint([str(source)], Settings(hooks=("reset_parameters", "init_weights"))).findings
+    assert (
+        lint(
+            [str(source)], Settings(convention=select("reset-methods", ("init_weights",)))
+        ).findings
+        == []
+    )
+    both = lint(
+        [str(source)],
+        Settings(convention=select("reset-methods", ("reset_parameters", "init_weights"))),
+    ).findings
     assert both == []
 
 

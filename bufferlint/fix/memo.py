@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bufferlint.cache import Cache, blake2b, digest_of, location
+from bufferlint.conventions import Convention
 from bufferlint.findings import Finding
 from bufferlint.fix.workspace import Workspace
 
@@ -35,9 +36,9 @@ PLANNED_KEYS = ("fix_hidden", "no_fix")
 class FixMemo:
     """Outcomes in `.bufferlint_cache`, under a key of the finding and the settings."""
 
-    def __init__(self, hooks: tuple[str, ...], unsafe: bool, edits: bool) -> None:
+    def __init__(self, convention: Convention, unsafe: bool, edits: bool) -> None:
         self.cache = Cache(location())
-        self.settings = repr((hooks, unsafe, edits))
+        self.settings = repr((convention, unsafe, edits))
         self._digests: dict[str, str] = {}
 
     def key(self, finding: Finding) -> str:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from bufferlint import analysis
+from bufferlint.conventions import Convention
 from bufferlint.extract import _argument, dotted
 from bufferlint.facts import Guard
 from bufferlint.findings import Finding
@@ -48,13 +49,7 @@ from bufferlint.fix.replay import (
     substitute,
 )
 from bufferlint.fix.workspace import Workspace
-from bufferlint.model import (
-    LIGHTNING_MODULES,
-    NEUTRAL_BASES,
-    TORCH_LAYERS_WITH_HOOK,
-    Project,
-    torch_class,
-)
+from bufferlint.model import LIGHTNING_MODULES, NEUTRAL_BASES, Project, torch_class
 
 # Methods that keep every element of a constant tensor equal: dtype, device and shape.
 _VALUE_PRESERVING = frozenset(
@@ -121,7 +116,7 @@ def torch_name(index: SourceIndex) -> str:
     return next((local for local, target in imports.items() if target == "torch"), "")
 
 
-def plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
+def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan:
     """The fix for one BL001/BL002 finding; raises Unavailable with the reason there is none."""
     qualified = f"{finding.module}.{finding.class_name}"
     project = workspace.project
@@ -130,6 +125,7 @@ def plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
         raise Unavailable("bufferlint cannot find the class in the current source")
     index, class_node = located
     cls = project.classes[qualified][0]
+    hooks = convention.hooks
     own = [h for h in hooks if h in cls.methods]
     hook = (own or [h for h in hooks if project.find_method(qualified, h)] or list(hooks))[0]
     hook_node = index.method(class_node, cls.methods[hook]) if own else None
@@ -142,7 +138,7 @@ def plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
     init = index.method(class_node, cls.methods["__init__"]) if "__init__" in cls.methods else None
     self_name = _self_name(hook_node or init)
 
-    report = analysis.analyse(project, qualified, hooks)
+    report = analysis.analyse(project, qualified, convention)
     targets = [b.name for b in report.missing]
     steps = trace.construction(project, qualified)
     built = trace.buildings(steps)
@@ -155,7 +151,7 @@ def plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
         events = cls.methods[hook].events
         calls_super = any(e.kind in ("super", "explicit") and e.name == hook for e in events)
         if not calls_super and inherited is not None:
-            by_parent = analysis.analyse(project, inherited[0], hooks).rebuilt
+            by_parent = analysis.analyse(project, inherited[0], convention).rebuilt
             if by_parent & set(targets):
                 add_super = True
                 targets = [n for n in targets if n not in by_parent]
@@ -164,7 +160,7 @@ def plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
                     for r in effects.of_method(hook, all_buffers, after=qualified)[:1]
                 ]
     else:
-        external = _external_hook(project, qualified, hook)
+        external = _external_hook(project, qualified, hook, convention)
         add_super = inherited is not None or external
         unknown = _unknown_bases(project, qualified)
         if not add_super and unknown:
@@ -192,7 +188,7 @@ def plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
             builder.add(step, name)
     reasons += builder.reasons
 
-    early = trace.hook_calls(project, qualified, steps, hook)
+    early = trace.hook_calls(project, qualified, steps, hook, convention)
     guard = None
     if early and targets:
         last = max(targets, key=lambda name: first_built.get(name, 0))
@@ -229,12 +225,11 @@ def _annotates(class_node: cst.ClassDef) -> bool:
     return any(method.returns is not None for method in class_methods(class_node))
 
 
-def _external_hook(project: Project, qualified: str, hook: str) -> bool:
+def _external_hook(project: Project, qualified: str, hook: str, convention: Convention) -> bool:
     """Whether a torch layer among the bases defines the hook."""
-    if hook != "reset_parameters":
-        return False
     return any(
-        (torch_class(name) or "") in TORCH_LAYERS_WITH_HOOK for name in project.mro(qualified)
+        convention.layer_defines_hook(torch_class(name) or "", hook)
+        for name in project.mro(qualified)
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from bufferlint import analysis
 from bufferlint.cache import digest_of
+from bufferlint.conventions import Convention
 from bufferlint.engine import (
     LintWorkers,
     Result,
@@ -38,9 +39,9 @@ from bufferlint.fix.workspace import Loaded, Workspace
 from bufferlint.model import Project
 from bufferlint.pool import quiet_gc
 from bufferlint.prefilter import FileIndex
+from bufferlint.rules import fixable
 from bufferlint.sources import SourceError, SourceFile, read_source
 
-FIXABLE = frozenset({"BL001", "BL002"})
 PARALLEL_FILES = 16  # files with findings worth forking workers for
 MAX_ROUNDS = 8
 NO_FIX = "no automatic fix"
@@ -115,11 +116,11 @@ def attach_fixes(
     if not loaded:
         return
     workspace = Workspace(loaded, project, splits)
-    memo = FixMemo(settings.hooks, unsafe, edits) if settings.cache else None
+    memo = FixMemo(settings.convention, unsafe, edits) if settings.cache else None
     pending = [
         f
         for f in result.findings
-        if f.code in FIXABLE
+        if f.code in fixable()
         and f.path in workspace.files
         and (memo is None or not memo.recall(f, workspace))
     ]
@@ -127,9 +128,9 @@ def attach_fixes(
         pending = _attach_in_workers(pending, workspace, workers, settings, unsafe, edits)
     jobs = worker_count(settings.jobs)
     if jobs > 1 and len({f.path for f in pending}) >= PARALLEL_FILES:
-        _attach_in_pool(pending, workspace, settings.hooks, unsafe, edits, jobs, memo)
+        _attach_in_pool(pending, workspace, settings.convention, unsafe, edits, jobs, memo)
     else:
-        _attach(pending, workspace, settings.hooks, unsafe, edits, memo)
+        _attach(pending, workspace, settings.convention, unsafe, edits, memo)
 
 
 def _known(source: SourceFile, project: Project) -> Loaded | None:
@@ -149,7 +150,7 @@ def _fixable_sources(findings: Sequence[Finding]) -> list[SourceFile]:
     sources = {
         f.path: SourceFile(f.path, f.module, f.import_root, _is_package(f.path))
         for f in findings
-        if f.code in FIXABLE
+        if f.code in fixable()
     }
     return [sources[path] for path in sorted(sources, key=Path)]
 
@@ -161,7 +162,7 @@ def _is_package(path: str) -> bool:
 def _attach(
     findings: Sequence[Finding],
     workspace: Workspace,
-    hooks: Sequence[str],
+    convention: Convention,
     unsafe: bool,
     edits: bool = True,
     memo: FixMemo | None = None,
@@ -170,22 +171,22 @@ def _attach(
     proof (`prove`) is left to `--fix`, as ruff checks a fix only when applying it:
     proving costs a parse of every fixed file."""
     for finding in findings:
-        if finding.code not in FIXABLE or finding.path not in workspace.files:
+        if finding.code not in fixable() or finding.path not in workspace.files:
             continue
         key = memo.key(finding) if memo is not None else ""
         workspace.reads.clear()
         workspace.asked.clear()
-        _attach_one(finding, workspace, hooks, unsafe, edits)
+        _attach_one(finding, workspace, convention, unsafe, edits)
         if memo is not None:
             memo.keep(key, finding, workspace)
         workspace.trim()
 
 
 def _attach_one(
-    finding: Finding, workspace: Workspace, hooks: Sequence[str], unsafe: bool, edits: bool
+    finding: Finding, workspace: Workspace, convention: Convention, unsafe: bool, edits: bool
 ) -> None:
     try:
-        fix = _plan(finding, workspace, hooks)
+        fix = _plan(finding, workspace, convention)
         after = render(fix.index, [fix]) if edits else None
     except Unavailable as exc:
         _no_fix(finding, str(exc))
@@ -207,14 +208,14 @@ Planned = tuple[Any, dict[str, Any], str]
 
 # What the pool's workers plan from, inherited when they fork: findings by file.
 _shared: (
-    tuple[dict[str, list[Finding]], Workspace, Sequence[str], bool, bool, FixMemo | None] | None
+    tuple[dict[str, list[Finding]], Workspace, Convention, bool, bool, FixMemo | None] | None
 ) = None
 
 
 def _attach_in_pool(
     findings: Sequence[Finding],
     workspace: Workspace,
-    hooks: Sequence[str],
+    convention: Convention,
     unsafe: bool,
     edits: bool,
     jobs: int,
@@ -226,13 +227,13 @@ def _attach_in_pool(
     import multiprocessing
 
     if "fork" not in multiprocessing.get_all_start_methods():
-        _attach(findings, workspace, hooks, unsafe, edits, memo)
+        _attach(findings, workspace, convention, unsafe, edits, memo)
         return
     by_path: dict[str, list[Finding]] = {}
     for finding in findings:  # fixable ones, in files the workspace holds
         by_path.setdefault(finding.path, []).append(finding)
     order = sorted(by_path, key=lambda path: (-len(by_path[path]), path))
-    _shared = (by_path, workspace, hooks, unsafe, edits, memo)
+    _shared = (by_path, workspace, convention, unsafe, edits, memo)
     # The class model is read, never freed, in the workers: frozen, the collector does not
     # walk it each time parsing allocates (as it does in the lint's workers).
     gc.freeze()
@@ -249,9 +250,9 @@ def _attach_in_pool(
 def _attach_file(path: str) -> tuple[str, list[Planned]]:
     """In a worker: one file's findings, planned; what planning sets on each."""
     assert _shared is not None
-    by_path, workspace, hooks, unsafe, edits, memo = _shared
+    by_path, workspace, convention, unsafe, edits, memo = _shared
     group = by_path[path]
-    _attach(group, workspace, hooks, unsafe, edits, memo)
+    _attach(group, workspace, convention, unsafe, edits, memo)
     return path, [(f.fix, f.extra, f.message) for f in group]
 
 
@@ -311,7 +312,7 @@ def _attach_kept(
     model: Project = pickle.loads(pickled)
     loaded = [found for found in (_known(source, model) for source, _ in files) if found]
     workspace = Workspace(loaded, model, splits)
-    memo = FixMemo(settings.hooks, unsafe, edits) if settings.cache else None
+    memo = FixMemo(settings.convention, unsafe, edits) if settings.cache else None
     outcomes: dict[str, list[Planned | None]] = {}
     for source, group in files:
         found: list[Planned | None] = []
@@ -321,7 +322,7 @@ def _attach_kept(
                 found.append(None)
                 continue
             try:
-                _attach([finding], workspace, settings.hooks, unsafe, edits, memo)
+                _attach([finding], workspace, settings.convention, unsafe, edits, memo)
             except Unsettled:
                 found.append(None)
             else:
@@ -336,11 +337,11 @@ def _no_fix(finding: Finding, reason: str) -> None:
         finding.message += f"; {NO_FIX}: {reason}"
 
 
-def _plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
+def _plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan:
     """`plan`, where an unexpected failure becomes the reason there is no fix: a bug in
     the fixer must not stop a lint run."""
     try:
-        return plan(finding, workspace, hooks)
+        return plan(finding, workspace, convention)
     except Unavailable:
         raise
     except Exception as exc:  # reported in the finding, not swallowed
@@ -348,7 +349,7 @@ def _plan(finding: Finding, workspace: Workspace, hooks: Sequence[str]) -> Plan:
 
 
 def prove(
-    workspace: Workspace, path: str, plans: Sequence[Plan], hooks: Sequence[str]
+    workspace: Workspace, path: str, plans: Sequence[Plan], convention: Convention
 ) -> tuple[Loaded, list[tuple[Plan, str]]]:
     """The file with `plans` applied (its text and facts), and the plans whose class it
     still reports (or all, with the reason, when the result does not parse or cannot be
@@ -373,7 +374,7 @@ def prove(
         if fix.qualified not in project.classes:
             failed.append((fix, "the fixed class could not be found again"))
             continue
-        left = [b.name for b in analysis.analyse(project, fix.qualified, hooks).missing]
+        left = [b.name for b in analysis.analyse(project, fix.qualified, convention).missing]
         if left:
             names = ", ".join(f"`{n}`" for n in left)
             failed.append((fix, f"the fixed hook would still not rebuild {names}"))
@@ -405,7 +406,7 @@ def fix_paths(paths: Sequence[str], settings: Settings, unsafe: bool = False) ->
     run.texts = {
         path: item.text for path, item in loaded.items() if item.text != run.originals[path].text
     }
-    _attach(run.result.findings, Workspace(loaded.values()), settings.hooks, unsafe)
+    _attach(run.result.findings, Workspace(loaded.values()), settings.convention, unsafe)
     run.problems = list(dict.fromkeys(run.problems))
     return run
 
@@ -438,10 +439,10 @@ def _round(
     workspace = Workspace(loaded.values())
     plans: dict[str, list[Plan]] = {}
     for finding in run.result.findings:
-        if finding.code not in FIXABLE or finding.path not in loaded:
+        if finding.code not in fixable() or finding.path not in loaded:
             continue
         try:
-            fix = _plan(finding, workspace, settings.hooks)
+            fix = _plan(finding, workspace, settings.convention)
         except Unavailable:
             continue
         if fix.applicability == "safe" or unsafe:
@@ -454,7 +455,7 @@ def _round(
     for path, group in plans.items():
         group = [p for p in group if not fixed_now & set(project.mro(p.qualified)[1:])]
         while group:
-            fixed, failed = prove(workspace, path, group, settings.hooks)
+            fixed, failed = prove(workspace, path, group, settings.convention)
             if not failed:
                 break
             for fix, reason in failed:

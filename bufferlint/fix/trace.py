@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bufferlint.conventions import Convention
 from bufferlint.facts import Event, Guard, MethodFacts, PathGuard
-from bufferlint.model import TORCH_LAYERS_WITH_HOOK, Project, torch_class
+from bufferlint.model import Project, torch_class
 
 # What a guard was while construction ran: "true"/"false" for certain, "unknown" when it
 # read a tensor's state, "config" when it depends on configuration only.
@@ -87,9 +88,11 @@ def _walk(
             _walk(project, cls, callee[0], callee[1], step.guards, (*via, step), seen, out)
 
 
-def hook_calls(project: Project, qualified: str, steps: list[Step], hook: str) -> list[int]:
+def hook_calls(
+    project: Project, qualified: str, steps: list[Step], hook: str, convention: Convention
+) -> list[int]:
     """Indices of the steps at which construction runs `hook`, also implicitly: torch's
-    layers call `reset_parameters()` from their own `__init__`."""
+    layers call the hook they define from their own `__init__`."""
     found = []
     for step in steps:
         event = step.event
@@ -97,18 +100,20 @@ def hook_calls(project: Project, qualified: str, steps: list[Step], hook: str) -
             continue
         if event.name == hook:
             found.append(step.index)
-        elif event.name == "__init__" and event.kind != "call" and hook == "reset_parameters":
+        elif event.name == "__init__" and event.kind != "call" and hook == convention.layer_hook:
             if _callee(project, qualified, step.owner, event) is None and _torch_layer_after(
-                project, qualified, step.owner
+                project, qualified, step.owner, convention
             ):
                 found.append(step.index)
     return found
 
 
-def _torch_layer_after(project: Project, qualified: str, owner: str) -> bool:
+def _torch_layer_after(
+    project: Project, qualified: str, owner: str, convention: Convention
+) -> bool:
     order = project.mro(qualified)
     rest = order[order.index(owner) + 1 :] if owner in order else order
-    return any((torch_class(name) or "") in TORCH_LAYERS_WITH_HOOK for name in rest)
+    return any(convention.layer_defines_hook(torch_class(name) or "") for name in rest)
 
 
 def guard_value(guard: Guard, registered: dict[str, str], buffers: set[str]) -> str:

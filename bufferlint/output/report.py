@@ -12,8 +12,6 @@ from bufferlint.findings import Finding
 from bufferlint.rules import RULES
 from bufferlint.sources import SourceError, read_source
 
-# SARIF / GitHub levels; anything not listed is an error.
-LEVELS = {"BL100": "warning"}
 PARSE_ERROR = "parse-error"  # the name formats that need a rule id give an unparsable file
 
 
@@ -21,7 +19,8 @@ def level(finding: Finding) -> str:
     """A finding that --runtime refuted is only a warning, as it does not fail the run."""
     if finding.verdict == "refuted":
         return "warning"
-    return LEVELS.get(finding.code or "", "error")
+    rule = RULES.get(finding.code or "")
+    return rule.level if rule is not None else "error"
 
 
 def runtime_note(finding: Finding) -> str:

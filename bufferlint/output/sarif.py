@@ -15,7 +15,7 @@ from typing import Any
 from bufferlint import __version__
 from bufferlint.docs import render_page
 from bufferlint.findings import Finding
-from bufferlint.output.report import LEVELS, PARSE_ERROR, Report, described, level
+from bufferlint.output.report import PARSE_ERROR, Report, described, level
 from bufferlint.rules import RULES, Rule
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -32,7 +32,7 @@ def _rule(rule: Rule) -> dict[str, Any]:
         "fullDescription": {"text": rule.what},
         "help": {"text": page, "markdown": page},
         "helpUri": rule.url,
-        "defaultConfiguration": {"level": LEVELS.get(rule.code, "error")},
+        "defaultConfiguration": {"level": rule.level},
         "properties": {"tags": ["pytorch", "correctness"], "precision": "high"},
     }
 
@@ -91,8 +91,13 @@ def _result(report: Report, f: Finding, index: dict[str, int]) -> dict[str, Any]
         result["relatedLocations"] = related
     if f.fix and f.fix.get("edits"):
         result["fixes"] = [_fix(report, f.path, f.fix)]
+    properties: dict[str, Any] = {}
+    if f.convention:
+        properties["convention"] = f.convention
     if f.runtime is not None:
-        result["properties"] = {"runtime": f.runtime}
+        properties["runtime"] = f.runtime
+    if properties:
+        result["properties"] = properties
     return result
 
 

@@ -24,6 +24,7 @@ def to_json_item(finding: Finding) -> dict[str, Any]:
         "url": rule.url if rule else None,
         "class_name": finding.class_name or None,
         "buffers": finding.buffer_names,
+        "convention": finding.convention or None,
     }
     if finding.runtime is not None:
         item["runtime"] = finding.runtime

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bufferlint import conventions
+
 RECIPES = ("fsdp", "fsdp2", "lightning", "torch")
 INSTALL_HINT = 'pip install "bufferlint[runtime]"'
 
@@ -29,7 +31,8 @@ class RuntimeTarget:
     import_root: str
     class_name: str
     buffers: tuple[str, ...]
-    hooks: tuple[str, ...] = ("reset_parameters",)
+    hooks: tuple[str, ...] = conventions.DEFAULT.hooks
+    convention: str = conventions.DEFAULT.name
 
     @property
     def key(self) -> str:
@@ -49,12 +52,11 @@ class RuntimeSettings:
     jobs: int | None = None
 
 
-def resolve_recipe(recipe: str, hooks: Sequence[str]) -> str:
-    """`auto` means FSDP1's path when only `reset_parameters` is involved, since that is the
-    hook FSDP1 calls; other hooks are only ever called by the user's own loop."""
+def resolve_recipe(recipe: str, convention: str, hooks: Sequence[str]) -> str:
+    """`auto` means the recipe that reproduces the convention's own path."""
     if recipe != "auto":
         return recipe
-    return "fsdp" if tuple(hooks) == ("reset_parameters",) else "torch"
+    return conventions.named(convention, tuple(hooks)).recipe
 
 
 def require(*packages: str) -> None:
@@ -87,7 +89,7 @@ def check(targets: Sequence[RuntimeTarget], settings: RuntimeSettings) -> list[d
     everything that goes wrong with one class (import, hang, crash) becomes that class's
     `error` verdict instead."""
     validate(settings)
-    recipes = {resolve_recipe(settings.recipe, t.hooks) for t in targets}
+    recipes = {resolve_recipe(settings.recipe, t.convention, t.hooks) for t in targets}
     require("torch", *(["lightning"] if "lightning" in recipes else []))
     from bufferlint.runtime.launch import run_jobs, target_job
 

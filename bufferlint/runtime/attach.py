@@ -1,5 +1,6 @@
 """The bridge from `bufferlint --runtime` to `check`: settings from the config file and the
-command line, one target per BL001/BL002 finding, and the verdicts attached to the findings.
+command line, one target per finding of a rule the runtime can check, and the verdicts
+attached to the findings.
 
 Imports no torch, like the rest of the parent side: the CLI imports this only with --runtime.
 """
@@ -10,7 +11,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bufferlint.conventions import Convention
 from bufferlint.findings import Finding
+from bufferlint.rules import runtime_checked
 from bufferlint.runtime import (
     RuntimeSettings,
     RuntimeTarget,
@@ -20,12 +23,9 @@ from bufferlint.runtime import (
     validate,
 )
 
-# The rules whose findings name a class and buffers that can be built and judged.
-CHECKED = frozenset({"BL001", "BL002"})
-
 
 def settings_for(
-    configured: Mapping[str, Any], flags: Mapping[str, Any], hooks: Sequence[str]
+    configured: Mapping[str, Any], flags: Mapping[str, Any], convention: Convention
 ) -> RuntimeSettings:
     """Defaults, then `[tool.bufferlint.runtime]`, then the flags given (None: not given).
 
@@ -36,7 +36,9 @@ def settings_for(
     given = {name: value for name, value in flags.items() if value is not None}
     settings = dataclasses.replace(RuntimeSettings(), **{**configured, **given})
     validate(settings)
-    needs_lightning = resolve_recipe(settings.recipe, hooks) == "lightning"
+    needs_lightning = (
+        resolve_recipe(settings.recipe, convention.name, convention.hooks) == "lightning"
+    )
     require("torch", *(["lightning"] if needs_lightning else []))
     return settings
 
@@ -50,12 +52,15 @@ def target_for(finding: Finding) -> RuntimeTarget:
         class_name=finding.class_name,
         buffers=tuple(finding.buffer_names),
         hooks=tuple(finding.hooks),
+        convention=finding.convention,
     )
 
 
 def confirm_findings(findings: Sequence[Finding], settings: RuntimeSettings) -> None:
-    """Run every BL001/BL002 finding's class and set its `runtime` to the result, in place."""
-    chosen = [f for f in findings if f.code in CHECKED]
+    """Run the class of every finding the runtime can judge and set its `runtime` to the
+    result, in place."""
+    checked = runtime_checked()
+    chosen = [f for f in findings if f.code in checked]
     results = check([target_for(f) for f in chosen], settings)
     for finding, result in zip(chosen, results, strict=True):
         finding.runtime = result

@@ -48,7 +48,7 @@ def target_job(target: RuntimeTarget, settings: RuntimeSettings) -> dict[str, An
         "factory": settings.factories.get(target.key),
         "buffers": list(target.buffers),
         "hooks": list(target.hooks),
-        "recipe": resolve_recipe(settings.recipe, target.hooks),
+        "recipe": resolve_recipe(settings.recipe, target.convention, target.hooks),
         "seed": settings.seed,
     }
 
@@ -66,7 +66,7 @@ def factory_job(
         "factory": factory,
         "buffers": list(buffers),
         "hooks": list(hooks),
-        "recipe": resolve_recipe(recipe, hooks),
+        "recipe": resolve_recipe(recipe, "", hooks),
         "seed": seed,
     }
 

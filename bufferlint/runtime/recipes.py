@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from bufferlint.conventions import RESET_PARAMETERS
+
 
 def module_seed(seed: int, qualname: str, hook: str) -> int:
     """A seed per (module, hook), stable across processes (unlike `hash`), so random
@@ -113,12 +115,13 @@ def _fsdp(model: nn.Module, hooks: Sequence[str], device: torch.device) -> list[
 
 def _lightning(model: nn.Module, hooks: Sequence[str], device: torch.device) -> list[str]:
     """Lightning's own function, called as is: it raises TypeError for a module without
-    `reset_parameters`, and that becomes the error verdict the user would hit."""
+    the hook, and that becomes the error verdict the user would hit."""
     from lightning.fabric.utilities.init import _materialize_meta_tensors
 
     _materialize_meta_tensors(model, device)
-    if tuple(hooks) != ("reset_parameters",):
-        return [f"lightning only calls reset_parameters(), not {', '.join(hooks)}"]
+    called = RESET_PARAMETERS.hooks
+    if tuple(hooks) != called:
+        return [f"lightning only calls {called[0]}(), not {', '.join(hooks)}"]
     return []
 
 

@@ -16,6 +16,7 @@ import os
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from bufferlint import conventions
 from bufferlint.runtime import RECIPES, RuntimeSettings, RuntimeTarget
 
 # Imported once by the forkserver, so forked workers start with torch ready. Imports only:
@@ -105,7 +106,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bufferlint.runtime.worker")
     parser.add_argument("target", help="pkg.module:Class or path/file.py:Class")
     parser.add_argument("--buffers", default="", help="comma-separated; default: all buffers")
-    parser.add_argument("--hooks", default="reset_parameters", help="comma-separated hook names")
+    parser.add_argument(
+        "--hooks", default=",".join(conventions.DEFAULT.hooks), help="comma-separated hook names"
+    )
     parser.add_argument("--recipe", default="auto", choices=("auto", *RECIPES))
     parser.add_argument("--factory", help="pkg.module:function returning a small instance")
     parser.add_argument("--import-root", help="folder to put first on sys.path")

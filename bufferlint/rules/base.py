@@ -1,0 +1,114 @@
+"""What a rule is: its documentation, its examples, its check, and what else may act on its
+findings (the fixer, the runtime). The examples drive the rule's tests and its page, as in
+Fixit, so that code, tests and docs cannot drift."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:  # the analysis imports LibCST, which `--version` must not wait for
+    from bufferlint.analysis import Built, ClassReport
+    from bufferlint.conventions import Convention
+
+DOCS_URL = "https://github.com/bufferlint/bufferlint/blob/main/rules/{code}.md"
+
+
+class Rule:
+    """One rule. Subclasses set the class attributes; the registry holds one instance."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    what: ClassVar[str]
+    why: ClassVar[str]
+    example: ClassVar[str]  # must be flagged
+    use_instead: ClassVar[str]  # must be clean
+    fix_safety: ClassVar[str]
+    options: ClassVar[str] = (
+        "- `convention` (`--convention NAME`): the materialization convention findings are "
+        "judged under; default `reset-parameters`.\n"
+        "- `reset-methods` (`--reset-method NAME`, repeatable): the hooks of the "
+        "`reset-methods` convention, your own loop over the model."
+    )
+    references: ClassVar[tuple[str, ...]] = ()
+    fixable: ClassVar[bool] = False  # `--fix` can write a fix for its findings
+    runtime_checked: ClassVar[bool] = False  # `--runtime` can build and judge its findings
+    level: ClassVar[str] = "error"  # SARIF and CI annotation level
+
+    @property
+    def url(self) -> str:
+        return DOCS_URL.format(code=self.code)
+
+    def __repr__(self) -> str:
+        return f"<rule {self.code} {self.name}>"
+
+
+@dataclass(frozen=True)
+class JudgedClass:
+    """What a class rule sees of one module class: the analysis of its buffers under its
+    convention, and those whose missing rebuild belongs to it rather than to a parent."""
+
+    report: ClassReport
+    missing: Sequence[Built]
+    convention: Convention
+    path: str  # the file the class is in, for naming other files relative to it
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A class rule's finding: the message and the buffers it names."""
+
+    message: str
+    buffers: Sequence[Built]
+
+
+class ClassRule(Rule):
+    """A rule judged once per module class."""
+
+    def check(self, judged: JudgedClass) -> Flag | None:
+        raise NotImplementedError
+
+
+class DirectiveRule(Rule):
+    """A rule judged on the suppression directives of a file (bufferlint.suppressions)."""
+
+    def unused(self, kind: str, unused: Sequence[str], unknown: Sequence[str]) -> str | None:
+        raise NotImplementedError
+
+
+def describe(buffers: Sequence[Built], path: str) -> str:
+    """`cos` (line 12, non-persistent) and `sin` (line 13 of base.py, persistent)."""
+    parts = []
+    for b in buffers:
+        where = (
+            f"line {b.line}" if b.path == path else f"line {b.line} of {_relative(b.path, path)}"
+        )
+        parts.append(f"`{b.name}` ({where}, {'persistent' if b.persistent else 'non-persistent'})")
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def pronouns(buffers: Sequence[Built]) -> tuple[str, str, str]:
+    """("buffer", "it", "its") or ("buffers", "them", "their")."""
+    return ("buffer", "it", "its") if len(buffers) == 1 else ("buffers", "them", "their")
+
+
+def caveats(judged: JudgedClass, buffers: Sequence[Built]) -> str:
+    """What a message adds after its first clause: a guard that defeats a rebuild, and
+    whether a checkpoint could repair the buffers."""
+    text = ""
+    guarded = [judged.report.guarded[b.name] for b in buffers if b.name in judged.report.guarded]
+    if guarded:
+        text += (
+            f"; the rebuild at line {guarded[0].line} runs only if "
+            f"`{guarded[0].condition}`, which does not hold after `to_empty()`"
+        )
+    if not all(b.persistent for b in buffers):
+        text += "; a checkpoint cannot restore non-persistent buffers"
+    return text
+
+
+def _relative(target: str, start: str) -> str:
+    return os.path.relpath(target, os.path.dirname(start))

@@ -1,0 +1,104 @@
+"""BL001: a buffer that construction computes and the convention's hook does not rebuild."""
+
+from __future__ import annotations
+
+from bufferlint.rules.base import ClassRule, Flag, JudgedClass, caveats, describe, pronouns
+from bufferlint.rules.registry import register
+
+
+@register
+class BufferNotRebuilt(ClassRule):
+    code = "BL001"
+    name = "buffer-not-rebuilt"
+    summary = "Buffer built during construction is not rebuilt by the materialization hook"
+    what = (
+        "Checks `torch.nn.Module` subclasses for buffers that construction computes "
+        "(`register_buffer`, `nn.Buffer`, or an allocation filled in place) but that "
+        "the materialization hook (`reset_parameters` by default) does not rebuild."
+    )
+    why = (
+        "Large models are built on the `meta` device and materialized later: FSDP and "
+        "Lightning call `to_empty()`, which hands out uninitialized memory, then each "
+        "module's `reset_parameters()`. A buffer the hook does not rebuild keeps "
+        "whatever the memory held: zeros, leftovers or NaN. Nothing crashes; the model "
+        "just trains worse.\n\n"
+        "Lit-GPT shipped exactly this. Its RoPE cache was registered from a property "
+        "setter, and `reset_parameters` re-ran the setter, whose rebuild branches "
+        '(`if not hasattr(self, "cos")`, `elif value != self.cos.size(0)`) never fire '
+        "after `to_empty()`. Multi-GPU runs trained with `cos` values that were tiny "
+        "random numbers instead of starting at 1.0, while single-GPU runs (no meta "
+        "device) were fine. The fix rebuilt the cache in the hook, "
+        "`self.cos, self.sin = self.rope_cache(device=self.cos.device)`, and even that "
+        "fix first rebuilt it on the wrong device.\n\n"
+        "A rebuild that only runs under a guard on the buffer's own state "
+        "(`hasattr(self, ...)`, `self.b.is_meta`, `self.b.device`, `self.b.size(...)`) "
+        "does not count: after `to_empty()` such guards are false or read garbage. A "
+        "non-persistent buffer is not in the state dict either, so loading a "
+        "checkpoint cannot repair it."
+    )
+    example = """\
+import torch
+from torch import nn
+
+
+class RotaryEmbedding(nn.Module):
+    def __init__(self, dim: int, base: float = 10000.0) -> None:
+        super().__init__()
+        inv_freq = 1.0 / base ** (torch.arange(0, dim, 2).float() / dim)
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.proj = nn.Linear(dim, dim)
+
+    def reset_parameters(self) -> None:
+        self.proj.reset_parameters()
+"""
+    use_instead = """\
+import torch
+from torch import nn
+
+
+class RotaryEmbedding(nn.Module):
+    def __init__(self, dim: int, base: float = 10000.0) -> None:
+        super().__init__()
+        self.dim = dim
+        self.base = base
+        self.register_buffer("inv_freq", self._inv_freq(), persistent=False)
+        self.proj = nn.Linear(dim, dim)
+
+    def _inv_freq(self, device=None) -> torch.Tensor:
+        steps = torch.arange(0, self.dim, 2, device=device).float()
+        return 1.0 / self.base ** (steps / self.dim)
+
+    def reset_parameters(self) -> None:
+        self.proj.reset_parameters()
+        self.inv_freq = self._inv_freq(device=self.inv_freq.device)
+"""
+    fix_safety = (
+        "The fix rebuilds each buffer inside the hook on the buffer's own device and "
+        "dtype: in place under `torch.no_grad()` for constant factories, by re-calling "
+        "the helper construction used, or by re-running the construction expression "
+        "when every name it reads is still available on `self`. It is marked unsafe "
+        "when the rebuild re-runs code that may have side effects or consume random "
+        "numbers; where no rebuild can be derived, nothing is written and the finding "
+        "says why."
+    )
+    references = (
+        "Lit-GPT: Lightning-AI/litgpt#862, fixed by #887, then #993 for the device",
+        "Other public reports of the same failure: meta-pytorch/torchtune#218, "
+        "huggingface/transformers#34234 and #45902, pytorch/torchtitan#4783, "
+        "pytorch/pytorch#112012 and #178569, huggingface/pytorch-image-models#2350, "
+        "mosaicml/llm-foundry#1745, hiyouga/LlamaFactory#10820",
+    )
+    fixable = True
+    runtime_checked = True
+
+    def check(self, judged: JudgedClass) -> Flag | None:
+        missing = judged.missing
+        if not missing or judged.report.has_hook is False:
+            return None  # no hook at all is BL002's
+        noun, them, their = pronouns(missing)
+        text = (
+            f"{judged.convention.hook_words()} does not rebuild {noun} "
+            f"{describe(missing, judged.path)}, built during construction: rebuild {them} "
+            f"there on {their} own device"
+        )
+        return Flag(text + caveats(judged, missing), missing)
