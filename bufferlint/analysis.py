@@ -108,7 +108,8 @@ def _built(project: Project, events: Iterator[Reached]) -> dict[str, Built]:
     return built
 
 
-def analyse(project: Project, qualified: str, convention: Convention) -> ClassReport:
+def account(project: Project, qualified: str, convention: Convention) -> ClassReport:
+    """What construction builds and what the convention's hooks rebuild, for one class."""
     report = ClassReport(qualified)
     report.built = _built(project, project.reach(qualified, "__init__"))
     if not report.built:

@@ -44,7 +44,7 @@ def _judge_classes(
 
     def report_for(qualified: str) -> ClassReport:
         if qualified not in reports:
-            reports[qualified] = analysis.analyse(project, qualified, convention)
+            reports[qualified] = analysis.account(project, qualified, convention)
         return reports[qualified]
 
     for source, file_facts, classes in candidates:

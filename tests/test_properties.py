@@ -319,7 +319,7 @@ def check(spec: ClassSpec, workdir: Path) -> None:
     placeholders = {f"b{i}" for i, b in enumerate(spec.buffers) if b.build in PLACEHOLDERS}
     missing = {}
     for name in classes:
-        report = analysis.analyse(project, f"{module}.{name}", select(None, (HOOK,)))
+        report = analysis.account(project, f"{module}.{name}", select(None, (HOOK,)))
         missing[name] = {b.name for b in report.missing}
         wrong = wrong_after_materializing(getattr(imported, name)) - placeholders
         assert missing[name] == wrong, f"class {name}:\n{source}"

@@ -138,7 +138,7 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
     init = index.method(class_node, cls.methods["__init__"]) if "__init__" in cls.methods else None
     self_name = _self_name(hook_node or init)
 
-    report = analysis.analyse(project, qualified, convention)
+    report = analysis.account(project, qualified, convention)
     targets = [b.name for b in report.missing]
     steps = trace.construction(project, qualified)
     built = trace.buildings(steps)
@@ -151,7 +151,7 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
         events = cls.methods[hook].events
         calls_super = any(e.kind in ("super", "explicit") and e.name == hook for e in events)
         if not calls_super and inherited is not None:
-            by_parent = analysis.analyse(project, inherited[0], convention).rebuilt
+            by_parent = analysis.account(project, inherited[0], convention).rebuilt
             if by_parent & set(targets):
                 add_super = True
                 targets = [n for n in targets if n not in by_parent]

@@ -374,7 +374,7 @@ def prove(
         if fix.qualified not in project.classes:
             failed.append((fix, "the fixed class could not be found again"))
             continue
-        left = [b.name for b in analysis.analyse(project, fix.qualified, convention).missing]
+        left = [b.name for b in analysis.account(project, fix.qualified, convention).missing]
         if left:
             names = ", ".join(f"`{n}`" for n in left)
             failed.append((fix, f"the fixed hook would still not rebuild {names}"))
