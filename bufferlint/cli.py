@@ -286,10 +286,7 @@ def check(
     configuration error, or --runtime without torch installed. A finding that --runtime
     refuted does not count towards status 1.
     """
-    stdin = "-" in paths or (stdin_filename is not None and not paths)
-    if stdin and len(paths) > 1:
-        raise UserError("`-` (stdin) cannot be combined with other paths")
-    stdin_path = os.path.abspath(stdin_filename or "-") if stdin else None
+    stdin_path = _stdin_path(paths, stdin_filename)
     overrides = Overrides(
         select=_codes(select, "--select") or None,
         extend_select=_codes(extend_select, "--extend-select"),
@@ -301,43 +298,62 @@ def check(
         convention=convention,
         reset_methods=reset_methods or None,
     )
-    try:
-        if reset_methods:
-            check_reset_methods(reset_methods, "--reset-method")
-        config = discover([stdin_path] if stdin_path else list(paths), config_file)
-        settings = replace(resolve(config, overrides), jobs=jobs or 0, cache=not no_cache)
-    except ConfigError as exc:
-        raise UserError(str(exc)) from None
+    config, settings = _settings(list(paths), stdin_path, config_file, overrides)
+    settings = replace(settings, jobs=jobs or 0, cache=not no_cache)
     flags = {"recipe": materialize, "devices": devices, "timeout": runtime_timeout}
     runtime_settings = _runtime_settings(runtime, flags, config, settings, stdin_path, diff)
     fmt = output_format or ("full" if sys.stdout.isatty() and not output_file else "concise")
-    fixed = 0
+    texts: dict[str, str] = {}
     if fix or diff:
         if stdin_path is not None:
             raise UserError("--fix and --diff work on files, not on stdin")
         result, fixed = _fix(list(paths) or ["."], settings, unsafe_fixes, diff)
-        texts: dict[str, str] = {}
     else:
         # Fixes are planned only where the output shows them (`[*]`, edits, statistics).
         plan = not silent and (statistics or fmt in TEXT_FORMATS or fmt in EDIT_FORMATS)
-        edits = fmt in EDIT_FORMATS and not statistics
-        result, texts = _run(
-            list(paths) or ["."], settings, stdin_path, unsafe_fixes, edits if plan else None
-        )
+        edits = (fmt in EDIT_FORMATS and not statistics) if plan else None
+        result, texts = _run(list(paths) or ["."], settings, stdin_path, unsafe_fixes, edits)
+        fixed = 0
     if runtime_settings is not None:
         from bufferlint.runtime.attach import confirm_findings
 
         confirm_findings(result.findings, runtime_settings)
-    if statistics:
-        text = render_statistics(result.findings, as_json=fmt in ("json", "json-lines"))
-    else:
-        text = FORMATS[fmt](Report(result.findings, result.files, texts=texts))
-        if fmt in TEXT_FORMATS and not quiet:
-            text += summary(result.findings, result.files, fixed)
     if not silent:
-        _write(text, output_file)
+        _write(_rendered(result, texts, fixed, fmt, statistics, quiet), output_file)
     failing = any(f.verdict != "refuted" for f in result.findings)
     sys.exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_CLEAN)
+
+
+def _stdin_path(paths: Sequence[str], stdin_filename: str | None) -> str | None:
+    """Where the text on stdin is reported, or None when the paths are files."""
+    stdin = "-" in paths or (stdin_filename is not None and not paths)
+    if stdin and len(paths) > 1:
+        raise UserError("`-` (stdin) cannot be combined with other paths")
+    return os.path.abspath(stdin_filename or "-") if stdin else None
+
+
+def _settings(
+    paths: list[str], stdin_path: str | None, config_file: str | None, overrides: Overrides
+) -> tuple[Config, Settings]:
+    """The config file the paths find, and the engine's settings: file, then flags."""
+    try:
+        if overrides.reset_methods:
+            check_reset_methods(overrides.reset_methods, "--reset-method")
+        config = discover([stdin_path] if stdin_path else paths, config_file)
+        return config, resolve(config, overrides)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _rendered(
+    result: Result, texts: dict[str, str], fixed: int, fmt: str, statistics: bool, quiet: bool
+) -> str:
+    if statistics:
+        return render_statistics(result.findings, as_json=fmt in ("json", "json-lines"))
+    text = FORMATS[fmt](Report(result.findings, result.files, texts=texts))
+    if fmt in TEXT_FORMATS and not quiet:
+        text += summary(result.findings, result.files, fixed)
+    return text
 
 
 # Output formats that show each fix's edits; the others need only whether there is one.

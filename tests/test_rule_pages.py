@@ -66,6 +66,12 @@ def test_rule_all_lists_every_rule():
     assert all(i["explanation"].startswith(f"# {i['code']}") for i in items)
 
 
+def test_readme_rule_table_is_generated_from_the_rules():
+    readme = (ROOT / "README.md").read_text()
+    assert docs.TABLE_START in readme and docs.TABLE_END in readme
+    assert docs.with_rules_table(readme) == readme, "run `python -m bufferlint.docs`"
+
+
 def test_readme_links_every_rule_page():
     readme = (ROOT / "README.md").read_text()
     for code, rule in RULES.items():
