@@ -6,6 +6,7 @@ This is what one rank runs; `bufferlint.runtime.distributed` gathers the ranks' 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import sys
 import time
@@ -104,7 +105,7 @@ def load_subject(job: dict[str, Any]) -> Subject:
 def _transformers() -> Any:
     """bufferlint.runtime.hf, or Failed with the one line that says how to install it."""
     try:
-        from bufferlint.runtime import hf
+        hf = importlib.import_module("bufferlint.runtime.hf")
     except ImportError as exc:
         if importlib.util.find_spec("transformers") is None:
             raise Failed(

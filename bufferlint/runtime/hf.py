@@ -50,7 +50,7 @@ CHECKPOINT_NOTE = (
     "checkpoint: none (state_dict={}), so every buffer must be rebuilt by _init_weights; "
     "a checkpoint that holds a persistent buffer restores it, never a non-persistent one"
 )
-MAX_ELEMENTS = 1 << 23  # a tiny config that still builds a bigger model is not tiny
+MAX_ELEMENTS = 1 << 25  # a tiny config that still builds a bigger model is not tiny
 # What a model may hold: a check builds it four times.
 
 hf_logging.set_verbosity_error()
@@ -72,7 +72,7 @@ _SIZES: dict[str, int] = {
         """hidden_size d_model n_embd embed_dim embedding_size projection_dim hidden_dim
         text_hidden_size out_hidden_size output_hidden_size decoder_hidden_size
         encoder_hidden_size word_embed_proj_dim embedding_dim vision_embed_dim
-        text_embed_dim projector_hidden_size output_dim""".split(),
+        text_embed_dim projector_hidden_size output_dim codebook_dim""".split(),
         HIDDEN,
     ),
     **dict.fromkeys(
@@ -95,7 +95,7 @@ _SIZES: dict[str, int] = {
         decoder_attention_heads attention_heads""".split(),
         HEADS,
     ),
-    **dict.fromkeys("head_dim d_kv dim_head attention_head_dim".split(), HIDDEN // HEADS),
+    **dict.fromkeys("head_dim d_kv d_head dim_head attention_head_dim".split(), HIDDEN // HEADS),
     **dict.fromkeys(
         """max_position_embeddings n_positions max_source_positions max_target_positions n_ctx
         max_seq_len max_sequence_length context_length""".split(),
@@ -114,7 +114,10 @@ _SIZES: dict[str, int] = {
 }
 _KV_HEADS = ("num_key_value_heads", "n_kv_heads", "num_kv_heads")
 _LAYER_COUNTS = ("num_hidden_layers", "num_layers", "n_layer", "n_layers")
-_VISION = ("image_size", "patch_size")
+# Per-stage lists of vision backbones: widths are divided by one power of two (keeping their
+# ratios and divisibility), depths and heads capped.
+_STAGE_WIDTHS = ("hidden_sizes", "embed_dims", "neck_hidden_sizes", "dims", "embed_dim")
+_STAGE_CAPS = {"depths": 2, "num_heads": 2, "num_attention_heads": 2}
 
 
 def _fields(config: PreTrainedConfig) -> dict[str, Any]:
@@ -165,7 +168,23 @@ class _Shrink:
                 out[name] = min(value, HEADS if value >= heads else HEADS // 2)
         self._vision(fields, out)
         self._layer_lists(fields, out)
+        if self.widths:
+            self._stages(fields, out)
         return out
+
+    def _stages(self, fields: dict[str, Any], out: dict[str, Any]) -> None:
+        for name, value in fields.items():
+            if name in out or not isinstance(value, (list, tuple)) or not value:
+                continue
+            if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+                continue
+            if name in _STAGE_WIDTHS:
+                factor = 1
+                while all(v % (2 * factor) == 0 and v // (2 * factor) >= 16 for v in value):
+                    factor *= 2
+                out[name] = type(value)(v // factor for v in value)
+            elif name in _STAGE_CAPS:
+                out[name] = type(value)(min(v, _STAGE_CAPS[name]) for v in value)
 
     def _vision(self, fields: dict[str, Any], out: dict[str, Any]) -> None:
         image, patch = fields.get("image_size"), fields.get("patch_size")
@@ -187,7 +206,7 @@ class _Shrink:
                 elif name.endswith(("layers", "indexes", "indices")) and all(
                     isinstance(v, int) and not isinstance(v, bool) for v in value
                 ):
-                    kept = [v for v in value if -new <= v < new]
+                    kept = dict.fromkeys(max(-new, min(v, new - 1)) for v in value)
                     out[name] = type(value)(kept)
 
     def config(self, config: PreTrainedConfig) -> PreTrainedConfig:
