@@ -14,12 +14,22 @@ from typing import Any
 
 from bufferlint import conventions
 
+# Recipes that materialize any nn.Module.
 RECIPES = ("fsdp", "fsdp2", "lightning", "torch")
+TRANSFORMERS = "transformers"
+# Recipes that materialize a framework's whole model (a transformers PreTrainedModel, built
+# from a tiny config; a class inside one is judged inside the model that holds it).
+MODEL_RECIPES = (TRANSFORMERS,)
+ALL_RECIPES = (*RECIPES, *MODEL_RECIPES)
 INSTALL_HINT = 'pip install "bufferlint[runtime]"'
+# The extra that brings each package, for the install hint.
+_EXTRAS = {"transformers": "transformers"}
+# Packages a recipe needs besides torch.
+RECIPE_PACKAGES = {"lightning": ("lightning",), TRANSFORMERS: ("transformers",)}
 
 
 class RuntimeUnavailable(RuntimeError):
-    """torch (or lightning, for the lightning recipe) is not installed."""
+    """torch (or lightning or transformers, for their recipes) is not installed."""
 
 
 @dataclass(frozen=True)
@@ -59,21 +69,35 @@ def resolve_recipe(recipe: str, convention: str, hooks: Sequence[str]) -> str:
     return conventions.named(convention, tuple(hooks)).recipe
 
 
+def unavailable(*missing: str) -> str:
+    """The one line saying which packages are missing and how to install them."""
+    extras = sorted({_EXTRAS.get(name, "runtime") for name in missing})
+    hint = f'pip install "bufferlint[{",".join(extras)}]"'
+    return (
+        f"runtime mode needs {' and '.join(missing)}, which "
+        f"{'is' if len(missing) == 1 else 'are'} not installed: {hint}"
+    )
+
+
 def require(*packages: str) -> None:
     """Raise RuntimeUnavailable unless every package can be imported (without importing it)."""
     missing = [name for name in packages if importlib.util.find_spec(name) is None]
     if missing:
-        raise RuntimeUnavailable(
-            f"runtime mode needs {' and '.join(missing)}, which "
-            f"{'is' if len(missing) == 1 else 'are'} not installed: {INSTALL_HINT}"
-        )
+        raise RuntimeUnavailable(unavailable(*missing))
+
+
+def packages_for(recipes: Sequence[str] | set[str]) -> tuple[str, ...]:
+    """torch, and what the recipes need on top of it."""
+    extra = {p for recipe in recipes for p in RECIPE_PACKAGES.get(recipe, ())}
+    return ("torch", *sorted(extra))
 
 
 def validate(settings: RuntimeSettings) -> None:
     """Reject settings a user could have mistyped, with a message rather than a traceback."""
-    if settings.recipe not in (*RECIPES, "auto"):
+    if settings.recipe not in (*ALL_RECIPES, "auto"):
         raise ValueError(
-            f"unknown runtime recipe {settings.recipe!r}; choose one of auto, {', '.join(RECIPES)}"
+            f"unknown runtime recipe {settings.recipe!r}; "
+            f"choose one of auto, {', '.join(ALL_RECIPES)}"
         )
     if settings.devices < 1:
         raise ValueError(f"devices must be at least 1, got {settings.devices}")
@@ -90,19 +114,24 @@ def check(targets: Sequence[RuntimeTarget], settings: RuntimeSettings) -> list[d
     `error` verdict instead."""
     validate(settings)
     recipes = {resolve_recipe(settings.recipe, t.convention, t.hooks) for t in targets}
-    require("torch", *(["lightning"] if "lightning" in recipes else []))
+    require(*packages_for(recipes))
     from bufferlint.runtime.launch import run_jobs, target_job
 
     return run_jobs([target_job(t, settings) for t in targets], settings)
 
 
 __all__ = [
+    "ALL_RECIPES",
+    "MODEL_RECIPES",
     "RECIPES",
+    "TRANSFORMERS",
     "RuntimeSettings",
     "RuntimeTarget",
     "RuntimeUnavailable",
     "check",
+    "packages_for",
     "require",
     "resolve_recipe",
+    "unavailable",
     "validate",
 ]

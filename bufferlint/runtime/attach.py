@@ -18,6 +18,7 @@ from bufferlint.runtime import (
     RuntimeSettings,
     RuntimeTarget,
     check,
+    packages_for,
     require,
     resolve_recipe,
     validate,
@@ -29,17 +30,15 @@ def settings_for(
 ) -> RuntimeSettings:
     """Defaults, then `[tool.bufferlint.runtime]`, then the flags given (None: not given).
 
-    Checks up front that torch (and lightning, if the recipe needs it) is installed, so a
+    Checks up front that torch (and lightning or transformers, if the recipe needs it) is
+    installed, so a
     missing install fails before minutes of analysis rather than after. Raises ValueError
     for bad values and RuntimeUnavailable for a missing package.
     """
     given = {name: value for name, value in flags.items() if value is not None}
     settings = dataclasses.replace(RuntimeSettings(), **{**configured, **given})
     validate(settings)
-    needs_lightning = (
-        resolve_recipe(settings.recipe, convention.name, convention.hooks) == "lightning"
-    )
-    require("torch", *(["lightning"] if needs_lightning else []))
+    require(*packages_for({resolve_recipe(settings.recipe, convention.name, convention.hooks)}))
     return settings
 
 

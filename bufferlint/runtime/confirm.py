@@ -6,6 +6,8 @@ This is what one rank runs; `bufferlint.runtime.distributed` gathers the ranks' 
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -16,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bufferlint.runtime import TRANSFORMERS, unavailable
 from bufferlint.runtime.build import Construction, constructions, load
 from bufferlint.runtime.compare import Snapshot, judge, reference, snapshot
 from bufferlint.runtime.recipes import HookRecorder, materialize
@@ -37,6 +40,7 @@ class Subject:
     hooks: tuple[str, ...]
     recipe: str
     seed: int
+    part: str = ""  # the submodule judged ("": the whole model), for the transformers recipe
 
 
 class Failed(Exception):
@@ -77,8 +81,13 @@ def load_subject(job: dict[str, Any]) -> Subject:
             raise Failed("error", "import", f"import failed: {exception_line(exc)}") from None
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
             raise Failed("error", "import", f"{job['label']} is not an nn.Module subclass")
+    hooks, part = tuple(job["hooks"]), ""
+    if job["recipe"] == TRANSFORMERS:
+        hooks = _transformers().HOOKS
     if cls is None:
         ways, notes = [Construction(f"factory {job['factory']}", factory, "factory")], []
+    elif job["recipe"] == TRANSFORMERS and factory is None:
+        ways, notes, part = _transformers_ways(cls)
     else:
         ways, notes = constructions(cls, factory, job["factory"] or "")
     return Subject(
@@ -86,10 +95,40 @@ def load_subject(job: dict[str, Any]) -> Subject:
         ways=ways,
         notes=notes,
         buffers=tuple(job["buffers"]),
-        hooks=tuple(job["hooks"]),
+        hooks=hooks,
         recipe=job["recipe"],
         seed=job["seed"],
+        part=part,
     )
+
+
+def _transformers() -> Any:
+    """bufferlint.runtime.hf, or Failed with the one line that says how to install it."""
+    try:
+        hf = importlib.import_module("bufferlint.runtime.hf")
+    except ImportError as exc:
+        if importlib.util.find_spec("transformers") is None:
+            raise Failed(
+                "error", "import", f"recipe transformers: {unavailable('transformers')}"
+            ) from None
+        raise Failed(
+            "error", "import", f"importing transformers failed: {exception_line(exc)}"
+        ) from None
+    return hf
+
+
+def _transformers_ways(cls: type) -> tuple[list[Construction], list[str], str]:
+    """A tiny config for a PreTrainedModel, or the model of the same module that holds `cls`."""
+    hf = _transformers()
+    attempts: list[str] = []
+    try:
+        plan = hf.plan(cls, attempts)
+    except Exception as exc:  # the user's module, config or model code
+        attempts.append(f"planning a tiny model raised {exception_line(exc)}")
+        plan = None
+    if plan is None:
+        return [], attempts, ""
+    return [Construction(plan.description, plan.make, "transformers")], [], plan.part
 
 
 @contextmanager
@@ -181,9 +220,10 @@ def _choose(subject: Subject, device: torch.device) -> Construction:
 
 def _materialized(
     subject: Subject, way: Construction, device: torch.device, mesh: Callable[[], Any]
-) -> tuple[list[dict[str, Snapshot]], list[tuple[str, str]], list[str]]:
-    """Two materializations, one per fill byte; the hook calls and notes of the first."""
-    passes, calls, notes = [], [], []
+) -> tuple[list[dict[str, Snapshot]], list[tuple[str, str]], list[str], dict[str, str]]:
+    """Two materializations, one per fill byte; the hook calls and notes of the first, and
+    (transformers recipe) which class registers each buffer."""
+    passes, calls, notes, owners = [], [], [], {}
     for byte in FILL_BYTES:
         model = _build(way, "meta", subject.seed)
         recorder = HookRecorder(model, subject.hooks, subject.seed)
@@ -197,9 +237,17 @@ def _materialized(
                 f"materializing with recipe {subject.recipe} failed: {exception_line(exc)}",
                 built_with=way.description,
             ) from None
-        passes.append(snapshot(model))
+        passes.append(snapshot(_part(subject, model)))
         calls = calls or recorder.calls
-    return passes, calls, notes
+    if subject.recipe == TRANSFORMERS:
+        hf = _transformers()
+        notes = [*notes, hf.CHECKPOINT_NOTE]
+        owners = hf.owners(_part(subject, model))
+    return passes, calls, notes, owners
+
+
+def _part(subject: Subject, model: nn.Module) -> nn.Module:
+    return model.get_submodule(subject.part) if subject.part else model
 
 
 def _eager(
@@ -218,10 +266,12 @@ def _eager(
                 f"eager build failed: {exception_line(exc)}",
                 built_with=way.description,
             ) from None
-        plain.append(snapshot(model))
+        plain.append(snapshot(_part(subject, model)))
         try:
+            if subject.recipe == TRANSFORMERS:  # Model(config) ran them once already
+                _transformers().forget_initialized(model)
             HookRecorder(model, subject.hooks, subject.seed).replay(calls)
-            hooked.append(snapshot(model))
+            hooked.append(snapshot(_part(subject, model)))
         except Exception as exc:
             notes = [f"replaying the hooks on an eager build failed: {exception_line(exc)}"]
             hooked.append({})
@@ -240,7 +290,7 @@ def confirm(subject: Subject, device: torch.device, mesh: Callable[[], Any]) -> 
     try:
         with isolated(device):
             way = _choose(subject, device)
-            passes, calls, notes = _materialized(subject, way, device, mesh)
+            passes, calls, notes, owners = _materialized(subject, way, device, mesh)
             plain, hooked, eager_notes = _eager(subject, way, device, calls)
     except Failed as failed:
         return failure(
@@ -269,8 +319,12 @@ def confirm(subject: Subject, device: torch.device, mesh: Callable[[], Any]) -> 
         )
     wanted = subject.buffers or tuple(names)
     buffers = {name: judged[name] for name in wanted}
+    extra = {}
+    if subject.recipe == TRANSFORMERS:
+        extra = {"owners": owners, "judged_at": subject.part or "<root>"}
     return {
         **base,
+        **extra,
         "verdict": verdict_of(buffers),
         "buffers": buffers,
         "extra_buffers": {n: b for n, b in judged.items() if n not in wanted and b["ok"] is False},

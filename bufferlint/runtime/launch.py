@@ -27,7 +27,7 @@ from typing import Any
 
 from bufferlint.runtime import RuntimeSettings, RuntimeTarget, resolve_recipe
 from bufferlint.runtime.report import Result, failure
-from bufferlint.runtime.worker import PRELOAD, serve
+from bufferlint.runtime.worker import PRELOAD, RECIPE_PRELOAD, serve
 
 # A worker that dies before its log opens died importing the caller's __main__ again.
 _MAIN_HINT = (
@@ -153,7 +153,9 @@ def _crash_site(lines: list[str]) -> str:
 class _Rank:
     """One worker process, its connection and its log file."""
 
-    def __init__(self, context: Any, rank: int, world: int, port: int, preload: bool) -> None:
+    def __init__(
+        self, context: Any, rank: int, world: int, port: int, preload: tuple[str, ...]
+    ) -> None:
         handle, self.log_path = tempfile.mkstemp(prefix="bufferlint-worker-", suffix=".log")
         os.close(handle)
         self.conn, child = context.Pipe()
@@ -208,7 +210,7 @@ class _Died(Exception):
 class Gang:
     """`devices` workers that check jobs together; rank 0 reports the merged result."""
 
-    def __init__(self, devices: int, sys_path: tuple[str, ...], preload: bool) -> None:
+    def __init__(self, devices: int, sys_path: tuple[str, ...], preload: tuple[str, ...]) -> None:
         self.sys_path = sys_path
         self.device = "cpu"
         context = _context()
@@ -312,7 +314,9 @@ class _Scheduler:
 
     def __init__(self, jobs: Sequence[dict[str, Any]], settings: RuntimeSettings) -> None:
         self.settings = settings
-        self.preload = settings.recipe == "lightning"
+        # What the recipes import, paid at worker start rather than inside a job's timeout.
+        recipes = {job["recipe"] for job in jobs}
+        self.preload = tuple(m for r, m in RECIPE_PRELOAD.items() if r in recipes)
         self.pending = sorted(enumerate(jobs), key=lambda item: item[1]["sys_path"])
         self.results: list[Result | None] = [None] * len(jobs)
         self.live: set[Gang] = set()

@@ -148,11 +148,16 @@ def materialize(
     mesh: Callable[[], Any],
 ) -> list[str]:
     """Materialize `model` (built on meta) on `device` by `recipe`; returns notes for the
-    report. `mesh` gives the device mesh for fsdp2 (created only when asked for)."""
+    report. `mesh` gives the device mesh for fsdp2 (created only when asked for). The
+    transformers recipe ignores `hooks`: it runs from_pretrained's own loading (hf.py)."""
     if recipe == "fsdp":
         return _fsdp(model, hooks, device)
     if recipe == "lightning":
         return _lightning(model, hooks, device)
+    if recipe == "transformers":
+        from bufferlint.runtime import hf
+
+        return hf.materialize(model, device)
     if recipe == "fsdp2":
         from torch.distributed.fsdp import fully_shard
 

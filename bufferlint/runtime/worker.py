@@ -10,14 +10,16 @@ the command line, on every rank when started by torchrun:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
+import importlib
 import json
 import os
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 from bufferlint import conventions
-from bufferlint.runtime import RECIPES, RuntimeSettings, RuntimeTarget
+from bufferlint.runtime import ALL_RECIPES, RuntimeSettings, RuntimeTarget
 
 # Imported once by the forkserver, so forked workers start with torch ready. Imports only:
 # the server runs no torch op, which keeps forking it safe.
@@ -29,6 +31,12 @@ PRELOAD = (
     "torch.distributed.fsdp",
     "torch.distributed.device_mesh",
 )
+# Imported by each worker at start when a job needs the recipe (seconds: not inside a timeout;
+# transformers takes about 8 s on 2 cores). Not by the forkserver: they may run torch ops.
+RECIPE_PRELOAD = {
+    "lightning": "lightning.fabric.utilities.init",
+    "transformers": "bufferlint.runtime.hf",
+}
 DIST_ENV = (
     "MASTER_ADDR",
     "MASTER_PORT",
@@ -41,7 +49,7 @@ DIST_ENV = (
 )
 
 
-def serve(conn: Connection, env: dict[str, str], log_path: str, preload_lightning: bool) -> None:
+def serve(conn: Connection, env: dict[str, str], log_path: str, preload: tuple[str, ...]) -> None:
     """A worker started by `bufferlint.runtime.launch`: check jobs received on `conn` until
     the parent closes it, then exit at once (interpreter and process-group teardown can hang
     or abort, and nobody waits for it)."""
@@ -61,8 +69,9 @@ def serve(conn: Connection, env: dict[str, str], log_path: str, preload_lightnin
 
     if "OMP_NUM_THREADS" not in os.environ:
         torch.set_num_threads(1)  # tiny models; parallel workers must not oversubscribe
-    if preload_lightning:
-        import lightning.fabric.utilities.init  # noqa: F401 - seconds; not inside a timeout
+    for name in preload:
+        with contextlib.suppress(ImportError):  # a job that needs it reports it
+            importlib.import_module(name)
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         init_from_env(timeout=600.0)
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--hooks", default=",".join(conventions.DEFAULT.hooks), help="comma-separated hook names"
     )
-    parser.add_argument("--recipe", default="auto", choices=("auto", *RECIPES))
+    parser.add_argument("--recipe", default="auto", choices=("auto", *ALL_RECIPES))
     parser.add_argument("--factory", help="pkg.module:function returning a small instance")
     parser.add_argument("--import-root", help="folder to put first on sys.path")
     parser.add_argument("--seed", type=int, default=0)
