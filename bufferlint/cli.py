@@ -37,7 +37,7 @@ from bufferlint.engine import Result, Settings, lint, lint_source
 from bufferlint.output import FORMATS, TEXT_FORMATS, Report, render_statistics, summary
 from bufferlint.pool import WorkerDied, quiet_gc
 from bufferlint.rules import RULES
-from bufferlint.runtime import RECIPES, RuntimeSettings, RuntimeUnavailable
+from bufferlint.runtime import ALL_RECIPES, RuntimeSettings, RuntimeUnavailable
 from bufferlint.sources import SourceError
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ def _codes(values: Sequence[str], option: str) -> tuple[str, ...]:
 )
 @click.option(
     "--materialize",
-    type=click.Choice(["auto", *RECIPES]),
+    type=click.Choice(["auto", *ALL_RECIPES]),
     help="How --runtime materializes: the recipe of your training stack [default: auto: the "
     "convention's own recipe].",
 )
