@@ -26,6 +26,7 @@ from bufferlint.checking import class_findings, error_finding, suppressed_and_so
 from bufferlint.conventions import DEFAULT, Convention
 from bufferlint.exclusion import PathFilter
 from bufferlint.findings import Finding
+from bufferlint.locate import find_module, module_files
 from bufferlint.pool import Workers
 from bufferlint.rules import RULES
 from bufferlint.sources import (
@@ -107,16 +108,11 @@ class _Loader:
         self.roots = list(dict.fromkeys(roots))
 
     def __call__(self, module: str) -> FileFacts | None:
-        relative = module.replace(".", os.sep)
-        for root in self.roots:
-            for candidate in (f"{relative}.py", os.path.join(relative, "__init__.py")):
-                path = Path(root, candidate)
-                if path.is_file():
-                    facts = facts_for(
-                        SourceFile(str(path), module, root, candidate.endswith("__init__.py"))
-                    )
-                    return None if facts.error else facts
-        return None
+        found = find_module(module, self.roots)
+        if found is None:
+            return None
+        facts = facts_for(SourceFile(found.path, module, found.root, found.is_package))
+        return None if facts.error else facts
 
 
 def lint(
@@ -841,14 +837,12 @@ class _Run:
         return found
 
     def _probe(self, module: str) -> Key | None:
-        relative = module.replace(".", os.sep)
-        for root in self.roots:
-            for candidate in (f"{relative}.py", os.path.join(relative, "__init__.py")):
-                path = str(Path(root, candidate))
-                if path not in self.probes:
-                    self.probes[path] = stat_of(path)
-                if self.probes[path] is not None and os.path.isfile(path):
-                    return (path, module, candidate.endswith("__init__.py"))
+        for candidate in module_files(module, self.roots):
+            path = candidate.path
+            if path not in self.probes:
+                self.probes[path] = stat_of(path)
+            if self.probes[path] is not None and os.path.isfile(path):
+                return (path, module, candidate.is_package)
         return None
 
     # -- choosing ----------------------------------------------------------------------
