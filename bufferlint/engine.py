@@ -581,7 +581,7 @@ class _Run:
     """One prefiltered lint. Read and index the linted files (and, following their class
     headers' imports, the files outside them that hold ancestors); choose the statements
     that may report and those that define their ancestors; parse them in a pool; let the
-    class model pull in anything else it looks up (`_load`, `_materialize`)."""
+    class model pull in anything else it looks up (`_load`, `_parse_left_out`)."""
 
     def __init__(
         self,
@@ -906,13 +906,13 @@ class _Run:
     # -- analysis --------------------------------------------------------------------
     def _analyse(self) -> Result:
         """The findings: the model starts from the files that may report and pulls in,
-        through `_load` and `_materialize`, whatever else it looks up."""
+        through `_load` and `_parse_left_out`, whatever else it looks up."""
         from bufferlint.facts import FileFacts
-        from bufferlint.model import LazyClasses, Project
+        from bufferlint.model import Lookup, Project
 
         result = Result(files=len(self.sources))
-        project = Project((), self._load)
-        project.classes = LazyClasses(self._materialize, self.words, self.partial_modules)
+        lookup = Lookup(self._parse_left_out, self.words, self.partial_modules)
+        project = Project((), self._load, lookup)
         self.project = project
         candidates = []
         for source in self.sources:
@@ -1013,12 +1013,10 @@ class _Run:
         facts = self._facts(key)
         return None if facts.error else facts
 
-    def _materialize(self, name: str) -> bool:
-        """Parses the left-out statements that define class `name`; whether any were."""
-        from bufferlint.model import findable  # the rule a copy of the model refers back by
-
-        if self.project is None or not findable(name, self.words, self.partial_modules):
-            return False
+    def _parse_left_out(self, name: str) -> bool:
+        """The model's lookup of class `name`: parses the statements that define it and
+        that the prefilter left out of a module the model holds; whether any were."""
+        assert self.project is not None
         word = name.rpartition(".")[2]
         parts = name.split(".")
         for cut in range(len(parts) - 1, 0, -1):
@@ -1038,8 +1036,8 @@ class _Run:
             classes: dict[str, tuple[ClassFacts, FileFacts]] = self.project.classes
             for cls in parsed.classes():
                 qualified = f"{module}.{cls.name}"
-                if not dict.__contains__(classes, qualified):
-                    dict.__setitem__(classes, qualified, (cls, facts))
+                if qualified not in classes:
+                    classes[qualified] = (cls, facts)
                     facts.classes.append(cls)
             return True
         return False

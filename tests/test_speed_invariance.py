@@ -15,6 +15,7 @@ import pytest
 from bufferlint import engine, partial, prefilter
 from bufferlint.engine import Settings, lint
 from bufferlint.findings import Finding
+from bufferlint.model import Lookup
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -340,7 +341,7 @@ def test_lazy_classes_are_parsed_on_demand(project: Path) -> None:
     builders = (str(project / "app" / "builders.py"), "app.builders", False)
     assert any(f.class_name == "Hooked" for f in run.result().findings)
     assert run.project is not None
-    assert "app.builders.Helper" in dict(run.project.classes)
+    assert "app.builders.Helper" in run.project.classes
     assert run.parsed[builders].whole is None  # parsed in parts, Helper's on demand
 
 
@@ -544,14 +545,18 @@ def test_fixes_planned_on_the_lints_trees_change_nothing(
     [(planned, left)] = in_workers
     assert planned >= 20 and left < planned // 4
 
-    def unsettled(self: Any, name: object) -> bool:  # a copy that settles no lookup
-        raise settled.Unsettled(name)
-
     in_workers.clear()
-    monkeypatch.setattr(settled._Classes, "_missing", unsettled)
+    monkeypatch.setattr(settled, "Lookup", _AsksBack)  # a copy that settles no lookup
     assert _fix_outcomes(paths, from_lint=True, kept=True, lint_jobs=2) == reference
     [(planned, left)] = in_workers
     assert left == planned
+
+
+class _AsksBack(Lookup):
+    """A lookup that hands every name it lacks to `find`, findable or not."""
+
+    def __call__(self, name: str) -> bool:
+        return self.find(name)
 
 
 # Classes whose trees the lint keeps side by side in one partial parse: B's comment lines
@@ -848,8 +853,8 @@ def test_a_file_changed_between_scan_and_parse_is_scanned_again(tmp_path: Path) 
 
 def test_what_the_lazy_model_may_still_find() -> None:
     """A copy of the model refers back only the names the lazy model could still parse:
-    a class name that some header defines, under a module parsed in part (as `_Run.
-    _materialize` looks for them); anything else it lacks for good."""
+    a class name that some header defines, under a module parsed in part (as the lazy
+    run's lookup looks for them: bufferlint.ondemand); anything else it lacks for good."""
     from bufferlint.model import findable
 
     words, modules = {"Base"}, {"pkg.mod"}

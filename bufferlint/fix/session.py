@@ -34,7 +34,7 @@ from bufferlint.fix.edit import render
 from bufferlint.fix.memo import FixMemo
 from bufferlint.fix.plan import Plan, plan
 from bufferlint.fix.replay import Unavailable
-from bufferlint.fix.settled import Unsettled, settled
+from bufferlint.fix.settled import Gaps, Settled, settled
 from bufferlint.fix.workspace import Loaded, Workspace
 from bufferlint.model import Project
 from bufferlint.pool import quiet_gc
@@ -173,13 +173,30 @@ def _attach(
     for finding in findings:
         if finding.code not in fixable() or finding.path not in workspace.files:
             continue
-        key = memo.key(finding) if memo is not None else ""
-        workspace.reads.clear()
-        workspace.asked.clear()
-        _attach_one(finding, workspace, convention, unsafe, edits)
-        if memo is not None:
-            memo.keep(key, finding, workspace)
-        workspace.trim()
+        _attach_remembered(finding, workspace, convention, unsafe, edits, memo)
+
+
+def _attach_remembered(
+    finding: Finding,
+    workspace: Workspace,
+    convention: Convention,
+    unsafe: bool,
+    edits: bool,
+    memo: FixMemo | None,
+    gaps: Gaps | None = None,
+) -> bool:
+    """Plans one fix and remembers the outcome in `memo`. False, with nothing kept,
+    where planning asked what `gaps`' copy of the model could not answer."""
+    key = memo.key(finding) if memo is not None else ""
+    workspace.reads.clear()
+    workspace.asked.clear()
+    _attach_one(finding, workspace, convention, unsafe, edits)
+    if gaps is not None and gaps.names:
+        return False
+    if memo is not None:
+        memo.keep(key, finding, workspace)
+    workspace.trim()
+    return True
 
 
 def _attach_one(
@@ -307,12 +324,18 @@ def _attach_kept(
     ],
 ) -> dict[str, list[Planned | None]]:
     """In one of the lint's workers: its files' findings, planned; what planning sets on
-    each, or None where the plan needs what the model's copy lacks."""
+    each, or None where the plan needs what the model's copy lacks (the main process
+    plans those). Such a plan leaves the copy's memos incomplete, so the next finding
+    gets a fresh copy."""
     pickled, files, splits, settings, unsafe, edits = task
-    model: Project = pickle.loads(pickled)
-    loaded = [found for found in (_known(source, model) for source, _ in files) if found]
-    workspace = Workspace(loaded, model, splits)
     memo = FixMemo(settings.convention, unsafe, edits) if settings.cache else None
+
+    def fresh() -> tuple[Settled, Workspace]:
+        model: Settled = pickle.loads(pickled)
+        loaded = [found for found in (_known(s, model.project) for s, _ in files) if found]
+        return model, Workspace(loaded, model.project, splits)
+
+    model, workspace = fresh()
     outcomes: dict[str, list[Planned | None]] = {}
     for source, group in files:
         found: list[Planned | None] = []
@@ -320,13 +343,13 @@ def _attach_kept(
         for finding in group:
             if source.path not in workspace.files:  # changed or gone since the lint
                 found.append(None)
-                continue
-            try:
-                _attach([finding], workspace, settings.convention, unsafe, edits, memo)
-            except Unsettled:
-                found.append(None)
-            else:
+            elif _attach_remembered(
+                finding, workspace, settings.convention, unsafe, edits, memo, model.gaps
+            ):
                 found.append((finding.fix, finding.extra, finding.message))
+            else:
+                found.append(None)
+                model, workspace = fresh()
     return outcomes
 
 
@@ -371,7 +394,7 @@ def prove(
     project = workspace.make_project(replace=facts)
     failed = []
     for fix in plans:
-        if fix.qualified not in project.classes:
+        if not project.has_class(fix.qualified):
             failed.append((fix, "the fixed class could not be found again"))
             continue
         left = [b.name for b in analysis.account(project, fix.qualified, convention).missing]

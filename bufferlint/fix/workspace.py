@@ -131,9 +131,9 @@ class Workspace:
         self.memo.clear()  # keyed by node ids, which the nodes let go may hand on
 
     def class_node(self, qualified: str) -> tuple[SourceIndex, cst.ClassDef] | None:
-        if qualified not in self.project.classes:
+        if not self.project.has_class(qualified):
             return None
-        cls, facts = self.project.classes[qualified]
+        cls, facts = self.project.class_facts(qualified)
         index = self.index(facts)
         node = index.class_at(cls.line, cls.column) if index is not None else None
         return None if node is None or index is None else (index, node)
