@@ -25,8 +25,10 @@ from bufferlint.cache import Cache, Stat, blake2b, digest_of, location, shard_of
 from bufferlint.checking import class_findings, error_finding, suppressed_and_sorted
 from bufferlint.conventions import DEFAULT, Convention
 from bufferlint.exclusion import PathFilter
+from bufferlint.facts import resolve_relative
 from bufferlint.findings import Finding
 from bufferlint.locate import find_module, module_files
+from bufferlint.names import Resolver
 from bufferlint.pool import Workers
 from bufferlint.rules import RULES
 from bufferlint.sources import (
@@ -215,6 +217,7 @@ def _finish(
 # -- the prefiltered run ---------------------------------------------------------------
 
 Key = tuple[str, str, bool]  # (path, module, is_package): what facts depend on
+Target = tuple[Key, str]  # a class name in a file: its headers may define an ancestor
 _POOL_BYTES = 256 * 1024  # less source than this is read in-process: forking costs more
 
 
@@ -614,8 +617,9 @@ class _Run:
         self.project: Project | None = None
         self.known = _Known(self.cache)  # the cached scan
         self.module_files: dict[str, Key | None] = {}
-        self.targets: dict[tuple[Key, str], tuple[tuple[Key, str], ...]] = {}
-        self.names: dict[str, tuple[dict[str, list[prefilter.Header]], dict[str, list[str]]]] = {}
+        self.views: dict[Key, _HeaderBinds] = {}
+        self.bases: dict[Target, tuple[Target, ...]] = {}
+        self.resolver = Resolver(self._binds, _unknown)
 
     def result(self) -> Result:
         """The findings (stored for `_answered` when the cache is on)."""
@@ -734,30 +738,20 @@ class _Run:
 
     def _headers(self, key: Key, name: str | None = None) -> list[prefilter.Header]:
         """A file's real class headers, or those defining `name`."""
-        headers, _ = self._names(key)
+        headers = self._view(key).headers
         if name is None:
             return [h for found in headers.values() for h in found]
         return headers.get(name, [])
 
-    def _names(self, key: Key) -> tuple[dict[str, list[prefilter.Header]], dict[str, list[str]]]:
-        """A file's real headers by class name, and its imports by local name (`*` for
-        star imports), built once: files with thousands of classes exist."""
-        if key[0] not in self.names:
-            index = self._index(key)
-            headers: dict[str, list[prefilter.Header]] = {}
-            bindings: dict[str, list[str]] = {}
-            if index is not None:
-                for header in index.headers:
-                    if header.real:
-                        headers.setdefault(header.name, []).append(header)
-                for local, target in index.bindings:
-                    bindings.setdefault(local, []).append(target)
-            self.names[key[0]] = headers, bindings
-        return self.names[key[0]]
+    def _view(self, key: Key) -> _HeaderBinds:
+        """A file's headers and imports by name, gathered once: files with thousands of
+        classes exist."""
+        if key not in self.views:
+            self.views[key] = _HeaderBinds(key, self._index(key))
+        return self.views[key]
 
     def _closure(self, start: Iterable[tuple[Key, prefilter.Header]]) -> dict[Key, set[int]]:
-        """The headers of every ancestor of the `start` classes, by file: followed through
-        imports as `Project.resolve` follows them."""
+        """The headers of every ancestor of the `start` classes, by file."""
         found: dict[Key, set[int]] = {}
         queue = list(start)
         while queue:
@@ -766,9 +760,19 @@ class _Run:
                 continue
             found[key].add(header.offset)
             for base in header.dotted:
-                for target, name in self._target(key, base, 0):
+                for target, name in self._base(key, base):
                     queue.extend((target, h) for h in self._headers(target, name))
         return found
+
+    def _base(self, key: Key, dotted: str) -> tuple[Target, ...]:
+        """The classes that a base written in file `key` may name (bufferlint.names)."""
+        if (key, dotted) not in self.bases:
+            self.bases[(key, dotted)] = self.resolver.written(self._view(key), dotted)
+        return self.bases[(key, dotted)]
+
+    def _binds(self, module: str) -> _HeaderBinds | None:
+        key = self._module_file(module)
+        return None if key is None else self._view(key)
 
     def _index(self, key: Key) -> prefilter.FileIndex | None:
         if key[0] not in self.scans:
@@ -778,49 +782,6 @@ class _Run:
             else:
                 self._absorb(_Outcome(key[0], _read(key[0])[0]))
         return self.scans[key[0]].index
-
-    def _target(self, key: Key, dotted: str, depth: int) -> tuple[tuple[Key, str], ...]:
-        """The classes that `dotted`, written in file `key`, may name: a class of the file,
-        else through its import of the first name, else through its star imports."""
-        if depth > 16:
-            return ()
-        if (key, dotted) in self.targets:
-            return self.targets[(key, dotted)]
-        self.targets[(key, dotted)] = ()  # a cycle names nothing
-        headers, bindings = self._names(key)
-        found: tuple[tuple[Key, str], ...] = ()
-        head, _, rest = dotted.partition(".")
-        if head in headers:
-            found = ((key, dotted.rpartition(".")[2]),)
-        elif head in bindings:
-            tail = f".{rest}" if rest else ""
-            for target in bindings[head]:
-                found += self._locate(self._absolute(key, target) + tail, depth + 1)
-        else:
-            for target in bindings.get("*", ()):
-                found = found or self._locate(f"{self._absolute(key, target)}.{dotted}", depth + 1)
-            if not found and rest:
-                found = self._locate(dotted, depth + 1)
-        self.targets[(key, dotted)] = found
-        return found
-
-    def _locate(self, full: str, depth: int) -> tuple[tuple[Key, str], ...]:
-        """Follows an absolute dotted name into the longest module prefix with a file."""
-        parts = full.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            key = self._module_file(".".join(parts[:cut]))
-            if key is not None:
-                return self._target(key, ".".join(parts[cut:]), depth)
-        return ()
-
-    @staticmethod
-    def _absolute(key: Key, target: str) -> str:
-        dots = len(target) - len(target.lstrip("."))
-        if not dots:
-            return target
-        from bufferlint.facts import resolve_relative
-
-        return resolve_relative(key[1], key[2], dots, target[dots:] or None)
 
     def _module_file(self, module: str) -> Key | None:
         """The file the loader reads for `module`: a linted one, else one under an import
@@ -1066,6 +1027,48 @@ class _Run:
             layout = None
         key = _run_key(self.paths, self.settings, self.finish_key)
         self.cache.store_run(key, _Record(seen, layout, result))
+
+
+def _unknown(name: str) -> tuple[Target, ...]:
+    """No class is known by its absolute name before parsing."""
+    return ()
+
+
+class _HeaderBinds:
+    """What a file binds, as its class headers and import statements read: any class
+    statement of a name (nested ones too), any import of it, anywhere in the file."""
+
+    def __init__(self, key: Key, index: prefilter.FileIndex | None) -> None:
+        self.key = key
+        self.headers: dict[str, list[prefilter.Header]] = {}
+        self.bindings: dict[str, list[str]] = {}  # `*` for star imports
+        if index is not None:
+            for header in index.headers:
+                if header.real:
+                    self.headers.setdefault(header.name, []).append(header)
+            for local, target in index.bindings:
+                self.bindings.setdefault(local, []).append(target)
+
+    @property
+    def name(self) -> str:
+        return self.key[1]
+
+    def classes(self, dotted: str) -> tuple[Target, ...]:
+        if dotted.partition(".")[0] in self.headers:
+            return ((self.key, dotted.rpartition(".")[2]),)
+        return ()
+
+    def imports(self, local: str) -> list[str]:
+        return [self._absolute(target) for target in self.bindings.get(local, ())]
+
+    def star_imports(self) -> list[str]:
+        return self.imports("*")
+
+    def _absolute(self, target: str) -> str:
+        dots = len(target) - len(target.lstrip("."))
+        if not dots:
+            return target
+        return resolve_relative(self.key[1], self.key[2], dots, target[dots:] or None)
 
 
 def _canonical(value: Any) -> Any:

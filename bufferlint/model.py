@@ -7,9 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from bufferlint.conventions import Convention
 from bufferlint.facts import ClassFacts, Event, FileFacts, MethodFacts, PathGuard
+from bufferlint.names import Resolver
 
 LIGHTNING_MODULES = frozenset(
     f"{package}.{path}LightningModule"
@@ -83,16 +85,28 @@ class Project:
         self._loader = loader
         self._tried: set[str] = set()
         self._mro: dict[str, list[str]] = {}
-        self._resolved: dict[str, str] = {}
+        self._resolved: dict[str, tuple[str, ...]] = {}
         self._module_memo: dict[str, bool] = {}
+        self._names = Resolver(self._binds, self._known, self._resolved)
         for facts in files:
             self._add(facts)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Without the resolver, which is bound to this object: a copy makes its own."""
+        state = dict(self.__dict__)
+        del state["_names"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._names = Resolver(self._binds, self._known, self._resolved)
 
     def add(self, facts: FileFacts) -> None:
         """Adds a file from outside. Only what was derived from names that did not
         resolve can change, so only that is forgotten."""
         self._add(facts)
-        self._resolved = {k: v for k, v in self._resolved.items() if self.has_class(v)}
+        self._resolved = {k: v for k, v in self._resolved.items() if v}
+        self._names.memo = self._resolved
         self._mro = {k: v for k, v in self._mro.items() if all(map(self.has_class, v))}
         self._module_memo = {k: v for k, v in self._module_memo.items() if v}
 
@@ -125,35 +139,17 @@ class Project:
                 self._add(loaded)  # found on demand: nothing derived so far depended on it
         return self.modules.get(name)
 
+    def _binds(self, name: str) -> _FileBinds | None:
+        facts = self._module(name)
+        return None if facts is None else _FileBinds(self, facts)
+
+    def _known(self, name: str) -> tuple[str, ...]:
+        return (name,) if self.has_class(name) else ()
+
     def resolve(self, name: str) -> str:
         """The qualified project class `name` refers to, or `name` itself if it is external."""
-        if self.has_class(name):
-            return name
-        if name in self._resolved:
-            return self._resolved[name]
-        self._resolved[name] = name  # an import cycle resolves to nothing
-        parts = name.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            module = self._module(".".join(parts[:cut]))
-            if module is not None:  # as in Python, the longest module prefix decides
-                found = self._lookup(module, parts[cut:])
-                self._resolved[name] = found or name
-                break
-        return self._resolved[name]
-
-    def _lookup(self, module: FileFacts, rest: list[str]) -> str | None:
-        candidate = f"{module.module}.{'.'.join(rest)}"
-        if self.has_class(candidate):
-            return candidate
-        target = module.imports.get(rest[0])
-        if target is not None and target != candidate:
-            resolved = self.resolve(".".join([target, *rest[1:]]))
-            return resolved if self.has_class(resolved) else None
-        for star in module.star_imports:
-            resolved = self.resolve(".".join([star, *rest]))
-            if self.has_class(resolved):
-                return resolved
-        return None
+        found = self._names.resolve(name)
+        return found[0] if found else name
 
     def bases(self, qualified: str) -> list[str]:
         cls, facts = self.class_facts(qualified)
@@ -162,20 +158,11 @@ class Project:
     def _resolve_base(self, base: str, cls: ClassFacts, facts: FileFacts) -> str:
         if base == "?" or base in NEUTRAL_BASES:
             return base
-        if base.split(".")[0] in facts.imports:
+        if base.split(".")[0] in facts.imports:  # extract put the import's target in
             return self.resolve(base)
-        # Not imported: a class of this file (innermost enclosing scope first),
-        # else one that a star import brings in.
         scopes = cls.name.split(".")[:-1]
-        for cut in range(len(scopes), -1, -1):
-            candidate = ".".join([facts.module, *scopes[:cut], base])
-            if self.has_class(candidate):
-                return candidate
-        for star in facts.star_imports:
-            candidate = self.resolve(f"{star}.{base}")
-            if self.has_class(candidate):
-                return candidate
-        return self.resolve(base)
+        found = self._names.written(_FileBinds(self, facts), base, scopes)
+        return found[0] if found else base
 
     # -- inheritance -----------------------------------------------------------
     def mro(self, qualified: str) -> list[str]:
@@ -290,6 +277,30 @@ class Project:
                 yield Reached(event, owner, path)
             if callee is not None and callee[1].kind in ("method", "setter"):
                 yield from self._walk(cls, callee[0], callee[1], path, seen)
+
+
+class _FileBinds:
+    """What a parsed module binds, as name resolution asks (bufferlint.names)."""
+
+    __slots__ = ("facts", "project")
+
+    def __init__(self, project: Project, facts: FileFacts) -> None:
+        self.project = project
+        self.facts = facts
+
+    @property
+    def name(self) -> str:
+        return self.facts.module
+
+    def classes(self, dotted: str) -> tuple[str, ...]:
+        return self.project._known(f"{self.facts.module}.{dotted}")
+
+    def imports(self, local: str) -> tuple[str, ...]:
+        target = self.facts.imports.get(local)
+        return () if target is None else (target,)
+
+    def star_imports(self) -> list[str]:
+        return self.facts.star_imports
 
 
 def _before(order: list[str], name: str) -> str | None:

@@ -44,10 +44,11 @@ class Settled:
 def settled(project: Project) -> Settled:
     """A copy of `project` to pickle: what it holds, and what it found missing."""
     gaps = Gaps()
-    copy = Project.__new__(Project)
-    copy.__dict__.update(project.__dict__)
-    copy._loader = gaps.load
+    state = project.__getstate__()
+    state["_loader"] = gaps.load
     lookup = project.lookup
     words, modules = (lookup.words, lookup.modules) if lookup is not None else ((), ())
-    copy.lookup = Lookup(gaps.note, frozenset(words), frozenset(modules))
+    state["lookup"] = Lookup(gaps.note, frozenset(words), frozenset(modules))
+    copy = Project.__new__(Project)
+    copy.__setstate__(state)
     return Settled(copy, gaps)
