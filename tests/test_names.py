@@ -209,11 +209,16 @@ def test_headers_lead_to_every_base_the_model_resolves(tmp_path: Path) -> None:
 
 def _model(sources: list) -> Project:
     """The class model over the files parsed whole."""
-    return engine._analysed(sources, [engine.facts_for(s) for s in sources], Settings())[1]
+    from bufferlint.whole import facts_for, lint_facts_with_model
+
+    return lint_facts_with_model(sources, [facts_for(s) for s in sources], Settings())[1]
 
 
 def _header_targets(paths: list[str], sources: list) -> object:
     """(path, class name) pairs that a base written in a linted file leads to."""
-    run = engine._Run(paths, sources, Settings())
+    from bufferlint.choosing import Chooser
+    from bufferlint.runfiles import RunFiles
+
+    chooser = Chooser(RunFiles(sources, None))
     keys = {s.path: (s.path, s.module, s.is_package) for s in sources}
-    return lambda path, dotted: {(key[0], name) for key, name in run._base(keys[path], dotted)}
+    return lambda path, dotted: {(key[0], name) for key, name in chooser._base(keys[path], dotted)}

@@ -17,15 +17,7 @@ from typing import Any
 from bufferlint import analysis
 from bufferlint.cache import digest_of
 from bufferlint.conventions import Convention
-from bufferlint.engine import (
-    LintWorkers,
-    Result,
-    Settings,
-    analyse,
-    facts_for,
-    lint,
-    worker_count,
-)
+from bufferlint.engine import Result, Settings, lint
 from bufferlint.extract import extract
 from bufferlint.findings import Finding
 from bufferlint.fix import files
@@ -37,10 +29,11 @@ from bufferlint.fix.replay import Unavailable
 from bufferlint.fix.settled import Gaps, Settled, settled
 from bufferlint.fix.workspace import Loaded, Workspace
 from bufferlint.model import Project
-from bufferlint.pool import quiet_gc
+from bufferlint.pool import LintWorkers, quiet_gc, worker_count
 from bufferlint.prefilter import FileIndex
 from bufferlint.rules import fixable
 from bufferlint.sources import SourceError, SourceFile, read_source
+from bufferlint.whole import facts_for, lint_facts
 
 PARALLEL_FILES = 16  # files with findings worth forking workers for
 MAX_ROUNDS = 8
@@ -418,11 +411,11 @@ def fix_paths(paths: Sequence[str], settings: Settings, unsafe: bool = False) ->
         if found is not None:
             run.originals[source.path], loaded[source.path] = found
     for _ in range(MAX_ROUNDS):
-        run.result = _analyse(sources, loaded, settings)
+        run.result = _lint_loaded(sources, loaded, settings)
         if not _round(run, sources, loaded, settings, unsafe):
             break
     else:
-        run.result = _analyse(sources, loaded, settings)
+        run.result = _lint_loaded(sources, loaded, settings)
     others = [f for f in linted.findings if f.path not in fixable]
     run.result.findings = sorted([*others, *run.result.findings], key=Finding.sort_key)
     run.result.files = linted.files
@@ -443,12 +436,13 @@ def _load(source: SourceFile) -> tuple[files.SourceBytes, Loaded] | None:
     return raw, Loaded(source, raw.text, facts)
 
 
-def _analyse(
+def _lint_loaded(
     sources: Sequence[SourceFile], loaded: dict[str, Loaded], settings: Settings
 ) -> Result:
+    """The findings for `sources`, with the current texts of those loaded."""
     facts = [loaded[s.path].facts if s.path in loaded else facts_for(s) for s in sources]
     texts = {path: item.text for path, item in loaded.items()}
-    return analyse(sources, facts, settings, texts=texts)
+    return lint_facts(sources, facts, settings, texts=texts)
 
 
 def _round(
