@@ -89,10 +89,13 @@ class Resolver(Generic[T]):
 
     def written(self, space: Binds[T], dotted: str, scopes: Sequence[str] = ()) -> tuple[T, ...]:
         """`dotted` as written in a class statement of `space` nested in classes `scopes`:
-        the innermost enclosing scope's class first, then as the module binds it, then
-        as an absolute name."""
+        the innermost enclosing scope's class first, then as the module binds it, then,
+        if it imports no such first name, as an absolute name."""
         for cut in range(len(scopes), 0, -1):
             found = space.classes(".".join([*scopes[:cut], dotted]))
             if found:
                 return found
-        return self.lookup(space, dotted) or self.resolve(dotted)
+        found = self.lookup(space, dotted)
+        if found or space.imports(dotted.partition(".")[0]):
+            return found
+        return self.resolve(dotted)

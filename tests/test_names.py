@@ -102,6 +102,7 @@ def test_a_written_base_looks_in_enclosing_classes_first() -> None:
     assert names.written(mod, "Sibling") == ("mod.Sibling",)
     assert names.written(mod, "a.A") == ("a.A",)
     assert names.written(_Module("plain"), "a.A") == ("a.A",)  # not imported: absolute
+    assert names.written(_Module("other", bound={"a": ["b"]}), "a.A") == ()  # imported
 
 
 # A package exercising every way a base can be spelt; `lib/` is not linted.
