@@ -130,7 +130,7 @@ class Cache:
         self.folder.mkdir(exist_ok=True)
 
     def load_scan(self, shard: str) -> dict[str, Any]:
-        """Per path of one shard (`shard_of`), what the last runs read there (the engine
+        """Per path of one shard (`shard_of`), what the last runs read there (the run
         checks each stat)."""
         return self._read(self.folder / "scan" / f"{shard}.pickle") or {}
 

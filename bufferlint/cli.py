@@ -41,8 +41,8 @@ from bufferlint.runtime import ALL_RECIPES, RuntimeSettings, RuntimeUnavailable
 from bufferlint.sources import SourceError
 
 if TYPE_CHECKING:
-    from bufferlint.engine import LintWorkers
     from bufferlint.model import Project
+    from bufferlint.pool import LintWorkers
     from bufferlint.prefilter import FileIndex
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2

@@ -11,6 +11,7 @@ from typing import Any
 
 from bufferlint.conventions import Convention
 from bufferlint.facts import ClassFacts, Event, FileFacts, MethodFacts, PathGuard
+from bufferlint.names import Resolver
 
 LIGHTNING_MODULES = frozenset(
     f"{package}.{path}LightningModule"
@@ -44,50 +45,8 @@ class Reached:
     guards: tuple[PathGuard, ...]
 
 
-class ClassTable(dict):  # type: ignore[type-arg]
-    """`Project.classes` that hands each name it lacks to `_missing` (which may add it)
-    before answering: the lint's model parses a class when it is first looked up
-    (bufferlint.engine), a copy for another process refuses to (bufferlint.fix.settled)."""
-
-    def _missing(self, name: object) -> bool:
-        """Whether `name` was added."""
-        return False
-
-    def __contains__(self, name: object) -> bool:
-        if dict.__contains__(self, name):
-            return True
-        return self._missing(name) and dict.__contains__(self, name)
-
-    def __getitem__(self, name: str) -> tuple[ClassFacts, FileFacts]:
-        if not dict.__contains__(self, name):
-            self._missing(name)
-        return dict.__getitem__(self, name)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """`dict.get`, answering as `in` does."""
-        return dict.__getitem__(self, name) if name in self else default
-
-
-class LazyClasses(ClassTable):
-    """Classes that `load` parses when the model first looks them up (the prefilter left
-    their statements out): the model sees every class, as if all were parsed. It may
-    still find only what `findable` allows (a class it lacks under any other name, it
-    lacks for good)."""
-
-    def __init__(
-        self, load: Callable[[str], bool], words: Collection[str], modules: Collection[str]
-    ) -> None:
-        super().__init__()
-        self._load = load
-        self.words = words
-        self.modules = modules
-
-    def _missing(self, name: object) -> bool:
-        return isinstance(name, str) and self._load(name)
-
-
 def findable(name: str, words: Collection[str], modules: Collection[str]) -> bool:
-    """Whether a lazy class table may add `name`: its last part is a class name that a
+    """Whether a lazy lookup may still add `name`: its last part is a class name that a
     header defines (`words`), and a module that holds it was parsed in part (`modules`)."""
     module, _, word = name.rpartition(".")
     parts = module.split(".")
@@ -96,30 +55,59 @@ def findable(name: str, words: Collection[str], modules: Collection[str]) -> boo
     )
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """How a model finds a class it lacks: `find` adds it to `Project.classes` if it can
+    and says whether it did (the prefiltered run parses it: bufferlint.ondemand). It is
+    asked only for names that `findable` allows: any other, the model lacks for good."""
+
+    find: Callable[[str], bool]
+    words: Collection[str]
+    modules: Collection[str]
+
+    def __call__(self, name: str) -> bool:
+        return findable(name, self.words, self.modules) and self.find(name)
+
+
 class Project:
-    """Classes of all analysed files, resolved across modules on demand."""
+    """Classes of all analysed files, resolved across modules on demand. `loader` reads a
+    module the model lacks, `lookup` a class."""
 
     def __init__(
         self,
         files: Iterable[FileFacts],
         loader: Callable[[str], FileFacts | None] | None = None,
+        lookup: Lookup | None = None,
     ) -> None:
         self.modules: dict[str, FileFacts] = {}
         self.classes: dict[str, tuple[ClassFacts, FileFacts]] = {}
+        self.lookup = lookup
         self._loader = loader
         self._tried: set[str] = set()
         self._mro: dict[str, list[str]] = {}
-        self._resolved: dict[str, str] = {}
+        self._resolved: dict[str, tuple[str, ...]] = {}
         self._module_memo: dict[str, bool] = {}
+        self._names = Resolver(self._binds, self._known, self._resolved)
         for facts in files:
             self._add(facts)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Without the resolver, which is bound to this object: a copy makes its own."""
+        state = dict(self.__dict__)
+        del state["_names"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._names = Resolver(self._binds, self._known, self._resolved)
 
     def add(self, facts: FileFacts) -> None:
         """Adds a file from outside. Only what was derived from names that did not
         resolve can change, so only that is forgotten."""
         self._add(facts)
-        self._resolved = {k: v for k, v in self._resolved.items() if v in self.classes}
-        self._mro = {k: v for k, v in self._mro.items() if all(name in self.classes for name in v)}
+        self._resolved = {k: v for k, v in self._resolved.items() if v}
+        self._names.memo = self._resolved
+        self._mro = {k: v for k, v in self._mro.items() if all(map(self.has_class, v))}
         self._module_memo = {k: v for k, v in self._module_memo.items() if v}
 
     def _add(self, facts: FileFacts) -> None:
@@ -128,6 +116,19 @@ class Project:
         self.modules[facts.module] = facts
         for cls in facts.classes:
             self.classes.setdefault(f"{facts.module}.{cls.name}", (cls, facts))
+
+    # -- classes -----------------------------------------------------------------
+    def has_class(self, name: str) -> bool:
+        """Whether `name` is a class of the project, looking it up if the model lacks it."""
+        if name in self.classes:
+            return True
+        return self.lookup is not None and self.lookup(name) and name in self.classes
+
+    def class_facts(self, name: str) -> tuple[ClassFacts, FileFacts]:
+        """`classes[name]`, looked up first if the model lacks it (KeyError if absent)."""
+        if name not in self.classes and self.lookup is not None:
+            self.lookup(name)
+        return self.classes[name]
 
     # -- names -------------------------------------------------------------------
     def _module(self, name: str) -> FileFacts | None:
@@ -138,57 +139,30 @@ class Project:
                 self._add(loaded)  # found on demand: nothing derived so far depended on it
         return self.modules.get(name)
 
+    def _binds(self, name: str) -> _FileBinds | None:
+        facts = self._module(name)
+        return None if facts is None else _FileBinds(self, facts)
+
+    def _known(self, name: str) -> tuple[str, ...]:
+        return (name,) if self.has_class(name) else ()
+
     def resolve(self, name: str) -> str:
         """The qualified project class `name` refers to, or `name` itself if it is external."""
-        if name in self.classes:
-            return name
-        if name in self._resolved:
-            return self._resolved[name]
-        self._resolved[name] = name  # an import cycle resolves to nothing
-        parts = name.split(".")
-        for cut in range(len(parts) - 1, 0, -1):
-            module = self._module(".".join(parts[:cut]))
-            if module is not None:  # as in Python, the longest module prefix decides
-                found = self._lookup(module, parts[cut:])
-                self._resolved[name] = found or name
-                break
-        return self._resolved[name]
-
-    def _lookup(self, module: FileFacts, rest: list[str]) -> str | None:
-        candidate = f"{module.module}.{'.'.join(rest)}"
-        if candidate in self.classes:
-            return candidate
-        target = module.imports.get(rest[0])
-        if target is not None and target != candidate:
-            resolved = self.resolve(".".join([target, *rest[1:]]))
-            return resolved if resolved in self.classes else None
-        for star in module.star_imports:
-            resolved = self.resolve(".".join([star, *rest]))
-            if resolved in self.classes:
-                return resolved
-        return None
+        found = self._names.resolve(name)
+        return found[0] if found else name
 
     def bases(self, qualified: str) -> list[str]:
-        cls, facts = self.classes[qualified]
+        cls, facts = self.class_facts(qualified)
         return [self._resolve_base(base, cls, facts) for base in cls.bases]
 
     def _resolve_base(self, base: str, cls: ClassFacts, facts: FileFacts) -> str:
         if base == "?" or base in NEUTRAL_BASES:
             return base
-        if base.split(".")[0] in facts.imports:
+        if base.split(".")[0] in facts.imports:  # extract put the import's target in
             return self.resolve(base)
-        # Not imported: a class of this file (innermost enclosing scope first),
-        # else one that a star import brings in.
         scopes = cls.name.split(".")[:-1]
-        for cut in range(len(scopes), -1, -1):
-            candidate = ".".join([facts.module, *scopes[:cut], base])
-            if candidate in self.classes:
-                return candidate
-        for star in facts.star_imports:
-            candidate = self.resolve(f"{star}.{base}")
-            if candidate in self.classes:
-                return candidate
-        return self.resolve(base)
+        found = self._names.written(_FileBinds(self, facts), base, scopes)
+        return found[0] if found else base
 
     # -- inheritance -----------------------------------------------------------
     def mro(self, qualified: str) -> list[str]:
@@ -197,7 +171,7 @@ class Project:
             return self._mro[qualified]
         self._mro[qualified] = [qualified]  # guards against inheritance cycles
         parents = [base for base in self.bases(qualified) if base != qualified]
-        sequences = [self.mro(base) if base in self.classes else [base] for base in parents]
+        sequences = [self.mro(base) if self.has_class(base) else [base] for base in parents]
         # One base: C3 gives its MRO unchanged. The merge is quadratic in the MRO's length,
         # so a chain of thousands of subclasses would cost their cube.
         merged = sequences[0] if len(parents) == 1 else _c3_merge([*sequences, parents])
@@ -217,8 +191,8 @@ class Project:
         answer = False
         own_register = False
         for name in self.mro(qualified):
-            if name in self.classes:
-                cls = self.classes[name][0]
+            if self.has_class(name):
+                cls = self.class_facts(name)[0]
                 if "register_buffer" in cls.methods:
                     answer = False
                     break
@@ -237,9 +211,9 @@ class Project:
         if after is not None:
             order = order[order.index(after) + 1 :] if after in order else []
         for owner in order:
-            if owner not in self.classes:
+            if not self.has_class(owner):
                 continue
-            cls = self.classes[owner][0]
+            cls = self.class_facts(owner)[0]
             method = (cls.setters if setter else cls.methods).get(name)
             if method is not None:
                 return owner, method
@@ -251,8 +225,8 @@ class Project:
         """True or False where the whole ancestry is known; None behind unknown bases."""
         unknown = False
         for owner in self.mro(qualified):
-            if owner in self.classes:
-                if any(hook in self.classes[owner][0].methods for hook in convention.hooks):
+            if self.has_class(owner):
+                if any(hook in self.class_facts(owner)[0].methods for hook in convention.hooks):
                     return True
                 continue
             layer = torch_class(owner)
@@ -293,8 +267,8 @@ class Project:
                 callee = self.find_method(cls, event.name, after=owner)
             elif event.kind == "explicit":
                 # As a base is resolved: `Parent.__init__(self)` names a class of this file.
-                target = self._resolve_base(event.target, *self.classes[owner])
-                if target in self.classes and target in self.mro(cls):
+                target = self._resolve_base(event.target, *self.class_facts(owner))
+                if self.has_class(target) and target in self.mro(cls):
                     callee = self.find_method(cls, event.name, after=_before(self.mro(cls), target))
             elif event.kind == "assign":
                 callee = self.find_method(cls, event.name, setter=True)
@@ -303,6 +277,30 @@ class Project:
                 yield Reached(event, owner, path)
             if callee is not None and callee[1].kind in ("method", "setter"):
                 yield from self._walk(cls, callee[0], callee[1], path, seen)
+
+
+class _FileBinds:
+    """What a parsed module binds, as name resolution asks (bufferlint.names)."""
+
+    __slots__ = ("facts", "project")
+
+    def __init__(self, project: Project, facts: FileFacts) -> None:
+        self.project = project
+        self.facts = facts
+
+    @property
+    def name(self) -> str:
+        return self.facts.module
+
+    def classes(self, dotted: str) -> tuple[str, ...]:
+        return self.project._known(f"{self.facts.module}.{dotted}")
+
+    def imports(self, local: str) -> tuple[str, ...]:
+        target = self.facts.imports.get(local)
+        return () if target is None else (target,)
+
+    def star_imports(self) -> list[str]:
+        return self.facts.star_imports
 
 
 def _before(order: list[str], name: str) -> str | None:

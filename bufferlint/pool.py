@@ -1,4 +1,4 @@
-"""Worker processes that can be asked for again by number.
+"""Worker processes that can be asked for again by number, and the lint's use of them.
 
 `multiprocessing.Pool` hands each task to whichever worker is free, and nothing can be
 sent to one worker in particular; yet a fix is best planned by the worker that parsed
@@ -10,7 +10,9 @@ computed them, and `call` reaches a given worker. A worker that dies is an error
 
 from __future__ import annotations
 
+import functools
 import gc
+import os
 import queue
 import signal
 import threading
@@ -21,6 +23,7 @@ from typing import Any
 from bufferlint import trees
 
 AHEAD = 2  # chunks a worker holds: the one it runs, and the next
+POOL_BYTES = 256 * 1024  # less source than this is read in-process: forking costs more
 
 
 class WorkerDied(RuntimeError):
@@ -29,8 +32,8 @@ class WorkerDied(RuntimeError):
 
 def quiet_gc() -> None:
     """LibCST's trees and the facts are acyclic, so reference counting frees them: cycles
-    are collected rarely, which makes parsing 5% faster and spares the process that
-    gathers the facts walking them over and over."""
+    are collected rarely, which spares parsing, and the process that gathers the facts,
+    walking them over and over."""
     gc.set_threshold(50_000, 50, 100)
 
 
@@ -64,9 +67,8 @@ class Workers:
         self, function: Callable[[Any], Any], items: Sequence[Any], chunk: int
     ) -> Iterator[tuple[int, Any]]:
         """(worker, `function(item)`) for every item, as results come. Chunks go out in
-        order, and each worker holds the next while it runs one: it never waits for this
-        process to send more, which took 10 ms a chunk on two busy CPUs, and much more
-        while this process was busy with the results."""
+        order, and each worker holds the next while it runs one, so that it never waits
+        for this process to send more."""
         from multiprocessing.connection import wait
 
         chunks = deque(items[start : start + chunk] for start in range(0, len(items), chunk))
@@ -162,3 +164,79 @@ def _take(connection: Any, tasks: queue.SimpleQueue[Any]) -> None:
         except Exception as exc:
             task = exc
         tasks.put(task)
+
+
+def worker_count(jobs: int) -> int:
+    """Processes for `--jobs` (0: one per usable core)."""
+    if jobs > 0:
+        return jobs
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class LintWorkers:
+    """Worker processes, started only once there is enough work for them. With
+    `keep_trees`, each keeps what it parses (bufferlint.trees), and `placed` says which
+    worker parsed each file, so the fixer can plan there (`call`)."""
+
+    def __init__(self, jobs: int, keep_trees: bool = False) -> None:
+        self.jobs = worker_count(jobs)
+        self.keep_trees = keep_trees
+        self.placed: dict[str, int] = {}
+        self._pool: Workers | None = None
+
+    def __enter__(self) -> LintWorkers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.stop()
+
+    def _use_pool(self, sizes: Sequence[int]) -> bool:
+        return self.jobs > 1 and len(sizes) > 1 and sum(sizes) >= POOL_BYTES
+
+    def _start(self) -> Workers:
+        if self._pool is None:
+            if self.keep_trees:
+                # Fixes will be planned on LibCST's trees, here and in the workers: LibCST
+                # is imported once, before they fork, rather than in each process apart.
+                from bufferlint import extract  # noqa: F401
+            self._pool = Workers(self.jobs, self.keep_trees)
+        return self._pool
+
+    def _chunk(self, count: int) -> int:
+        return max(1, count // (self.jobs * 16))
+
+    def run(
+        self, function: Callable[[Any], Any], items: Sequence[Any], sizes: Sequence[int]
+    ) -> Iterator[tuple[int | None, Any]]:
+        """(worker, `function(item)`) over `items`, as they come (the largest items go
+        first); the worker is None for an item run in this process."""
+        if not self._use_pool(sizes):
+            return ((None, function(item)) for item in items)
+        order = sorted(range(len(items)), key=lambda i: -sizes[i])
+        pool = self._start()
+        return pool.imap_unordered(function, [items[i] for i in order], self._chunk(len(items)))
+
+    def map(
+        self, function: Callable[[Any], Any], items: Sequence[Any], sizes: Sequence[int]
+    ) -> list[Any]:
+        """`function` over `items`, results in order."""
+        results: list[Any] = [None] * len(items)
+        numbered = list(enumerate(items))
+        for _, (number, result) in self.run(
+            functools.partial(_numbered, function), numbered, sizes
+        ):
+            results[number] = result
+        return results
+
+    def call(self, calls: Mapping[int, tuple[Callable[[Any], Any], Any]]) -> dict[int, Any]:
+        """`function(argument)` in the given workers, at once (`Workers.call`)."""
+        assert self._pool is not None
+        return self._pool.call(calls)
+
+
+def _numbered(function: Callable[[Any], Any], item: tuple[int, Any]) -> tuple[int, Any]:
+    return item[0], function(item[1])

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 
     from bufferlint.extract import Located
 
-# About 2.3 KB of memory per line kept: 100k lines (transformers' `models/` parses 58k in
-# all) is at most about 230 MB in one process.
+# Lines of statements one process keeps trees for: a bound on the memory they hold that
+# the partial parse of a tree as large as transformers' `models/` stays under.
 LINES_KEPT = 100_000
 
 

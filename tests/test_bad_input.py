@@ -347,12 +347,12 @@ def _killed(job: object) -> None:
 
 
 def test_a_worker_that_dies_stops_the_run_in_one_line(tmp_path, monkeypatch):
-    from bufferlint import engine
+    from bufferlint import pool, prefiltered
 
     for number in range(4):
         (tmp_path / f"m{number}.py").write_text(MODEL)
-    monkeypatch.setattr(engine, "_POOL_BYTES", 0)  # a pool even for a few files
-    monkeypatch.setattr(engine, "_work", _killed)
+    monkeypatch.setattr(pool, "POOL_BYTES", 0)  # a pool even for a few files
+    monkeypatch.setattr(prefiltered, "work", _killed)
     result = run(str(tmp_path), "--jobs", "2", "--no-cache")
     assert result.exit_code == 2
     assert result.output == (

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from bufferlint import engine, partial, prefilter
+from bufferlint import engine, jobs, partial, pool, prefilter, reading
 from bufferlint.engine import Settings, lint
 from bufferlint.findings import Finding
+from bufferlint.model import Lookup
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -267,7 +268,7 @@ def test_project_reports_what_only_inheritance_builds(project: Path) -> None:
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_prefilter_changes_nothing(project: Path, monkeypatch: pytest.MonkeyPatch, jobs: int):
-    monkeypatch.setattr(engine, "_POOL_BYTES", 0)  # use the pool even for a few files
+    monkeypatch.setattr(pool, "POOL_BYTES", 0)  # use the pool even for a few files
     reference = _findings(_linted(project), prefilter=False, jobs=1)
     assert _findings(_linted(project), jobs=jobs) == reference
 
@@ -336,17 +337,19 @@ def test_stale_bytecode_is_no_proof(project: Path) -> None:
 def test_lazy_classes_are_parsed_on_demand(project: Path) -> None:
     """`Helper` is no ancestor, so the prefilter leaves it out; the class model still
     looks it up (for `Helper.setup(self)`), and then gets it."""
-    run = engine._Run(_linted(project), engine.discover(_linted(project)), Settings())
+    from bufferlint.prefiltered import PrefilteredRun
+
+    run = PrefilteredRun(_linted(project), engine.discover(_linted(project)), Settings())
     builders = (str(project / "app" / "builders.py"), "app.builders", False)
     assert any(f.class_name == "Hooked" for f in run.result().findings)
     assert run.project is not None
-    assert "app.builders.Helper" in dict(run.project.classes)
-    assert run.parsed[builders].whole is None  # parsed in parts, Helper's on demand
+    assert "app.builders.Helper" in run.project.classes
+    assert run.files.parsed[builders].whole is None  # parsed in parts, Helper's on demand
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_fixtures_agree(jobs: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "_POOL_BYTES", 0)
+    monkeypatch.setattr(pool, "POOL_BYTES", 0)
     paths = [str(FIXTURES)]
     assert _findings(paths, jobs=jobs) == _findings(paths, prefilter=False, jobs=1)
 
@@ -538,20 +541,24 @@ def test_fixes_planned_on_the_lints_trees_change_nothing(
         in_workers.append((len(findings), len(left)))
         return left
 
-    monkeypatch.setattr(engine, "_POOL_BYTES", 0)  # a pool even for a few files
+    monkeypatch.setattr(pool, "POOL_BYTES", 0)  # a pool even for a few files
     monkeypatch.setattr(session, "_attach_in_workers", counted)
     assert _fix_outcomes(paths, from_lint=True, kept=True, lint_jobs=2) == reference
     [(planned, left)] = in_workers
     assert planned >= 20 and left < planned // 4
 
-    def unsettled(self: Any, name: object) -> bool:  # a copy that settles no lookup
-        raise settled.Unsettled(name)
-
     in_workers.clear()
-    monkeypatch.setattr(settled._Classes, "_missing", unsettled)
+    monkeypatch.setattr(settled, "Lookup", _AsksBack)  # a copy that settles no lookup
     assert _fix_outcomes(paths, from_lint=True, kept=True, lint_jobs=2) == reference
     [(planned, left)] = in_workers
     assert left == planned
+
+
+class _AsksBack(Lookup):
+    """A lookup that hands every name it lacks to `find`, findable or not."""
+
+    def __call__(self, name: str) -> bool:
+        return self.find(name)
 
 
 # Classes whose trees the lint keeps side by side in one partial parse: B's comment lines
@@ -822,34 +829,32 @@ def test_a_file_changed_between_scan_and_parse_is_scanned_again(tmp_path: Path) 
     while the text is the one scanned. The scan goes back only where it changed."""
     path = tmp_path / "model.py"
     path.write_text("import torch\n\n\nclass Old(torch.nn.Module):\n    pass\n")
-    scan, _ = engine._read(str(path), check=True)
+    scan, _ = reading.read(str(path), check=True)
     path.write_text(
         "import torch\n\n\nclass New(torch.nn.Module):\n"
         "    def __init__(self):\n        super().__init__()\n"
         '        self.register_buffer("b", torch.ones(2))\n'
     )
-    job = engine._Job(str(path), (str(path), "model", False), scan, tokens=True)
-    outcome = engine._work(job)
+    job = jobs.Job(str(path), (str(path), "model", False), scan, tokens=True)
+    outcome = jobs.work(job)
     assert outcome.scan is not None and outcome.scan.digest != scan.digest
     assert outcome.parsed is not None
     assert [c.name for c in outcome.parsed.classes()] == ["New"]
-    unchanged = engine._work(engine._Job(str(path), job.key, outcome.scan, tokens=True))
+    unchanged = jobs.work(jobs.Job(str(path), job.key, outcome.scan, tokens=True))
     assert unchanged.scan is None  # the main process holds it: not sent back
     # A scan split only now (no token: the scan did not split it) goes back, split.
     path.write_text("import torch\n\n\nclass Base(torch.nn.Module):\n    pass\n")
-    plain, _ = engine._read(str(path), check=True)
+    plain, _ = reading.read(str(path), check=True)
     assert plain.index is not None and plain.index.starts is None
-    split = engine._work(
-        engine._Job(str(path), job.key, plain, extra=(plain.index.headers[0].offset,))
-    )
+    split = jobs.work(jobs.Job(str(path), job.key, plain, extra=(plain.index.headers[0].offset,)))
     assert split.scan is plain and plain.index.starts is not None
     assert split.parsed is not None and [c.name for c in split.parsed.classes()] == ["Base"]
 
 
 def test_what_the_lazy_model_may_still_find() -> None:
     """A copy of the model refers back only the names the lazy model could still parse:
-    a class name that some header defines, under a module parsed in part (as `_Run.
-    _materialize` looks for them); anything else it lacks for good."""
+    a class name that some header defines, under a module parsed in part (as the lazy
+    run's lookup looks for them: bufferlint.ondemand); anything else it lacks for good."""
     from bufferlint.model import findable
 
     words, modules = {"Base"}, {"pkg.mod"}

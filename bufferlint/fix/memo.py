@@ -84,9 +84,9 @@ class FixMemo:
 def _mro(finding: Finding, workspace: Workspace) -> tuple[tuple[str, str], ...]:
     project = workspace.project
     qualified = f"{finding.module}.{finding.class_name}"
-    if qualified not in project.classes:
+    if not project.has_class(qualified):
         return ()
     return tuple(
-        (name, project.classes[name][1].path if name in project.classes else "")
+        (name, project.class_facts(name)[1].path if project.has_class(name) else "")
         for name in project.mro(qualified)
     )

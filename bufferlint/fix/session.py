@@ -17,15 +17,7 @@ from typing import Any
 from bufferlint import analysis
 from bufferlint.cache import digest_of
 from bufferlint.conventions import Convention
-from bufferlint.engine import (
-    LintWorkers,
-    Result,
-    Settings,
-    analyse,
-    facts_for,
-    lint,
-    worker_count,
-)
+from bufferlint.engine import Result, Settings, lint
 from bufferlint.extract import extract
 from bufferlint.findings import Finding
 from bufferlint.fix import files
@@ -34,13 +26,14 @@ from bufferlint.fix.edit import render
 from bufferlint.fix.memo import FixMemo
 from bufferlint.fix.plan import Plan, plan
 from bufferlint.fix.replay import Unavailable
-from bufferlint.fix.settled import Unsettled, settled
+from bufferlint.fix.settled import Gaps, Settled, settled
 from bufferlint.fix.workspace import Loaded, Workspace
 from bufferlint.model import Project
-from bufferlint.pool import quiet_gc
+from bufferlint.pool import LintWorkers, quiet_gc, worker_count
 from bufferlint.prefilter import FileIndex
 from bufferlint.rules import fixable
 from bufferlint.sources import SourceError, SourceFile, read_source
+from bufferlint.whole import facts_for, lint_facts
 
 PARALLEL_FILES = 16  # files with findings worth forking workers for
 MAX_ROUNDS = 8
@@ -173,13 +166,30 @@ def _attach(
     for finding in findings:
         if finding.code not in fixable() or finding.path not in workspace.files:
             continue
-        key = memo.key(finding) if memo is not None else ""
-        workspace.reads.clear()
-        workspace.asked.clear()
-        _attach_one(finding, workspace, convention, unsafe, edits)
-        if memo is not None:
-            memo.keep(key, finding, workspace)
-        workspace.trim()
+        _attach_remembered(finding, workspace, convention, unsafe, edits, memo)
+
+
+def _attach_remembered(
+    finding: Finding,
+    workspace: Workspace,
+    convention: Convention,
+    unsafe: bool,
+    edits: bool,
+    memo: FixMemo | None,
+    gaps: Gaps | None = None,
+) -> bool:
+    """Plans one fix and remembers the outcome in `memo`. False, with nothing kept,
+    where planning asked what `gaps`' copy of the model could not answer."""
+    key = memo.key(finding) if memo is not None else ""
+    workspace.reads.clear()
+    workspace.asked.clear()
+    _attach_one(finding, workspace, convention, unsafe, edits)
+    if gaps is not None and gaps.names:
+        return False
+    if memo is not None:
+        memo.keep(key, finding, workspace)
+    workspace.trim()
+    return True
 
 
 def _attach_one(
@@ -307,12 +317,18 @@ def _attach_kept(
     ],
 ) -> dict[str, list[Planned | None]]:
     """In one of the lint's workers: its files' findings, planned; what planning sets on
-    each, or None where the plan needs what the model's copy lacks."""
+    each, or None where the plan needs what the model's copy lacks (the main process
+    plans those). Such a plan leaves the copy's memos incomplete, so the next finding
+    gets a fresh copy."""
     pickled, files, splits, settings, unsafe, edits = task
-    model: Project = pickle.loads(pickled)
-    loaded = [found for found in (_known(source, model) for source, _ in files) if found]
-    workspace = Workspace(loaded, model, splits)
     memo = FixMemo(settings.convention, unsafe, edits) if settings.cache else None
+
+    def fresh() -> tuple[Settled, Workspace]:
+        model: Settled = pickle.loads(pickled)
+        loaded = [found for found in (_known(s, model.project) for s, _ in files) if found]
+        return model, Workspace(loaded, model.project, splits)
+
+    model, workspace = fresh()
     outcomes: dict[str, list[Planned | None]] = {}
     for source, group in files:
         found: list[Planned | None] = []
@@ -320,13 +336,13 @@ def _attach_kept(
         for finding in group:
             if source.path not in workspace.files:  # changed or gone since the lint
                 found.append(None)
-                continue
-            try:
-                _attach([finding], workspace, settings.convention, unsafe, edits, memo)
-            except Unsettled:
-                found.append(None)
-            else:
+            elif _attach_remembered(
+                finding, workspace, settings.convention, unsafe, edits, memo, model.gaps
+            ):
                 found.append((finding.fix, finding.extra, finding.message))
+            else:
+                found.append(None)
+                model, workspace = fresh()
     return outcomes
 
 
@@ -371,7 +387,7 @@ def prove(
     project = workspace.make_project(replace=facts)
     failed = []
     for fix in plans:
-        if fix.qualified not in project.classes:
+        if not project.has_class(fix.qualified):
             failed.append((fix, "the fixed class could not be found again"))
             continue
         left = [b.name for b in analysis.account(project, fix.qualified, convention).missing]
@@ -395,11 +411,11 @@ def fix_paths(paths: Sequence[str], settings: Settings, unsafe: bool = False) ->
         if found is not None:
             run.originals[source.path], loaded[source.path] = found
     for _ in range(MAX_ROUNDS):
-        run.result = _analyse(sources, loaded, settings)
+        run.result = _lint_loaded(sources, loaded, settings)
         if not _round(run, sources, loaded, settings, unsafe):
             break
     else:
-        run.result = _analyse(sources, loaded, settings)
+        run.result = _lint_loaded(sources, loaded, settings)
     others = [f for f in linted.findings if f.path not in fixable]
     run.result.findings = sorted([*others, *run.result.findings], key=Finding.sort_key)
     run.result.files = linted.files
@@ -420,12 +436,13 @@ def _load(source: SourceFile) -> tuple[files.SourceBytes, Loaded] | None:
     return raw, Loaded(source, raw.text, facts)
 
 
-def _analyse(
+def _lint_loaded(
     sources: Sequence[SourceFile], loaded: dict[str, Loaded], settings: Settings
 ) -> Result:
+    """The findings for `sources`, with the current texts of those loaded."""
     facts = [loaded[s.path].facts if s.path in loaded else facts_for(s) for s in sources]
     texts = {path: item.text for path, item in loaded.items()}
-    return analyse(sources, facts, settings, texts=texts)
+    return lint_facts(sources, facts, settings, texts=texts)
 
 
 def _round(

@@ -13,6 +13,7 @@ import libcst as cst
 from bufferlint.extract import extract
 from bufferlint.facts import FileFacts, MethodFacts
 from bufferlint.fix.index import SourceIndex
+from bufferlint.locate import Candidate, find_module, module_files
 from bufferlint.model import Project
 from bufferlint.prefilter import FileIndex
 from bufferlint.sources import SourceError, SourceFile, read_source
@@ -66,25 +67,21 @@ class Workspace:
         return Project((f for f in facts if f.error is None), self._load_module)
 
     def _load_module(self, module: str) -> FileFacts | None:
-        relative = module.replace(".", os.sep)
-        for root in self.roots:
-            for candidate in (f"{relative}.py", os.path.join(relative, "__init__.py")):
-                path = str(Path(root, candidate).absolute())
-                loaded = self.files.get(path) or self._read(path, module, root, candidate)
-                if loaded is not None and loaded.facts.error is None:
-                    return loaded.facts
+        """The first file that holds `module` and parses; each one tried counts as read,
+        so that a remembered fix sees the file appear."""
+        for candidate in module_files(module, self.roots):
+            path = str(Path(candidate.path).absolute())
+            loaded = self.files.get(path) or self._read(path, module, candidate)
+            if loaded is not None and loaded.facts.error is None:
+                return loaded.facts
         return None
 
     def is_project_module(self, name: str) -> bool:
         """Whether a top-level module name is one of the project's, not an installed package."""
-        self.asked[name] = any(
-            os.path.isfile(os.path.join(root, f"{name}.py"))
-            or os.path.isfile(os.path.join(root, name, "__init__.py"))
-            for root in self.roots
-        )
+        self.asked[name] = find_module(name, self.roots) is not None
         return self.asked[name]
 
-    def _read(self, path: str, module: str, root: str, candidate: str) -> Loaded | None:
+    def _read(self, path: str, module: str, candidate: Candidate) -> Loaded | None:
         self.reads.add(path)
         if path not in self._disk:
             self._disk[path] = None
@@ -93,9 +90,9 @@ class Workspace:
                     text = read_source(path)
                 except SourceError:
                     return None
-                is_package = candidate.endswith("__init__.py")
-                source = SourceFile(path, module, root, is_package)
-                self._disk[path] = Loaded(source, text, extract(text, path, module, is_package))
+                source = SourceFile(path, module, candidate.root, candidate.is_package)
+                facts = extract(text, path, module, candidate.is_package)
+                self._disk[path] = Loaded(source, text, facts)
         return self._disk[path]
 
     # -- CSTs --------------------------------------------------------------------------
@@ -134,9 +131,9 @@ class Workspace:
         self.memo.clear()  # keyed by node ids, which the nodes let go may hand on
 
     def class_node(self, qualified: str) -> tuple[SourceIndex, cst.ClassDef] | None:
-        if qualified not in self.project.classes:
+        if not self.project.has_class(qualified):
             return None
-        cls, facts = self.project.classes[qualified]
+        cls, facts = self.project.class_facts(qualified)
         index = self.index(facts)
         node = index.class_at(cls.line, cls.column) if index is not None else None
         return None if node is None or index is None else (index, node)
