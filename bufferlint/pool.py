@@ -22,7 +22,6 @@ from typing import Any
 
 from bufferlint import trees
 
-AHEAD = 2  # chunks a worker holds: the one it runs, and the next
 POOL_BYTES = 256 * 1024  # less source than this is read in-process: forking costs more
 
 
@@ -67,28 +66,24 @@ class Workers:
         self, function: Callable[[Any], Any], items: Sequence[Any], chunk: int
     ) -> Iterator[tuple[int, Any]]:
         """(worker, `function(item)`) for every item, as results come. Chunks go out in
-        order, and each worker holds the next while it runs one, so that it never waits
-        for this process to send more."""
+        order, each to the next worker that is free."""
         from multiprocessing.connection import wait
 
         chunks = deque(items[start : start + chunk] for start in range(0, len(items), chunk))
         numbers = {connection: number for number, connection in enumerate(self._connections)}
-        held: dict[Any, int] = {}  # chunks sent to each worker and not yet returned
-        for _ in range(AHEAD):
-            for connection in self._connections:
-                if chunks:
-                    self._send(numbers[connection], (function, chunks.popleft()))
-                    held[connection] = held.get(connection, 0) + 1
-        while held:
-            for connection in wait(list(held)):
+        busy = set()
+        for connection in self._connections:
+            if chunks:
+                self._send(numbers[connection], (function, chunks.popleft()))
+                busy.add(connection)
+        while busy:
+            for connection in wait(list(busy)):
                 number = numbers[connection]
                 results = self._receive(number)
-                held[connection] -= 1
                 if chunks:
                     self._send(number, (function, chunks.popleft()))
-                    held[connection] += 1
-                if not held[connection]:
-                    del held[connection]
+                else:
+                    busy.discard(connection)
                 for result in results:
                     yield number, result
 
@@ -199,10 +194,6 @@ class LintWorkers:
 
     def _start(self) -> Workers:
         if self._pool is None:
-            if self.keep_trees:
-                # Fixes will be planned on LibCST's trees, here and in the workers: LibCST
-                # is imported once, before they fork, rather than in each process apart.
-                from bufferlint import extract  # noqa: F401
             self._pool = Workers(self.jobs, self.keep_trees)
         return self._pool
 

@@ -481,17 +481,14 @@ def _fix_outcomes(
 
 
 def test_fix_planning_shortcuts_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fixes planned from the lint's model, in forked workers, without edits, or from a
-    file index that parses one top-level statement at a time: all as from whole files."""
-    from bufferlint.fix import session
+    """Fixes planned from the lint's model, without edits, or from a file index that
+    parses one top-level statement at a time: all as from whole files."""
     from bufferlint.fix.index import SourceIndex
 
     paths = [str(FIXTURES / "static"), str(ROOT / "tests" / "fix_cases")]
     reference = _fix_outcomes(paths, from_lint=False)
     assert sum(1 for outcome in reference if outcome[-2]) >= 10  # fixes, with edits
     assert _fix_outcomes(paths, from_lint=True) == reference
-    monkeypatch.setattr(session, "PARALLEL_FILES", 1)
-    assert _fix_outcomes(paths, from_lint=True, jobs=2) == reference
     without = _fix_outcomes(paths, from_lint=True, edits=False)
     assert [o[:-2] for o in without] == [o[:-2] for o in reference]
     for plain, full in zip(without, reference, strict=True):

@@ -6,7 +6,6 @@ as ruff does. Nothing touches the disk until `write`.
 from __future__ import annotations
 
 import difflib
-import gc
 import os
 import pickle
 from collections.abc import Mapping, Sequence
@@ -29,13 +28,12 @@ from bufferlint.fix.replay import Unavailable
 from bufferlint.fix.settled import Gaps, Settled, settled
 from bufferlint.fix.workspace import Loaded, Workspace
 from bufferlint.model import Project
-from bufferlint.pool import LintWorkers, quiet_gc, worker_count
+from bufferlint.pool import LintWorkers
 from bufferlint.prefilter import FileIndex
 from bufferlint.rules import fixable
 from bufferlint.sources import SourceError, SourceFile, read_source
 from bufferlint.whole import facts_for, lint_facts
 
-PARALLEL_FILES = 16  # files with findings worth forking workers for
 MAX_ROUNDS = 8
 NO_FIX = "no automatic fix"
 
@@ -99,7 +97,7 @@ def attach_fixes(
     what `--fix` would apply. `project`, the class model the findings came from, spares
     parsing their files again, and `splits` (the lint's, by digest) splitting them again.
     A file that one of the lint's `workers` parsed is planned there, on the tree it kept
-    (bufferlint.trees); other files in parallel where there are many.
+    (bufferlint.trees); what no worker could plan is planned here.
     """
     sources = _fixable_sources(result.findings)
     if project is None:
@@ -119,11 +117,7 @@ def attach_fixes(
     ]
     if workers is not None and workers.placed:
         pending = _attach_in_workers(pending, workspace, workers, settings, unsafe, edits)
-    jobs = worker_count(settings.jobs)
-    if jobs > 1 and len({f.path for f in pending}) >= PARALLEL_FILES:
-        _attach_in_pool(pending, workspace, settings.convention, unsafe, edits, jobs, memo)
-    else:
-        _attach(pending, workspace, settings.convention, unsafe, edits, memo)
+    _attach(pending, workspace, settings.convention, unsafe, edits, memo)
 
 
 def _known(source: SourceFile, project: Project) -> Loaded | None:
@@ -215,55 +209,6 @@ def _attach_one(
 
 # What planning sets on a finding: its fix, extra and message.
 Planned = tuple[Any, dict[str, Any], str]
-
-# What the pool's workers plan from, inherited when they fork: findings by file.
-_shared: (
-    tuple[dict[str, list[Finding]], Workspace, Convention, bool, bool, FixMemo | None] | None
-) = None
-
-
-def _attach_in_pool(
-    findings: Sequence[Finding],
-    workspace: Workspace,
-    convention: Convention,
-    unsafe: bool,
-    edits: bool,
-    jobs: int,
-    memo: FixMemo | None = None,
-) -> None:
-    """`_attach`, a file at a time in forked workers that inherit the class model; the
-    busiest files go first. Without fork, in this process."""
-    global _shared
-    import multiprocessing
-
-    if "fork" not in multiprocessing.get_all_start_methods():
-        _attach(findings, workspace, convention, unsafe, edits, memo)
-        return
-    by_path: dict[str, list[Finding]] = {}
-    for finding in findings:  # fixable ones, in files the workspace holds
-        by_path.setdefault(finding.path, []).append(finding)
-    order = sorted(by_path, key=lambda path: (-len(by_path[path]), path))
-    _shared = (by_path, workspace, convention, unsafe, edits, memo)
-    # The class model is read, never freed, in the workers: frozen, the collector does not
-    # walk it each time parsing allocates (as it does in the lint's workers).
-    gc.freeze()
-    try:
-        with multiprocessing.get_context("fork").Pool(jobs, quiet_gc) as pool:
-            for path, outcomes in pool.imap_unordered(_attach_file, order):
-                for finding, (fix, extra, message) in zip(by_path[path], outcomes, strict=True):
-                    finding.fix, finding.extra, finding.message = fix, extra, message
-    finally:
-        gc.unfreeze()
-        _shared = None
-
-
-def _attach_file(path: str) -> tuple[str, list[Planned]]:
-    """In a worker: one file's findings, planned; what planning sets on each."""
-    assert _shared is not None
-    by_path, workspace, convention, unsafe, edits, memo = _shared
-    group = by_path[path]
-    _attach(group, workspace, convention, unsafe, edits, memo)
-    return path, [(f.fix, f.extra, f.message) for f in group]
 
 
 def _attach_in_workers(
