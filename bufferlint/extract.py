@@ -6,13 +6,12 @@ dataclass fields, because LibCST's own visitor rebuilds every node.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import re
 from collections.abc import Callable, Iterable, Sequence
 
 import libcst as cst
 
-from bufferlint import parsing
+from bufferlint import parsing, walk
 from bufferlint.facts import (
     ClassFacts,
     Event,
@@ -24,6 +23,7 @@ from bufferlint.facts import (
     PathGuard,
     resolve_relative,
 )
+from bufferlint.syntax import argument, dotted, qualify, string_value
 
 # In-place methods that overwrite every element whatever it held before.
 OVERWRITING_METHODS = frozenset(
@@ -49,23 +49,6 @@ BUFFER_CLASSES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer"})
 TENSOR_STATE_ATTRS = frozenset(
     {"device", "shape", "size", "dtype", "numel", "dim", "ndim", "data", "nelement", "is_meta"}
 )
-
-
-def dotted(node: cst.BaseExpression) -> str | None:
-    """`a.b.c` for a chain of names, else None."""
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        head = dotted(node.value)
-        return None if head is None else f"{head}.{node.attr.value}"
-    return None
-
-
-def string_value(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.SimpleString):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    return None
 
 
 class _Locator:
@@ -141,14 +124,8 @@ class _Extractor:
 
     # -- names ---------------------------------------------------------------
     def qualify(self, expr: cst.BaseExpression) -> str | None:
-        name = dotted(expr)
-        if name is None:
-            return None
-        head, _, rest = name.partition(".")
-        target = self.facts.imports.get(head)
-        if target is None:
-            return name
-        return f"{target}.{rest}" if rest else target
+        """The qualified name of a dotted name; as written when its head is not imported."""
+        return qualify(expr, self.facts.imports) or dotted(expr)
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module_cst.code_for_node(node)
@@ -362,8 +339,8 @@ class _MethodWalker:
         if isinstance(target, cst.Attribute) and self.is_self(target.value):
             name = target.attr.value
             if isinstance(value, cst.Call) and self.x.qualify(value.func) in BUFFER_CLASSES:
-                data = _argument(value, 0, "data")
-                persistent = _literal_bool(_argument(value, 1, "persistent"))
+                data = argument(value, 0, "data")
+                persistent = _literal_bool(argument(value, 1, "persistent"))
                 self.emit(
                     "buffer",
                     name,
@@ -425,11 +402,11 @@ class _MethodWalker:
                 self.emit("explicit", method, node, guards, target=owner)
 
     def register(self, node: cst.Call, guards: tuple) -> None:
-        name = string_value(_argument(node, 0, "name") or cst.Name("None"))
+        name = string_value(argument(node, 0, "name") or cst.Name("None"))
         if name is None:
             return  # a computed name cannot be followed statically
-        value = _argument(node, 1, "tensor")
-        persistent = _literal_bool(_argument(node, 2, "persistent"))
+        value = argument(node, 1, "tensor")
+        persistent = _literal_bool(argument(node, 2, "persistent"))
         self.emit("register", name, node, guards, value=self.classify(value), persistent=persistent)
 
     def classify(self, value: cst.BaseExpression | None) -> str:
@@ -587,92 +564,17 @@ def _unpack(target: cst.BaseExpression) -> list[cst.BaseExpression]:
     return [target]
 
 
-def _argument(call: cst.Call, position: int, keyword: str) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg.value
-    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
-    return positional[position].value if position < len(positional) else None
-
-
 def _literal_bool(node: cst.BaseExpression | None) -> bool:
     """Persistence as written; anything but a literal False counts as persistent."""
     return not (isinstance(node, cst.Name) and node.value == "False")
 
 
-# Fields that hold only whitespace and punctuation: never worth descending into.
-SKIPPED_FIELDS = frozenset(
-    {"lpar", "rpar", "comma", "semicolon", "lbracket", "rbracket", "lbrace", "rbrace", "colon"}
-    | {"dot", "equal", "operator", "header", "footer", "leading_lines", "lines_after_decorators"}
-)
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """Child nodes by reading dataclass fields: LibCST's own visitor rebuilds every
-    node it passes, which costs more than parsing."""
-    names = _FIELDS.get(type(node))
-    if names is None:
-        names = tuple(
-            f.name
-            for f in dataclasses.fields(node)
-            if f.name not in SKIPPED_FIELDS and not f.name.startswith("whitespace")
-        )
-        _FIELDS[type(node)] = names
-    return nodes_in(node, names)
-
-
-def nodes_in(node: cst.CSTNode, names: Iterable[str]) -> list[cst.CSTNode]:
-    """The CST nodes held in these fields of `node` (directly or in a sequence)."""
-    found = []
-    for name in names:
-        value = getattr(node, name)
-        kind = type(value)
-        if kind is list or kind is tuple:
-            found.extend(item for item in value if is_node(item))
-        elif is_node(value):
-            found.append(value)
-    return found
-
-
-NODE_TYPES: dict[type, bool] = {}  # whether values of a type are CST nodes
-
-
-def is_node(value: object) -> bool:
-    """`isinstance(value, cst.CSTNode)` by a lookup: CSTNode is an ABC, whose check costs
-    as much as the rest of a walk."""
-    kind = type(value)
-    known = NODE_TYPES.get(kind)
-    if known is None:
-        known = NODE_TYPES[kind] = isinstance(value, cst.CSTNode)
-    return known
-
-
-_SCOPES = frozenset({cst.Lambda, cst.FunctionDef, cst.ClassDef})
-
-
-def _descendants(node: cst.CSTNode, kind: type) -> list:
-    """Nodes of `kind` (a node class the parser makes, matched by exact type: LibCST's
-    classes are ABCs, slow to check) in document order, not looking into nested scopes."""
-    found = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        current_kind = type(current)
-        if current_kind is kind:
-            found.append(current)
-        if current is not node and current_kind in _SCOPES:
-            continue
-        stack.extend(reversed(_children(current)))
-    return found
-
-
 def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    return _descendants(node, cst.Call)
+    return walk.descendants(node, cst.Call, walk.SCOPES)
 
 
 def _attributes(node: cst.CSTNode) -> list[cst.Attribute]:
-    return _descendants(node, cst.Attribute)
+    return walk.descendants(node, cst.Attribute, walk.SCOPES)
 
 
 def extract(

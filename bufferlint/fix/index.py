@@ -20,8 +20,10 @@ import libcst as cst
 
 from bufferlint import parsing, prefilter, trees
 from bufferlint.cache import digest_of
-from bufferlint.extract import NODE_TYPES, SKIPPED_FIELDS, dotted, is_node, locate, nodes_in
+from bufferlint.extract import locate
 from bufferlint.facts import FileFacts, MethodFacts
+from bufferlint.syntax import dotted
+from bufferlint.walk import parent_map
 
 if TYPE_CHECKING:
     from libcst.metadata import CodeRange
@@ -458,68 +460,3 @@ def _methods(statements: object) -> Iterator[cst.FunctionDef]:
                 yield from _methods([orelse])
             elif orelse is not None:
                 yield from _methods(orelse.body.body)
-
-
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def fields_of(node: cst.CSTNode) -> tuple[str, ...]:
-    kind = type(node)
-    if kind not in _FIELDS:
-        _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(kind))
-    return _FIELDS[kind]
-
-
-def parent_map(
-    root: cst.CSTNode, parents: dict[int, cst.CSTNode], later: deque[cst.FunctionDef] | None = None
-) -> None:
-    """Adds each node's parent, by the node's id, for the nodes `children` walks to. The
-    walk of `children`, inlined: every node of every class a fix looks at passes here.
-    With `later`, the functions below `root` are not entered but left there, to be mapped
-    when a node in one is asked for (a fix looks at a few methods of a class)."""
-    stack = [root]
-    pop, push = stack.pop, stack.append
-    structural, node_types, function = _STRUCTURAL, NODE_TYPES, cst.FunctionDef
-    while stack:
-        node = pop()
-        names = structural.get(type(node)) or _structural_fields(node)
-        for name in names:
-            value = getattr(node, name)
-            kind = type(value)
-            if kind is list or kind is tuple:
-                for child in value:
-                    known = node_types.get(type(child))
-                    if known or (known is None and is_node(child)):
-                        parents[id(child)] = node
-                        if later is not None and type(child) is function:
-                            later.append(child)
-                        else:
-                            push(child)
-            else:
-                known = node_types.get(kind)
-                if known or (known is None and is_node(value)):
-                    parents[id(value)] = node
-                    push(value)
-
-
-def children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """A node's children, read from its dataclass fields (LibCST's visitor costs five
-    times as much); whitespace, brackets and punctuation are left out: the fixer never
-    asks about them."""
-    return nodes_in(node, _structural_fields(node))
-
-
-# The facts' walk skips these too; the fixer never asks about the last three either.
-_PUNCTUATION = SKIPPED_FIELDS | {"trailing_whitespace", "newline", "asynchronous"}
-_STRUCTURAL: dict[type, tuple[str, ...]] = {}
-
-
-def _structural_fields(node: cst.CSTNode) -> tuple[str, ...]:
-    kind = type(node)
-    if kind not in _STRUCTURAL:
-        _STRUCTURAL[kind] = tuple(
-            name
-            for name in fields_of(node)
-            if name not in _PUNCTUATION and not name.startswith("whitespace")
-        )
-    return _STRUCTURAL[kind]

@@ -32,7 +32,6 @@ import libcst as cst
 
 from bufferlint import analysis
 from bufferlint.conventions import Convention
-from bufferlint.extract import _argument, dotted
 from bufferlint.facts import Guard
 from bufferlint.findings import Finding
 from bufferlint.fix import trace
@@ -50,6 +49,7 @@ from bufferlint.fix.replay import (
 )
 from bufferlint.fix.workspace import Workspace
 from bufferlint.model import LIGHTNING_MODULES, NEUTRAL_BASES, Project, torch_class
+from bufferlint.syntax import argument, qualify
 
 # Methods that keep every element of a constant tensor equal: dtype, device and shape.
 _VALUE_PRESERVING = frozenset(
@@ -618,12 +618,12 @@ class _Builder:
             isinstance(unwrapped, cst.Call)
             and isinstance(unwrapped.func, cst.Attribute)
             and unwrapped.func.attr.value in _VALUE_PRESERVING
-            and _qualify(unwrapped.func, imports) is None
+            and qualify(unwrapped.func, imports) is None
         ):
             unwrapped = unwrapped.func.value
         if not isinstance(unwrapped, cst.Call):
             return None
-        function = _qualify(unwrapped.func, imports) or ""
+        function = qualify(unwrapped.func, imports) or ""
         method = unwrapped.func.attr.value if isinstance(unwrapped.func, cst.Attribute) else ""
 
         def call(name: str, *args: cst.BaseExpression) -> cst.Call:
@@ -639,7 +639,7 @@ class _Builder:
         if unwrapped is not value:
             return None  # other values may change under a dtype or shape change
         if function in ("torch.full", "torch.full_like") or method == "new_full":
-            fill = _argument(unwrapped, 1, "fill_value")
+            fill = argument(unwrapped, 1, "fill_value")
             return call("fill_", fill) if fill is not None else None
         if function in ("torch.tensor", "torch.as_tensor") and len(unwrapped.args) == 1:
             literal = unwrapped.args[0].value
@@ -647,7 +647,7 @@ class _Builder:
                 return call("fill_", literal)
         if function in ("torch.tril", "torch.triu") and unwrapped.args:
             inner = unwrapped.args[0].value
-            if isinstance(inner, cst.Call) and _qualify(inner.func, imports) == "torch.ones":
+            if isinstance(inner, cst.Call) and qualify(inner.func, imports) == "torch.ones":
                 alias = torch_name(self.index) or "torch"
                 ones = cst.Call(
                     func=cst.Attribute(value=cst.Name(alias), attr=cst.Name("ones_like")),
@@ -710,11 +710,11 @@ def _built_value(
     kind: str, node: cst.CSTNode, small: cst.BaseSmallStatement
 ) -> cst.BaseExpression | None:
     if kind == "register" and isinstance(node, cst.Call):
-        return _argument(node, 1, "tensor")
+        return argument(node, 1, "tensor")
     if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
         value = small.value
         if kind == "buffer" and isinstance(value, cst.Call):
-            return _argument(value, 0, "data")
+            return argument(value, 0, "data")
         if kind == "assign":
             return value
     return None
@@ -730,18 +730,6 @@ def _is_scalar_literal(node: cst.BaseExpression) -> bool:
     if isinstance(node, (cst.Integer, cst.Float)):
         return True
     return isinstance(node, cst.Name) and node.value in ("True", "False")
-
-
-def _qualify(func: cst.BaseExpression, imports: dict[str, str]) -> str | None:
-    """`torch.zeros` for `th.zeros` under `import torch as th`; None unless imported."""
-    name = dotted(func)
-    if name is None:
-        return None
-    head, _, rest = name.partition(".")
-    target = imports.get(head)
-    if target is None:
-        return None
-    return f"{target}.{rest}" if rest else target
 
 
 def _reads_buffers(guard: Guard, buffers: Iterable[str]) -> bool:
