@@ -16,12 +16,22 @@ from bufferlint.facts import (
     ClassFacts,
     Event,
     FileFacts,
-    Guard,
     ImportUpdate,
     MethodFacts,
     ParseFailure,
-    PathGuard,
     resolve_relative,
+)
+from bufferlint.guards import (
+    AllOf,
+    AnyOf,
+    Guard,
+    HasAttr,
+    IsMeta,
+    IsNone,
+    Not,
+    Opaque,
+    PathGuard,
+    ReadsState,
 )
 from bufferlint.syntax import argument, dotted, qualify, string_value
 
@@ -302,8 +312,8 @@ class _MethodWalker:
         self.expression(node.test, guards)
         condition = self.guard(node.test)
         code = self.x.code(node.test)
-        self.walk(node.body, (*guards, (condition, True, code)))
-        negated = (*guards, (condition, False, code))
+        self.walk(node.body, (*guards, PathGuard(condition, True, code)))
+        negated = (*guards, PathGuard(condition, False, code))
         if isinstance(node.orelse, cst.If):
             self.walk_if(node.orelse, negated)
         elif isinstance(node.orelse, cst.Else):
@@ -426,9 +436,9 @@ class _MethodWalker:
         """Reduces a condition to what materialization changes about it."""
         if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
             inner = self.guard(node.expression)
-            return inner[1] if inner[0] == "not" else ("not", inner)  # `not not x` is x
+            return inner.operand if isinstance(inner, Not) else Not(inner)  # `not not x` is x
         if isinstance(node, cst.BooleanOperation):
-            # `a and b and c` as one flat tuple: LibCST nests it as deep as it is long.
+            # `a and b and c` as one flat guard: LibCST nests it as deep as it is long.
             operator = type(node.operator)
             operands: list[cst.BaseExpression] = [node.right]
             left = node.left
@@ -436,13 +446,13 @@ class _MethodWalker:
                 operands.append(left.right)
                 left = left.left
             operands.append(left)
-            op = "and" if operator is cst.And else "or"
-            return (op, tuple(self.guard(part) for part in reversed(operands)))
+            parts = tuple(self.guard(part) for part in reversed(operands))
+            return AllOf(parts) if operator is cst.And else AnyOf(parts)
         if isinstance(node, cst.Call) and dotted(node.func) in ("hasattr", "getattr"):
             if len(node.args) >= 2 and self.is_self(node.args[0].value):
                 name = string_value(node.args[1].value)
                 if name is not None:
-                    return ("hasattr", name)
+                    return HasAttr(name)
         if isinstance(node, cst.Comparison) and len(node.comparisons) == 1:
             target = node.comparisons[0]
             operator = target.operator
@@ -450,21 +460,20 @@ class _MethodWalker:
             if isinstance(right, cst.Name) and right.value == "None":
                 name = self.self_attr_exact(left)
                 if name is not None:
-                    guard: Guard = ("isnone", name)
-                    return ("not", guard) if isinstance(operator, cst.IsNot) else guard
+                    return Not(IsNone(name)) if isinstance(operator, cst.IsNot) else IsNone(name)
             meta = self.meta_check(left, right) or self.meta_check(right, left)
             if meta is not None:
                 if isinstance(operator, (cst.NotEqual, cst.IsNot)):
-                    return ("not", ("meta", meta))
+                    return Not(IsMeta(meta))
                 if isinstance(operator, (cst.Equal, cst.Is)):
-                    return ("meta", meta)
+                    return IsMeta(meta)
         if isinstance(node, cst.Attribute) and node.attr.value == "is_meta":
             name = self.self_attr_exact(node.value)
             if name is not None:
-                return ("meta", name)
+                return IsMeta(name)
         for name in self.inspected_state(node):
-            return ("state", name)
-        return ("other", self.x.code(node))
+            return ReadsState(name)
+        return Opaque(self.x.code(node))
 
     def self_attr_exact(self, node: cst.BaseExpression) -> str | None:
         if isinstance(node, cst.Attribute) and self.is_self(node.value):

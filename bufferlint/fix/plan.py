@@ -25,14 +25,13 @@ from __future__ import annotations
 import builtins
 import itertools
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
 
-from bufferlint import analysis
+from bufferlint import analysis, guards
 from bufferlint.conventions import Convention
-from bufferlint.facts import Guard
 from bufferlint.findings import Finding
 from bufferlint.fix import trace
 from bufferlint.fix.index import SourceIndex, class_methods
@@ -331,27 +330,25 @@ class _Builder:
         """Which `if`s around `small` the hook must keep (True) or drop (False)."""
         values = self.values[step.index]
         callers = len(step.caller_guards)
-        if trace.combine(values[:callers]) != trace.TRUE:
+        if trace.combine(values[:callers]) != guards.TRUE:
             raise Unavailable(
                 f"line {step.event.line} runs only under a condition in the code that calls "
                 f"`{step.method.name}`"
             )
         chain = if_chain(scope.index, small, scope.node)
-        guards = step.event.guards
-        if len(chain) != len(guards):
+        path = step.event.guards
+        if len(chain) != len(path):
             raise Unavailable(
                 f"bufferlint cannot follow the conditions around line {step.event.line}"
             )
         keep: dict[int, bool] = {}
-        for (node, _), (condition, _, code), value in zip(
-            chain, guards, values[callers:], strict=True
-        ):
-            if value == trace.TRUE:
+        for (node, _), guard, value in zip(chain, path, values[callers:], strict=True):
+            if value == guards.TRUE:
                 keep[id(node)] = False
-            elif value == trace.CONFIG and not _reads_buffers(condition, self.buffers):
+            elif value == guards.CONFIG and not guards.reads_buffers(guard.condition, self.buffers):
                 keep[id(node)] = True
             else:
-                raise Unavailable(f"line {step.event.line} runs only if `{code}`")
+                raise Unavailable(f"line {step.event.line} runs only if `{guard.code}`")
         return keep
 
     # -- inline replay -----------------------------------------------------------------
@@ -730,17 +727,6 @@ def _is_scalar_literal(node: cst.BaseExpression) -> bool:
     if isinstance(node, (cst.Integer, cst.Float)):
         return True
     return isinstance(node, cst.Name) and node.value in ("True", "False")
-
-
-def _reads_buffers(guard: Guard, buffers: Iterable[str]) -> bool:
-    kind = guard[0]
-    if kind in ("hasattr", "isnone", "meta", "state"):
-        return guard[1] in set(buffers)
-    if kind == "not":
-        return _reads_buffers(guard[1], buffers)
-    if kind in ("and", "or"):
-        return any(_reads_buffers(part, buffers) for part in guard[1])
-    return False
 
 
 def _negate(test: cst.BaseExpression) -> cst.BaseExpression:
