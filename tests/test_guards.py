@@ -1,14 +1,16 @@
-"""The typed guards (bufferlint.guards): each kind under both evaluations, and what
-travels to workers and the cache."""
+"""The typed guards (bufferlint.guards): each kind under both evaluations, how they read
+from code (bufferlint.conditions), and what travels to workers and the cache."""
 
 from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
 
+import libcst as cst
 import pytest
 
 from bufferlint import guards
+from bufferlint.conditions import ConditionReader
 from bufferlint.guards import (
     CONFIG,
     FALSE,
@@ -169,3 +171,33 @@ def test_guards_pickle_and_hash(guard: guards.Guard) -> None:
         assert copy == value and hash(copy) == hash(value)
     with pytest.raises(AttributeError):
         path.polarity = True  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ('hasattr(self, "b")', HasAttr("b")),
+        ('getattr(self, "b", None)', HasAttr("b")),
+        ('hasattr(other, "b")', Opaque('hasattr(other, "b")')),
+        ('not hasattr(self, "b")', Not(HasAttr("b"))),
+        ('not not hasattr(self, "b")', HasAttr("b")),
+        ("self.b is None", IsNone("b")),
+        ("self.b is not None", Not(IsNone("b"))),
+        ("self.b.is_meta", IsMeta("b")),
+        ('self.b.device.type == "meta"', IsMeta("b")),
+        ('self.b.device != torch.device("meta")', Not(IsMeta("b"))),
+        ("self.b.size(0) != n", ReadsState("b")),
+        ("len(self.b) < n", ReadsState("b")),
+        ("self.use_rope", Opaque("self.use_rope")),
+        (
+            'a and hasattr(self, "b") and self.c is None',
+            AllOf((Opaque("a"), HasAttr("b"), IsNone("c"))),
+        ),
+        ("a or (b and c)", AnyOf((Opaque("a"), AllOf((Opaque("b"), Opaque("c")))))),
+        ("(lambda: self.b.shape)()", Opaque("(lambda: self.b.shape)()")),  # not run by the test
+    ],
+)
+def test_conditions_read_as_guards(code: str, expected: guards.Guard) -> None:
+    module = cst.parse_module(f"if {code}:\n    pass\n")
+    test = module.body[0].test  # type: ignore[attr-defined]
+    assert ConditionReader("self", module.code_for_node).guard(test) == expected
