@@ -7,14 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from bufferlint import guards
 from bufferlint.conventions import Convention
-from bufferlint.facts import Guard, PathGuard
+from bufferlint.guards import PathGuard
 from bufferlint.model import Project, Reached
 
-# Three-valued truth of a guard once a module has been materialized:
-# TRUE / FALSE are certain, STATE depends on a tensor's state (so on garbage),
-# CONFIG does not depend on buffers at all and is trusted.
-TRUE, FALSE, STATE, CONFIG = "true", "false", "state", "config"
 REBUILDING = ("assign", "fill", "register", "buffer")
 
 
@@ -48,39 +45,12 @@ class ClassReport:
         return [b for name, b in sorted(self.built.items()) if name not in self.rebuilt]
 
 
-def evaluate(guard: Guard, buffers: set[str]) -> str:
-    """Whether a condition holds after `to_empty()`, where `buffers` exist as tensors."""
-    kind = guard[0]
-    if kind == "hasattr":
-        return TRUE if guard[1] in buffers else CONFIG
-    if kind == "isnone":
-        return FALSE if guard[1] in buffers else CONFIG
-    if kind == "meta":
-        return FALSE
-    if kind == "state":
-        return STATE
-    if kind == "not":
-        value = evaluate(guard[1], buffers)  # once: twice per `not` is exponential
-        return {TRUE: FALSE, FALSE: TRUE}.get(value, value)
-    if kind in ("and", "or"):
-        values = [evaluate(part, buffers) for part in guard[1]]
-        decisive, neutral = (FALSE, TRUE) if kind == "and" else (TRUE, FALSE)
-        if decisive in values:
-            return decisive
-        if all(v == neutral for v in values):
-            return neutral
-        return STATE if STATE in values else CONFIG
-    return CONFIG
-
-
-def _blocking_guard(guards: Sequence[PathGuard], buffers: set[str]) -> str | None:
+def _blocking_guard(path: Sequence[PathGuard], buffers: set[str]) -> str | None:
     """The code of the first guard that keeps an event from running reliably."""
-    for condition, polarity, code in guards:
-        value = evaluate(condition, buffers)
-        if not polarity and value in (TRUE, FALSE):
-            value = FALSE if value == TRUE else TRUE
-        if value in (FALSE, STATE):
-            return code if polarity else f"not ({code})"
+    for guard in path:
+        value = guards.on_path(guard, guards.after_to_empty(guard.condition, buffers))
+        if value in (guards.FALSE, guards.STATE):
+            return guard.code if guard.polarity else f"not ({guard.code})"
     return None
 
 

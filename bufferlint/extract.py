@@ -1,130 +1,36 @@
 """Extracts a file's facts with LibCST, without its metadata providers: positions come
-from a forward text search for each node's first line, and the tree is walked over its
-dataclass fields, because LibCST's own visitor rebuilds every node.
+from a forward text search for each node's first line (bufferlint.locator), and method
+bodies are walked over their nodes' fields (bufferlint.events, bufferlint.walk), because
+LibCST's own visitor rebuilds every node.
 """
 
 from __future__ import annotations
 
-import bisect
-import dataclasses
 import re
 from collections.abc import Callable, Iterable, Sequence
 
 import libcst as cst
 
-from bufferlint import parsing
+from bufferlint import blocks, parsing
+from bufferlint.events import MethodWalker
 from bufferlint.facts import (
     ClassFacts,
-    Event,
     FileFacts,
-    Guard,
     ImportUpdate,
     MethodFacts,
     ParseFailure,
-    PathGuard,
     resolve_relative,
 )
+from bufferlint.locator import Locator
+from bufferlint.syntax import dotted, qualify
 
-# In-place methods that overwrite every element whatever it held before.
-OVERWRITING_METHODS = frozenset(
-    {
-        "fill_",
-        "copy_",
-        "zero_",
-        "normal_",
-        "uniform_",
-        "random_",
-        "bernoulli_",
-        "exponential_",
-        "geometric_",
-        "cauchy_",
-        "log_normal_",
-        "set_",
-    }
-)
-EMPTY_FACTORIES = frozenset(
-    {"torch.empty", "torch.empty_like", "torch.empty_strided", "torch.empty_permuted"}
-)
-BUFFER_CLASSES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer"})
-TENSOR_STATE_ATTRS = frozenset(
-    {"device", "shape", "size", "dtype", "numel", "dim", "ndim", "data", "nelement", "is_meta"}
-)
+# Nodes by the 1-based (line, column) that facts give for them.
+Located = dict[tuple[int, int], list[cst.CSTNode]]
 
 
-def dotted(node: cst.BaseExpression) -> str | None:
-    """`a.b.c` for a chain of names, else None."""
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        head = dotted(node.value)
-        return None if head is None else f"{head}.{node.attr.value}"
-    return None
+class Extractor:
+    """Walks one module for its imports and classes, and each method for its events."""
 
-
-def string_value(node: cst.BaseExpression) -> str | None:
-    if isinstance(node, cst.SimpleString):
-        value = node.evaluated_value
-        return value if isinstance(value, str) else None
-    return None
-
-
-class _Locator:
-    """Finds source lines for nodes visited in document order, without metadata.
-
-    LibCST's PositionProvider regenerates the whole file and costs twice the
-    parse; searching forward for each node's own code costs next to nothing.
-    """
-
-    def __init__(self, source: str, module: cst.Module) -> None:
-        self.source = source
-        self.module = module
-        self.cursor = 0
-        self._last_node: cst.CSTNode | None = None
-        self._last_position = (1, 1)
-        # Only `\n` ends lines (nearly always): lines are counted as the cursor moves on,
-        # rather than listing every line start of the file first.
-        self.line_starts = (
-            [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", source)] if "\r" in source else None
-        )
-        self._counted = 0  # lines up to this offset are counted:
-        self._line = 1  # the line it is on
-
-    def _position(self, offset: int) -> tuple[int, int]:
-        if self.line_starts is None:
-            if offset < self._counted:
-                self._counted, self._line = 0, 1
-            self._line += self.source.count("\n", self._counted, offset)
-            self._counted = offset
-            return self._line, offset - self.source.rfind("\n", 0, offset)
-        index = bisect.bisect_right(self.line_starts, offset) - 1
-        return index + 1, offset - self.line_starts[index] + 1
-
-    def find(self, needle: str, past: bool = False) -> tuple[int, int]:
-        """The position of the next `needle`; `past` moves on so that it is not found twice."""
-        offset = self.source.find(needle, self.cursor) if needle else -1
-        if offset < 0:
-            return self._position(self.cursor)
-        self.cursor = offset + 1 if past else offset
-        return self._position(offset)
-
-    def node(self, node: cst.CSTNode) -> tuple[int, int]:
-        """Searches the node's first line: generated code of a node that spans lines
-        lacks the block's indentation, so only its first line is verbatim."""
-        if node is self._last_node:
-            return self._last_position
-        first = self.module.code_for_node(node).splitlines()[0]
-        self._last_node, self._last_position = node, self.find(first, past=True)
-        return self._last_position
-
-    def class_keyword(self, name: str) -> tuple[int, int]:
-        match = re.compile(rf"\bclass\s+{re.escape(name)}\b").search(self.source, self.cursor)
-        if match is None:
-            return self._position(self.cursor)
-        self.cursor = match.start()
-        return self._position(match.start() + match.group(0).rindex(name))
-
-
-class _Extractor:
     def __init__(
         self,
         source: str,
@@ -135,20 +41,14 @@ class _Extractor:
     ):
         self.facts = facts
         self.is_package = is_package
-        self.locate = _Locator(source, module_cst)
+        self.locate = Locator(source, module_cst)
         self.module_cst = module_cst
         self.nodes = nodes  # when given, where each class name and event node was found
 
     # -- names ---------------------------------------------------------------
     def qualify(self, expr: cst.BaseExpression) -> str | None:
-        name = dotted(expr)
-        if name is None:
-            return None
-        head, _, rest = name.partition(".")
-        target = self.facts.imports.get(head)
-        if target is None:
-            return name
-        return f"{target}.{rest}" if rest else target
+        """The qualified name of a dotted name; as written when its head is not imported."""
+        return qualify(expr, self.facts.imports) or dotted(expr)
 
     def code(self, node: cst.CSTNode) -> str:
         return self.module_cst.code_for_node(node)
@@ -207,7 +107,7 @@ class _Extractor:
 
     def walk_scope(self, body: object, prefix: str) -> None:
         """Visits statements that can hold imports or classes, in document order."""
-        for stmt in _statements(body):
+        for stmt in blocks.statements(body):
             if isinstance(stmt, cst.SimpleStatementLine):
                 if not prefix:
                     for small in stmt.body:
@@ -218,7 +118,7 @@ class _Extractor:
             elif isinstance(stmt, cst.FunctionDef):
                 self.walk_scope(stmt.body, f"{prefix}{stmt.name.value}.<locals>.")
             else:
-                for block in _blocks(stmt):
+                for block in blocks.blocks(stmt):
                     self.walk_scope(block, prefix)
 
     def visit_class(self, node: cst.ClassDef, prefix: str) -> None:
@@ -235,8 +135,8 @@ class _Extractor:
             bases.append(self.qualify(value) or "?")
         facts = ClassFacts(f"{prefix}{node.name.value}", line, column, bases)
         self.facts.classes.append(facts)
-        for stmt in _statements(node.body):
-            for item in _flatten_class_body(stmt):
+        for stmt in blocks.statements(node.body):
+            for item in blocks.class_body_items(stmt):
                 if isinstance(item, cst.FunctionDef):
                     self.visit_method(item, facts)
                 elif isinstance(item, cst.ClassDef):
@@ -264,415 +164,12 @@ class _Extractor:
                     *node.params.kwonly_params,
                 )
             }
-            walker = _MethodWalker(self, method, params[0].name.value, arguments)
+            walker = MethodWalker(self, method, params[0].name.value, arguments)
             walker.walk(node.body, ())
         else:
             self.walk_scope(node.body, f"{owner.name}.{node.name.value}.<locals>.")
         target = owner.setters if kind == "setter" else owner.methods
         target.setdefault(node.name.value, method)
-
-
-class _MethodWalker:
-    """Records the events of one method body, each with the guards above it."""
-
-    def __init__(
-        self, extractor: _Extractor, method: MethodFacts, self_name: str, arguments: set[str]
-    ) -> None:
-        self.x = extractor
-        self.method = method
-        self.self_name = self_name
-        self.arguments = arguments - {self_name}
-
-    def is_self(self, node: cst.BaseExpression) -> bool:
-        return isinstance(node, cst.Name) and node.value == self.self_name
-
-    def self_attr(self, node: cst.BaseExpression) -> str | None:
-        """`name` for `self.name`, also through `.data` and subscripts."""
-        while isinstance(node, cst.Subscript):
-            node = node.value
-        if isinstance(node, cst.Attribute):
-            if self.is_self(node.value):
-                return node.attr.value
-            if node.attr.value == "data":
-                return self.self_attr(node.value)
-        return None
-
-    def emit(self, kind: str, name: str, node: cst.CSTNode, guards: tuple, **extra: object) -> None:
-        line, column = self.x.locate.node(node)
-        self.method.events.append(Event(kind, name, line, column, guards, **extra))
-        if self.x.nodes is not None:
-            self.x.nodes.setdefault((line, column), []).append(node)
-
-    # -- statements ------------------------------------------------------------
-    def walk(self, body: object, guards: tuple[PathGuard, ...]) -> None:
-        for stmt in _statements(body):
-            if isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    self.small_statement(small, guards)
-            elif isinstance(stmt, cst.If):
-                self.walk_if(stmt, guards)
-            elif isinstance(stmt, cst.ClassDef):
-                self.x.visit_class(stmt, f"{self.method.name}.<locals>.")
-            elif isinstance(stmt, cst.FunctionDef):
-                continue  # a nested function runs only if called: not followed
-            else:
-                for expr in _header_expressions(stmt):
-                    self.expression(expr, guards)
-                for block in _blocks(stmt):
-                    self.walk(block, guards)
-
-    def walk_if(self, node: cst.If, guards: tuple[PathGuard, ...]) -> None:
-        self.expression(node.test, guards)
-        condition = self.guard(node.test)
-        code = self.x.code(node.test)
-        self.walk(node.body, (*guards, (condition, True, code)))
-        negated = (*guards, (condition, False, code))
-        if isinstance(node.orelse, cst.If):
-            self.walk_if(node.orelse, negated)
-        elif isinstance(node.orelse, cst.Else):
-            self.walk(node.orelse.body, negated)
-
-    def small_statement(self, node: cst.BaseSmallStatement, guards: tuple) -> None:
-        if isinstance(node, (cst.Assign, cst.AnnAssign)):
-            targets: list[cst.BaseExpression] = []
-            if isinstance(node, cst.Assign):
-                for target in node.targets:
-                    targets.extend(_unpack(target.target))
-            elif node.value is not None:  # a bare annotation assigns nothing
-                targets.extend(_unpack(node.target))
-            value = node.value
-            for target in targets:  # located before the value: the cursor only moves forward
-                self.assignment(node, target, value, guards)
-            if value is not None:
-                self.expression(value, guards)
-        elif isinstance(node, cst.AugAssign):
-            self.expression(node.value, guards)
-        elif isinstance(node, cst.Expr):
-            self.expression(node.value, guards)
-        elif isinstance(node, cst.Return) and node.value is not None:
-            self.expression(node.value, guards)
-
-    def assignment(
-        self,
-        statement: cst.CSTNode,
-        target: cst.BaseExpression,
-        value: cst.BaseExpression | None,
-        guards: tuple,
-    ) -> None:
-        if isinstance(target, cst.Attribute) and self.is_self(target.value):
-            name = target.attr.value
-            if isinstance(value, cst.Call) and self.x.qualify(value.func) in BUFFER_CLASSES:
-                data = _argument(value, 0, "data")
-                persistent = _literal_bool(_argument(value, 1, "persistent"))
-                self.emit(
-                    "buffer",
-                    name,
-                    statement,
-                    guards,
-                    value=self.classify(data),
-                    persistent=persistent,
-                )
-            else:
-                self.emit("assign", name, statement, guards)
-            return
-        name = self.self_attr(target)
-        if name is not None:  # self.b[...] = ..., self.b.data = ...
-            self.emit("fill", name, statement, guards)
-
-    # -- expressions -----------------------------------------------------------
-    def expression(self, node: cst.BaseExpression, guards: tuple) -> None:
-        for call in _calls(node):
-            self.call(call, guards)
-
-    def call(self, node: cst.Call, guards: tuple) -> None:
-        func = node.func
-        if isinstance(func, cst.Name) and func.value == "setattr" and len(node.args) >= 2:
-            name = string_value(node.args[1].value)
-            if self.is_self(node.args[0].value) and name is not None:
-                self.emit("assign", name, node, guards)
-            return
-        if not isinstance(func, cst.Attribute):
-            return
-        method = func.attr.value
-        receiver = func.value
-        if self.is_self(receiver):
-            if method == "register_buffer":
-                self.register(node, guards)
-            else:
-                self.emit("call", method, node, guards)
-            return
-        if isinstance(receiver, cst.Call) and dotted(receiver.func) == "super":
-            if method == "register_buffer":
-                self.register(node, guards)
-            else:
-                self.emit("super", method, node, guards)
-            return
-        if method in OVERWRITING_METHODS:
-            name = self.self_attr(receiver)
-            if name is not None:
-                self.emit("fill", name, node, guards)
-            return
-        qualified = self.x.qualify(func) or ""
-        if qualified.startswith("torch.nn.init.") and method.endswith("_") and node.args:
-            name = self.self_attr(node.args[0].value)
-            if name is not None:
-                self.emit("fill", name, node, guards)
-            return
-        first = node.args[0].value if node.args else None
-        if first is not None and self.is_self(first):
-            owner = self.x.qualify(receiver)
-            if owner:
-                self.emit("explicit", method, node, guards, target=owner)
-
-    def register(self, node: cst.Call, guards: tuple) -> None:
-        name = string_value(_argument(node, 0, "name") or cst.Name("None"))
-        if name is None:
-            return  # a computed name cannot be followed statically
-        value = _argument(node, 1, "tensor")
-        persistent = _literal_bool(_argument(node, 2, "persistent"))
-        self.emit("register", name, node, guards, value=self.classify(value), persistent=persistent)
-
-    def classify(self, value: cst.BaseExpression | None) -> str:
-        if value is None or (isinstance(value, cst.Name) and value.value == "None"):
-            return "none"
-        if isinstance(value, cst.Name) and value.value in self.arguments:
-            return "argument"  # the caller's tensor: the module cannot rebuild it
-        if isinstance(value, cst.Call):
-            if self.x.qualify(value.func) in EMPTY_FACTORIES:
-                return "empty"
-            if isinstance(value.func, cst.Attribute) and value.func.attr.value == "new_empty":
-                return "empty"
-        return "computed"
-
-    # -- guards ----------------------------------------------------------------
-    def guard(self, node: cst.BaseExpression) -> Guard:
-        """Reduces a condition to what materialization changes about it."""
-        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
-            inner = self.guard(node.expression)
-            return inner[1] if inner[0] == "not" else ("not", inner)  # `not not x` is x
-        if isinstance(node, cst.BooleanOperation):
-            # `a and b and c` as one flat tuple: LibCST nests it as deep as it is long.
-            operator = type(node.operator)
-            operands: list[cst.BaseExpression] = [node.right]
-            left = node.left
-            while isinstance(left, cst.BooleanOperation) and isinstance(left.operator, operator):
-                operands.append(left.right)
-                left = left.left
-            operands.append(left)
-            op = "and" if operator is cst.And else "or"
-            return (op, tuple(self.guard(part) for part in reversed(operands)))
-        if isinstance(node, cst.Call) and dotted(node.func) in ("hasattr", "getattr"):
-            if len(node.args) >= 2 and self.is_self(node.args[0].value):
-                name = string_value(node.args[1].value)
-                if name is not None:
-                    return ("hasattr", name)
-        if isinstance(node, cst.Comparison) and len(node.comparisons) == 1:
-            target = node.comparisons[0]
-            operator = target.operator
-            left, right = node.left, target.comparator
-            if isinstance(right, cst.Name) and right.value == "None":
-                name = self.self_attr_exact(left)
-                if name is not None:
-                    guard: Guard = ("isnone", name)
-                    return ("not", guard) if isinstance(operator, cst.IsNot) else guard
-            meta = self.meta_check(left, right) or self.meta_check(right, left)
-            if meta is not None:
-                if isinstance(operator, (cst.NotEqual, cst.IsNot)):
-                    return ("not", ("meta", meta))
-                if isinstance(operator, (cst.Equal, cst.Is)):
-                    return ("meta", meta)
-        if isinstance(node, cst.Attribute) and node.attr.value == "is_meta":
-            name = self.self_attr_exact(node.value)
-            if name is not None:
-                return ("meta", name)
-        for name in self.inspected_state(node):
-            return ("state", name)
-        return ("other", self.x.code(node))
-
-    def self_attr_exact(self, node: cst.BaseExpression) -> str | None:
-        if isinstance(node, cst.Attribute) and self.is_self(node.value):
-            return node.attr.value
-        return None
-
-    def meta_check(self, side: cst.BaseExpression, other: cst.BaseExpression) -> str | None:
-        """`b` when one side is `self.b.device(.type)` and the other names "meta"."""
-        if isinstance(side, cst.Attribute) and side.attr.value == "type":
-            side = side.value
-        if not (isinstance(side, cst.Attribute) and side.attr.value == "device"):
-            return None
-        name = self.self_attr_exact(side.value)
-        if name is None or "meta" not in self.x.code(other):
-            return None
-        return name
-
-    def inspected_state(self, node: cst.BaseExpression) -> list[str]:
-        """Names `b` whose tensor state (`self.b.size(0)`, `len(self.b)`) the node reads."""
-        found = []
-        for attribute in _attributes(node):
-            if attribute.attr.value in TENSOR_STATE_ATTRS:
-                name = self.self_attr_exact(attribute.value)
-                if name is not None:
-                    found.append(name)
-        for call in _calls(node):
-            if dotted(call.func) == "len" and call.args:
-                name = self.self_attr_exact(call.args[0].value)
-                if name is not None:
-                    found.append(name)
-        return found
-
-
-# -- small CST helpers -----------------------------------------------------------
-
-
-def _statements(body: object) -> list[cst.CSTNode]:
-    if isinstance(body, (cst.IndentedBlock, cst.SimpleStatementSuite)):
-        return list(body.body)
-    if isinstance(body, (list, tuple)):
-        return list(body)
-    return []
-
-
-def _blocks(stmt: cst.CSTNode) -> list[object]:
-    """The statement blocks of a compound statement, in document order."""
-    blocks: list[object] = []
-    if isinstance(stmt, cst.If):
-        blocks.append(stmt.body)
-        if stmt.orelse is not None:
-            blocks.append([stmt.orelse] if isinstance(stmt.orelse, cst.If) else stmt.orelse.body)
-    elif isinstance(stmt, (cst.For, cst.While)):
-        blocks.append(stmt.body)
-        if stmt.orelse is not None:
-            blocks.append(stmt.orelse.body)
-    elif isinstance(stmt, cst.With):
-        blocks.append(stmt.body)
-    elif isinstance(stmt, (cst.Try, cst.TryStar)):
-        blocks.append(stmt.body)
-        blocks.extend(handler.body for handler in stmt.handlers)
-        if stmt.orelse is not None:
-            blocks.append(stmt.orelse.body)
-        if stmt.finalbody is not None:
-            blocks.append(stmt.finalbody.body)
-    elif isinstance(stmt, cst.Match):
-        blocks.extend(case.body for case in stmt.cases)
-    return blocks
-
-
-def _header_expressions(stmt: cst.CSTNode) -> list[cst.BaseExpression]:
-    if isinstance(stmt, (cst.For,)):
-        return [stmt.iter]
-    if isinstance(stmt, cst.While):
-        return [stmt.test]
-    if isinstance(stmt, cst.With):
-        return [item.item for item in stmt.items]
-    return []
-
-
-def _flatten_class_body(stmt: cst.CSTNode) -> list[cst.CSTNode]:
-    """Methods and nested classes, also those under `if` or `try` in the class body."""
-    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-        return [stmt]
-    items: list[cst.CSTNode] = []
-    for block in _blocks(stmt):
-        for inner in _statements(block):
-            items.extend(_flatten_class_body(inner))
-    return items
-
-
-def _unpack(target: cst.BaseExpression) -> list[cst.BaseExpression]:
-    if isinstance(target, (cst.Tuple, cst.List)):
-        out: list[cst.BaseExpression] = []
-        for element in target.elements:
-            out.extend(_unpack(element.value))
-        return out
-    return [target]
-
-
-def _argument(call: cst.Call, position: int, keyword: str) -> cst.BaseExpression | None:
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == keyword:
-            return arg.value
-    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
-    return positional[position].value if position < len(positional) else None
-
-
-def _literal_bool(node: cst.BaseExpression | None) -> bool:
-    """Persistence as written; anything but a literal False counts as persistent."""
-    return not (isinstance(node, cst.Name) and node.value == "False")
-
-
-# Fields that hold only whitespace and punctuation: never worth descending into.
-SKIPPED_FIELDS = frozenset(
-    {"lpar", "rpar", "comma", "semicolon", "lbracket", "rbracket", "lbrace", "rbrace", "colon"}
-    | {"dot", "equal", "operator", "header", "footer", "leading_lines", "lines_after_decorators"}
-)
-_FIELDS: dict[type, tuple[str, ...]] = {}
-
-
-def _children(node: cst.CSTNode) -> list[cst.CSTNode]:
-    """Child nodes by reading dataclass fields: LibCST's own visitor rebuilds every
-    node it passes, which costs more than parsing."""
-    names = _FIELDS.get(type(node))
-    if names is None:
-        names = tuple(
-            f.name
-            for f in dataclasses.fields(node)
-            if f.name not in SKIPPED_FIELDS and not f.name.startswith("whitespace")
-        )
-        _FIELDS[type(node)] = names
-    return nodes_in(node, names)
-
-
-def nodes_in(node: cst.CSTNode, names: Iterable[str]) -> list[cst.CSTNode]:
-    """The CST nodes held in these fields of `node` (directly or in a sequence)."""
-    found = []
-    for name in names:
-        value = getattr(node, name)
-        kind = type(value)
-        if kind is list or kind is tuple:
-            found.extend(item for item in value if is_node(item))
-        elif is_node(value):
-            found.append(value)
-    return found
-
-
-NODE_TYPES: dict[type, bool] = {}  # whether values of a type are CST nodes
-
-
-def is_node(value: object) -> bool:
-    """`isinstance(value, cst.CSTNode)` by a lookup: CSTNode is an ABC, whose check costs
-    as much as the rest of a walk."""
-    kind = type(value)
-    known = NODE_TYPES.get(kind)
-    if known is None:
-        known = NODE_TYPES[kind] = isinstance(value, cst.CSTNode)
-    return known
-
-
-_SCOPES = frozenset({cst.Lambda, cst.FunctionDef, cst.ClassDef})
-
-
-def _descendants(node: cst.CSTNode, kind: type) -> list:
-    """Nodes of `kind` (a node class the parser makes, matched by exact type: LibCST's
-    classes are ABCs, slow to check) in document order, not looking into nested scopes."""
-    found = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        current_kind = type(current)
-        if current_kind is kind:
-            found.append(current)
-        if current is not node and current_kind in _SCOPES:
-            continue
-        stack.extend(reversed(_children(current)))
-    return found
-
-
-def _calls(node: cst.CSTNode) -> list[cst.Call]:
-    return _descendants(node, cst.Call)
-
-
-def _attributes(node: cst.CSTNode) -> list[cst.Attribute]:
-    return _descendants(node, cst.Attribute)
 
 
 def extract(
@@ -686,7 +183,7 @@ def extract(
 ) -> FileFacts:
     """Facts for one file's source; a file that does not parse, or is nested too deeply to
     parse or walk safely (bufferlint.parsing), yields `error` and no other facts. For
-    `placeholder_imports`, see `_Extractor.run`; `compiles`: CPython parsed the file this
+    `placeholder_imports`, see `Extractor.run`; `compiles`: CPython parsed the file this
     source comes from (all of it, or a part), so its nesting need not be checked again.
     `keep` gets the tree and where the walk found each class name and event node, for the
     fixer (bufferlint.trees)."""
@@ -721,7 +218,7 @@ def _extract(
     compiles: bool,
 ) -> cst.Module:
     tree = parsing.parse_compiled(source) if compiles else cst.parse_module(source)
-    _Extractor(source, tree, facts, is_package, nodes).run(placeholder_imports)
+    Extractor(source, tree, facts, is_package, nodes).run(placeholder_imports)
     return tree
 
 
@@ -739,16 +236,12 @@ def is_placeholder(stmt: cst.CSTNode) -> bool:
     )
 
 
-# Nodes by the 1-based (line, column) that facts give for them.
-Located = dict[tuple[int, int], list[cst.CSTNode]]
-
-
 def locate(source: str, module_cst: cst.Module, imports: dict[str, str]) -> Located:
     """Where `extract` finds each class name and each event's node in a parsed source (one
     without its imports: `imports` are the file's): the fixer's way back from facts to
     nodes, without LibCST's costly positions. Walks on the large stack, as `extract` does."""
     nodes: Located = {}
     facts = FileFacts(path="", module="", imports=dict(imports))
-    extractor = _Extractor(source, module_cst, facts, False, nodes)
+    extractor = Extractor(source, module_cst, facts, False, nodes)
     parsing.run_deep(extractor.run)
     return nodes

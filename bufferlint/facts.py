@@ -2,20 +2,16 @@
 
 The facts are plain, picklable data so that they can be computed in worker
 processes and cached on disk; nothing here looks beyond one file. They come from
-LibCST in `bufferlint.extract`; this module imports neither, so that what only
-reads facts (the class model, the cache, a run with nothing to parse) stays light.
+LibCST in `bufferlint.extract`; this module imports neither, nor does
+`bufferlint.guards`, whose guards the events carry, so that what only reads facts
+(the class model, the cache, a run with nothing to parse) stays light.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# A guard is a tiny expression tree over what materialization changes:
-#   ("hasattr", name) ("isnone", name) ("meta", name) ("state", name)
-#   ("and", (g, ...)) ("or", (g, ...)) ("not", g) ("other", code)
-Guard = tuple
-# A guard on the path to an event: the condition, whether the branch needs it true, its code.
-PathGuard = tuple[Guard, bool, str]
+from bufferlint.guards import PathGuard
 
 
 @dataclass

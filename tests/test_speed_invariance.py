@@ -483,7 +483,7 @@ def _fix_outcomes(
 def test_fix_planning_shortcuts_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fixes planned from the lint's model, without edits, or from a file index that
     parses one top-level statement at a time: all as from whole files."""
-    from bufferlint.fix.index import SourceIndex
+    from bufferlint.fix.chunks import Chunks
 
     paths = [str(FIXTURES / "static"), str(ROOT / "tests" / "fix_cases")]
     reference = _fix_outcomes(paths, from_lint=False)
@@ -495,13 +495,13 @@ def test_fix_planning_shortcuts_change_nothing(monkeypatch: pytest.MonkeyPatch) 
         assert (plain[-2] is None) == (full[-2] is None)
         if full[-2] is not None:
             assert plain[-2] == {**full[-2], "edits": None}
-    whole_init = SourceIndex.__init__
+    whole_init = Chunks.__init__
 
-    def parsed_whole(self: SourceIndex, *args: object) -> None:
+    def parsed_whole(self: Chunks, *args: object) -> None:
         whole_init(self, *args)  # type: ignore[arg-type]
         self.starts, self.lines = [0], [1]  # one chunk: the whole file
 
-    monkeypatch.setattr(SourceIndex, "__init__", parsed_whole)
+    monkeypatch.setattr(Chunks, "__init__", parsed_whole)
     assert _fix_outcomes(paths, from_lint=True) == reference
 
 
@@ -513,19 +513,19 @@ def test_fixes_planned_on_the_lints_trees_change_nothing(
     lacks what a plan looks up, the main process plans that finding, the same way."""
     from bufferlint import trees
     from bufferlint.fix import session, settled
-    from bufferlint.fix.index import SourceIndex
+    from bufferlint.fix.chunks import Chunks
 
     paths = [str(FIXTURES / "static"), str(ROOT / "tests" / "fix_cases")]
     reference = _fix_outcomes(paths, from_lint=False)
     adopted: list[int] = []
-    adopt = SourceIndex._adopt
+    adopt = Chunks._adopt
 
-    def counted_adopt(self: SourceIndex, number: int) -> Any:
+    def counted_adopt(self: Chunks, number: int) -> Any:
         chunk = adopt(self, number)
         adopted.append(chunk is not None)
         return chunk
 
-    monkeypatch.setattr(SourceIndex, "_adopt", counted_adopt)
+    monkeypatch.setattr(Chunks, "_adopt", counted_adopt)
     assert _fix_outcomes(paths, from_lint=True, kept=True) == reference
     assert sum(adopted) >= 20  # in this process: the in-process lint's trees
     assert not trees._kept, "the trees go once the lint returns"
@@ -592,21 +592,21 @@ class C(nn.Module):
 def test_kept_trees_stand_in_only_where_they_parse_as_the_statement_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bufferlint.fix.index import SourceIndex
+    from bufferlint.fix.chunks import Chunks
 
     (tmp_path / "side.py").write_text(SIDE_BY_SIDE)
     paths = [str(tmp_path / "side.py")]
     reference = _fix_outcomes(paths, from_lint=False)
     assert [outcome[-2] is not None for outcome in reference] == [True, True, True]
     adopted: dict[int, bool] = {}
-    adopt = SourceIndex._adopt
+    adopt = Chunks._adopt
 
-    def recorded(self: SourceIndex, number: int) -> Any:
+    def recorded(self: Chunks, number: int) -> Any:
         chunk = adopt(self, number)
         adopted[self.lines[number]] = chunk is not None
         return chunk
 
-    monkeypatch.setattr(SourceIndex, "_adopt", recorded)
+    monkeypatch.setattr(Chunks, "_adopt", recorded)
     assert _fix_outcomes(paths, from_lint=True, kept=True) == reference
     assert adopted == {6: True, 13: True, 22: False}  # A, B (its comment left out), not C
 
@@ -815,7 +815,7 @@ def test_index_gone_whole_finds_only_nodes_of_the_whole_parse() -> None:
     cls = facts.classes[0]
     index = SourceIndex(text, facts)
     alone = index.class_at(cls.line, cls.column)
-    index._whole()  # as when another statement's text does not parse alone
+    index.chunks.whole()  # as when another statement's text does not parse alone
     whole = index.class_at(cls.line, cls.column)
     assert whole is not None and whole is not alone
     assert whole in [statement for _, statement in index.top_level()]
@@ -917,4 +917,4 @@ def test_module_functions_are_found_by_one_search(newline: str) -> None:
     assert index.module_function("fx") is not None and index.module_function("g") is None
     # Both `def f`s and `def fx`; not `class A`, nor `x` with its string. (The prefilter
     # leaves a file with `\r` line endings in one piece.)
-    assert set(index._chunks) == ({0} if newline == "\r" else {0, 3, 4})
+    assert set(index.chunks._chunks) == ({0} if newline == "\r" else {0, 3, 4})

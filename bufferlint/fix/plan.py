@@ -22,43 +22,23 @@ identity, whatever materialization did to the module.
 
 from __future__ import annotations
 
-import builtins
-import itertools
-import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
 
 from bufferlint import analysis
 from bufferlint.conventions import Convention
-from bufferlint.extract import _argument, dotted
-from bufferlint.facts import Guard
+from bufferlint.facts import ClassFacts
 from bufferlint.findings import Finding
 from bufferlint.fix import trace
+from bufferlint.fix.factories import torch_name
+from bufferlint.fix.hook_body import HookBody
 from bufferlint.fix.index import SourceIndex, class_methods
-from bufferlint.fix.purity import SideEffects, Where
-from bufferlint.fix.replay import (
-    MethodScope,
-    Unavailable,
-    binds,
-    definitions,
-    if_chain,
-    reads,
-    self_attribute,
-    substitute,
-)
+from bufferlint.fix.purity import SideEffects
+from bufferlint.fix.replay import Unavailable
 from bufferlint.fix.workspace import Workspace
 from bufferlint.model import LIGHTNING_MODULES, NEUTRAL_BASES, Project, torch_class
-
-# Methods that keep every element of a constant tensor equal: dtype, device and shape.
-_VALUE_PRESERVING = frozenset(
-    """float double half bfloat16 bool long int short byte to contiguous clone detach view
-    reshape unsqueeze squeeze expand expand_as repeat flatten t transpose permute
-    """.split()
-)
-# Chain element kept around a replayed statement: (id of the `if`, polarity, its test).
-ChainItem = tuple[int, bool, cst.BaseExpression]
 
 
 @dataclass
@@ -108,14 +88,6 @@ def _names(names: Sequence[str]) -> str:
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def torch_name(index: SourceIndex) -> str:
-    """What the file calls torch: `import torch as th` gives "th"; "" when not imported."""
-    imports = index.facts.imports
-    if imports.get("torch") == "torch":
-        return "torch"
-    return next((local for local, target in imports.items() if target == "torch"), "")
-
-
 def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan:
     """The fix for one BL001/BL002 finding; raises Unavailable with the reason there is none."""
     qualified = f"{finding.module}.{finding.class_name}"
@@ -125,6 +97,62 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
         raise Unavailable("bufferlint cannot find the class in the current source")
     index, class_node = located
     cls = project.classes[qualified][0]
+    hook, own, self_name = _hook_of(project, qualified, cls, index, class_node, convention)
+
+    report = analysis.account(project, qualified, convention)
+    targets = [b.name for b in report.missing]
+    steps = trace.construction(project, qualified)
+    built = trace.buildings(steps)
+    all_buffers = frozenset(built)
+    effects = SideEffects(workspace, qualified)
+    add_super, targets, reasons = _super_call(
+        project, qualified, cls, hook, own, targets, effects, all_buffers, convention
+    )
+    first_built = {}
+    for step in steps:
+        if step.event.kind in ("register", "buffer"):
+            first_built.setdefault(step.event.name, step.index)
+    targets.sort(key=lambda name: first_built.get(name, 0))
+    body = HookBody(workspace, qualified, index, self_name, effects, steps, all_buffers)
+    for name in targets:
+        _add_rebuild(body, name, built.get(name))
+    reasons += body.reasons
+
+    early = trace.hook_calls(project, qualified, steps, hook, convention)
+    guard = None
+    if early and targets:
+        last = max(targets, key=lambda name: first_built.get(name, 0))
+        if min(early) < first_built.get(last, 0):
+            guard = last
+    return Plan(
+        finding=finding,
+        qualified=qualified,
+        index=index,
+        class_node=class_node,
+        hook=hook,
+        self_name=self_name,
+        create=not own,
+        add_super=add_super,
+        guard=guard,
+        body=body.statements(),
+        rebuilt=targets,
+        torch=torch_name(index),
+        imports=body.imports,
+        annotate=_annotates(class_node),
+        reasons=list(dict.fromkeys(reasons)),
+    )
+
+
+def _hook_of(
+    project: Project,
+    qualified: str,
+    cls: ClassFacts,
+    index: SourceIndex,
+    class_node: cst.ClassDef,
+    convention: Convention,
+) -> tuple[str, bool, str]:
+    """The hook the fix goes into, whether the class defines it itself, and the name
+    the hook's code calls `self`."""
     hooks = convention.hooks
     own = [h for h in hooks if h in cls.methods]
     hook = (own or [h for h in hooks if project.find_method(qualified, h)] or list(hooks))[0]
@@ -136,14 +164,22 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
     ):
         raise Unavailable(f"`{hook}` is not a plain method defined in the class body")
     init = index.method(class_node, cls.methods["__init__"]) if "__init__" in cls.methods else None
-    self_name = _self_name(hook_node or init)
+    return hook, bool(own), _self_name(hook_node or init)
 
-    report = analysis.account(project, qualified, convention)
-    targets = [b.name for b in report.missing]
-    steps = trace.construction(project, qualified)
-    built = trace.buildings(steps)
-    all_buffers = frozenset(built)
-    effects = SideEffects(workspace, qualified)
+
+def _super_call(
+    project: Project,
+    qualified: str,
+    cls: ClassFacts,
+    hook: str,
+    own: bool,
+    targets: list[str],
+    effects: SideEffects,
+    all_buffers: frozenset[str],
+    convention: Convention,
+) -> tuple[bool, list[str], list[str]]:
+    """Whether the hook must call `super()`'s, the buffers left for it to rebuild itself,
+    and why that call may be unsafe."""
     reasons: list[str] = []
     add_super = False
     inherited = project.find_method(qualified, hook, after=qualified)
@@ -168,49 +204,20 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
                 f"adds `{hook}` to a class whose base `{unknown[0]}` bufferlint cannot see: "
                 f"if that base defines `{hook}`, the new one must call it"
             )
+    return add_super, targets, reasons
 
-    first_built = {}
-    for step in steps:
-        if step.event.kind in ("register", "buffer"):
-            first_built.setdefault(step.event.name, step.index)
-    targets.sort(key=lambda name: first_built.get(name, 0))
-    builder = _Builder(workspace, qualified, index, self_name, effects, steps, all_buffers)
-    for name in targets:
-        building = built.get(name)
-        if building is None or not building.steps:
-            if building is not None and building.skipped:
-                line = building.skipped[0].event.line
-                raise Unavailable(
-                    f"`{name}` is built at line {line} under a condition on a tensor's state"
-                )
-            raise Unavailable(f"bufferlint cannot tell how `{name}` is built")
-        for step in building.steps:
-            builder.add(step, name)
-    reasons += builder.reasons
 
-    early = trace.hook_calls(project, qualified, steps, hook, convention)
-    guard = None
-    if early and targets:
-        last = max(targets, key=lambda name: first_built.get(name, 0))
-        if min(early) < first_built.get(last, 0):
-            guard = last
-    return Plan(
-        finding=finding,
-        qualified=qualified,
-        index=index,
-        class_node=class_node,
-        hook=hook,
-        self_name=self_name,
-        create=not own,
-        add_super=add_super,
-        guard=guard,
-        body=builder.statements(),
-        rebuilt=targets,
-        torch=torch_name(index),
-        imports=builder.imports,
-        annotate=_annotates(class_node),
-        reasons=list(dict.fromkeys(reasons)),
-    )
+def _add_rebuild(body: HookBody, name: str, building: trace.Building | None) -> None:
+    """Adds the rebuild of buffer `name` to the hook's body, step by step."""
+    if building is None or not building.steps:
+        if building is not None and building.skipped:
+            line = building.skipped[0].event.line
+            raise Unavailable(
+                f"`{name}` is built at line {line} under a condition on a tensor's state"
+            )
+        raise Unavailable(f"bufferlint cannot tell how `{name}` is built")
+    for step in building.steps:
+        body.add(step, name)
 
 
 def _self_name(node: cst.FunctionDef | None) -> str:
@@ -242,544 +249,3 @@ def _unknown_bases(project: Project, qualified: str) -> list[str]:
         and name not in LIGHTNING_MODULES
         and name not in NEUTRAL_BASES
     ]
-
-
-class _Builder:
-    """Collects the hook's statements for the buffers of one class, in construction order."""
-
-    def __init__(
-        self,
-        workspace: Workspace,
-        qualified: str,
-        index: SourceIndex,
-        self_name: str,
-        effects: SideEffects,
-        steps: list[trace.Step],
-        buffers: frozenset[str],
-    ) -> None:
-        self.workspace = workspace
-        self.qualified = qualified
-        self.index = index  # the file the hook is in
-        self.self_name = self_name
-        self.effects = effects
-        self.steps = steps
-        self.values = trace.guard_values(steps)
-        self.buffers = buffers
-        self.items: list[tuple[tuple[ChainItem, ...], cst.BaseSmallStatement]] = []
-        self.done: set[int] = set()  # ids of the statements already replayed
-        self.recalled: set[int] = set()  # indices of the helper calls already replayed
-        self.reasons: list[str] = []
-        self.imports: dict[str, str] = {}  # names the hook's file must import: local -> qualified
-
-    # -- entry -------------------------------------------------------------------------
-    def add(self, step: trace.Step, name: str) -> None:
-        if step.replayable:
-            self._inline(step, name)
-            return
-        via = next((v for v in reversed(step.via) if v.replayable), None)
-        if via is None:
-            raise Unavailable(f"`{name}` is built by a helper that construction reaches oddly")
-        self._recall(via, name)
-
-    def statements(self) -> list[cst.BaseStatement]:
-        out: list[cst.BaseStatement] = []
-        for _, group in itertools.groupby(self.items, key=lambda item: _chain_key(item[0])):
-            items = list(group)
-            lines: list[cst.BaseStatement] = [
-                cst.SimpleStatementLine(body=[small]) for _, small in items
-            ]
-            for _, polarity, test in reversed(items[0][0]):
-                condition = test if polarity else _negate(test)
-                lines = [cst.If(test=condition, body=cst.IndentedBlock(body=lines))]
-            out.extend(lines)
-        return out
-
-    # -- the method a step runs in -------------------------------------------------------
-    def _scope(self, step: trace.Step) -> MethodScope:
-        located = self.workspace.method_node(step.owner, step.method)
-        if located is None:
-            raise Unavailable(f"bufferlint cannot read `{step.method.name}` of `{step.owner}`")
-        index, node = located
-        key = ("scope", self.qualified, id(node))
-        if key not in self.workspace.memo:
-            project = self.workspace.project
-            self.workspace.memo[key] = MethodScope.of(
-                index,
-                node,
-                lambda attr: (
-                    project.find_method(self.qualified, attr) is None
-                    and project.find_method(self.qualified, attr, setter=True) is None
-                ),
-            )
-        scope = self.workspace.memo[key]
-        assert isinstance(scope, MethodScope)
-        return scope
-
-    def _locate(
-        self, step: trace.Step, scope: MethodScope
-    ) -> tuple[cst.CSTNode, cst.BaseSmallStatement]:
-        event = step.event
-        node = scope.index.event_node(event.line, event.column, event.kind, event.name)
-        small = scope.index.statement_of(node) if node is not None else None
-        if node is None or small is None:
-            raise Unavailable(f"bufferlint cannot find the code at line {event.line}")
-        return node, small
-
-    def _chain(
-        self, step: trace.Step, scope: MethodScope, small: cst.BaseSmallStatement
-    ) -> dict[int, bool]:
-        """Which `if`s around `small` the hook must keep (True) or drop (False)."""
-        values = self.values[step.index]
-        callers = len(step.caller_guards)
-        if trace.combine(values[:callers]) != trace.TRUE:
-            raise Unavailable(
-                f"line {step.event.line} runs only under a condition in the code that calls "
-                f"`{step.method.name}`"
-            )
-        chain = if_chain(scope.index, small, scope.node)
-        guards = step.event.guards
-        if len(chain) != len(guards):
-            raise Unavailable(
-                f"bufferlint cannot follow the conditions around line {step.event.line}"
-            )
-        keep: dict[int, bool] = {}
-        for (node, _), (condition, _, code), value in zip(
-            chain, guards, values[callers:], strict=True
-        ):
-            if value == trace.TRUE:
-                keep[id(node)] = False
-            elif value == trace.CONFIG and not _reads_buffers(condition, self.buffers):
-                keep[id(node)] = True
-            else:
-                raise Unavailable(f"line {step.event.line} runs only if `{code}`")
-        return keep
-
-    # -- inline replay -----------------------------------------------------------------
-    def _inline(self, step: trace.Step, name: str) -> None:
-        scope = self._scope(step)
-        node, small = self._locate(step, scope)
-        if id(small) in self.done:
-            return
-        self.done.add(id(small))
-        keep = self._chain(step, scope, small)
-        kind = step.event.kind
-        target = self_attribute(self.self_name, name)
-        rerun: list[cst.CSTNode] = []  # original code the hook re-runs, judged for effects
-        if kind == "fill":
-            generated = [small]
-            rerun.append(small)
-        elif kind == "assign" and isinstance(small, cst.Assign) and _is_tuple_target(small):
-            generated = self._unpack(small, scope)
-            rerun.append(small.value)
-        else:
-            value = _built_value(kind, node, small)
-            if value is None:
-                raise Unavailable(
-                    f"bufferlint cannot read the value built at line {step.event.line}"
-                )
-            constant = self._constant(value, scope, small, target)
-            if constant is None:
-                rerun.append(value)
-                copy = cst.Call(
-                    func=cst.Attribute(value=target, attr=cst.Name("copy_")),
-                    args=[cst.Arg(value=value)],
-                )
-                generated = [cst.Expr(copy)]
-            else:
-                generated = [cst.Expr(constant)]
-                rerun.append(constant)
-        needed: set[str] = set()
-        for statement in generated:
-            needed |= reads(statement)
-        needed |= self._test_reads(scope, small, keep)
-        self._emit(step, scope, small, keep, generated, needed, rerun, frozenset({name}), name)
-
-    def _unpack(self, small: cst.Assign, scope: MethodScope) -> list[cst.BaseSmallStatement]:
-        """`self.cos, self.sin = v` -> `cos, sin = v` then in-place copies."""
-        taken = reads(small) | scope.locals
-        copies: list[cst.BaseSmallStatement] = []
-
-        def local(element: cst.BaseExpression) -> cst.BaseExpression:
-            if (
-                isinstance(element, cst.Attribute)
-                and isinstance(element.value, cst.Name)
-                and element.value.value == scope.self_name
-            ):
-                attr = element.attr.value
-                if attr not in self.buffers:
-                    return cst.Name("_")
-                fresh = _fresh(attr, taken)
-                taken.add(fresh)
-                copy = cst.Call(
-                    func=cst.Attribute(
-                        value=self_attribute(self.self_name, attr), attr=cst.Name("copy_")
-                    ),
-                    args=[cst.Arg(cst.Name(fresh))],
-                )
-                copies.append(cst.Expr(copy))
-                return cst.Name(fresh)
-            if isinstance(element, (cst.Tuple, cst.List)):
-                return element.with_changes(
-                    elements=[e.with_changes(value=local(e.value)) for e in element.elements]
-                )
-            return element
-
-        targets = [t.with_changes(target=local(t.target)) for t in small.targets]
-        return [small.with_changes(targets=targets), *copies]
-
-    # -- calling a helper again ------------------------------------------------------------
-    def _recall(self, via: trace.Step, name: str) -> None:
-        if via.index in self.recalled:
-            return
-        self.recalled.add(via.index)
-        scope = self._scope(via)
-        _, small = self._locate(via, scope)
-        keep = self._chain(via, scope, small)
-        under = [
-            s.event.name
-            for s in self.steps
-            if via in s.via and s.event.kind in trace.BUILDING and s.event.name in self.buffers
-        ]
-        names = list(dict.fromkeys(under)) or [name]
-        taken = reads(small) | binds(small) | scope.locals
-        saved: dict[str, str] = {}
-        for buffer in names:
-            saved[buffer] = _fresh(buffer, taken)
-            taken.add(saved[buffer])
-        before = [
-            cst.Assign(
-                targets=[cst.AssignTarget(cst.Name(saved[b]))],
-                value=self_attribute(self.self_name, b),
-            )
-            for b in names
-        ]
-        after = [
-            cst.Assign(
-                targets=[cst.AssignTarget(self_attribute(self.self_name, b))],
-                value=cst.Call(
-                    func=cst.Attribute(value=cst.Name(saved[b]), attr=cst.Name("copy_")),
-                    args=[cst.Arg(self_attribute(self.self_name, b))],
-                ),
-            )
-            for b in names
-        ]
-        needed = reads(small) | self._test_reads(scope, small, keep)
-        generated = [*before, small, *after]
-        self._emit(via, scope, small, keep, generated, needed, [small], frozenset(names), None)
-
-    # -- shared ------------------------------------------------------------------------------
-    def _test_reads(
-        self, scope: MethodScope, small: cst.BaseSmallStatement, keep: dict[int, bool]
-    ) -> set[str]:
-        out: set[str] = set()
-        for node, _ in if_chain(scope.index, small, scope.node):
-            if keep.get(id(node)):
-                out |= reads(node.test)
-        return out
-
-    def _emit(
-        self,
-        step: trace.Step,
-        scope: MethodScope,
-        small: cst.BaseSmallStatement,
-        keep: dict[int, bool],
-        generated: list[cst.BaseSmallStatement],
-        needed: set[str],
-        rerun: list[cst.CSTNode],
-        allowed: frozenset[str],
-        device_for: str | None,
-    ) -> None:
-        """Adds the definitions `generated` needs, then `generated`, renamed for the hook."""
-        defs, unresolved = definitions(scope, small, needed)
-        mapping = self._mapping(scope, unresolved, [*defs, small])
-        where = Where(scope.index, scope.self_name, step.owner, allowed, frozenset(scope.locals))
-        tests = [
-            node.test for node, _ in if_chain(scope.index, small, scope.node) if keep[id(node)]
-        ]
-        judged = [
-            *(d for d in defs if id(d) not in self.done),
-            *rerun,
-            *(cst.Expr(t) for t in tests),
-        ]
-        self.reasons += self.effects.of_statements(
-            [n if isinstance(n, cst.BaseSmallStatement) else cst.Expr(n) for n in judged], where
-        )
-        for definition in defs:
-            if id(definition) in self.done:
-                continue
-            self.done.add(id(definition))
-            chain = self._kept_chain(scope, definition, keep, mapping)
-            self.items.append((chain, self._rename(definition, mapping, device_for)))
-        chain = self._kept_chain(scope, small, keep, mapping)
-        for statement in generated:
-            self.items.append((chain, self._rename(statement, mapping, None)))
-
-    def _kept_chain(
-        self,
-        scope: MethodScope,
-        small: cst.BaseSmallStatement,
-        keep: dict[int, bool],
-        mapping: dict[str, cst.BaseExpression],
-    ) -> tuple[ChainItem, ...]:
-        out = []
-        for node, polarity in if_chain(scope.index, small, scope.node):
-            if node.test is None or id(node) not in keep:
-                raise Unavailable(f"bufferlint cannot follow the conditions in `{scope.name}`")
-            if keep[id(node)]:
-                test = substitute(node.test, mapping)
-                out.append((id(node), polarity, test))
-        return tuple(out)
-
-    def _rename(
-        self,
-        statement: cst.BaseSmallStatement,
-        mapping: dict[str, cst.BaseExpression],
-        device_for: str | None,
-    ) -> cst.BaseSmallStatement:
-        renamed = substitute(statement, mapping)
-        if device_for is not None:
-            renamed = renamed.visit(_PassDevice(self, device_for))
-        assert isinstance(renamed, cst.BaseSmallStatement)
-        return renamed.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
-
-    def _mapping(
-        self,
-        scope: MethodScope,
-        unresolved: set[str],
-        replayed: list[cst.BaseSmallStatement],
-    ) -> dict[str, cst.BaseExpression]:
-        """How the hook reads each name the replayed code takes from outside itself."""
-        mapping: dict[str, cst.BaseExpression] = {}
-        if scope.self_name != self.self_name:
-            mapping[scope.self_name] = cst.Name(self.self_name)
-        for name in sorted(unresolved - {scope.self_name}):
-            reader = next((s for s in replayed if name in reads(s)), replayed[-1])
-            line = _LineOf(scope.index, reader)  # for a message: positions cost a codegen
-            if name in scope.params:
-                if name not in scope.stored:
-                    raise Unavailable(
-                        f"`{name}` (a parameter of `{scope.name}`, read at line {line}) is not "
-                        f"stored unchanged on `self`, so the hook cannot know it"
-                    )
-                mapping[name] = self_attribute(self.self_name, scope.stored[name])
-            elif name in scope.locals:
-                raise Unavailable(
-                    f"`{name}` (read at line {line}) is not set on every path through "
-                    f"`{scope.name}` before it"
-                )
-            elif scope.index.path != self.index.path and not self._same_global(scope, name):
-                raise Unavailable(
-                    f"`{name}` (read at line {line} of {os.path.basename(scope.index.path)}) "
-                    f"is not defined in {os.path.basename(self.index.path)}"
-                )
-        return mapping
-
-    def _same_global(self, scope: MethodScope, name: str) -> bool:
-        """Whether a global of another file's code means the same in the hook's file, or
-        can be made to by importing it there (a package outside the project only)."""
-        there = scope.index.facts.imports.get(name)
-        if there is None:
-            return hasattr(builtins, name) and name not in self.index.module_names()
-        here = self.index.facts.imports.get(name)
-        if here is not None or name in self.index.module_names():
-            return here == there
-        if self.workspace.is_project_module(there.split(".")[0]):
-            return False
-        self.imports[name] = there
-        return True
-
-    # -- constant factories ---------------------------------------------------------------
-    def _constant(
-        self,
-        value: cst.BaseExpression,
-        scope: MethodScope,
-        small: cst.BaseSmallStatement,
-        target: cst.BaseExpression,
-    ) -> cst.Call | None:
-        """An in-place rebuild that needs nothing but the buffer itself, if there is one."""
-        found = self._constant_of(value, scope, target)
-        if found is not None or not isinstance(value, cst.Name):
-            return found
-        try:  # `mask = torch.tril(...)` then `register_buffer("mask", mask)`
-            defs, _ = definitions(scope, small, {value.value})
-        except Unavailable:
-            return None
-        if len(defs) == 1 and isinstance(defs[0], cst.Assign) and len(defs[0].targets) == 1:
-            if binds(defs[0]) == {value.value} and value.value not in reads(defs[0]):
-                return self._constant_of(defs[0].value, scope, target)
-        return None
-
-    def _constant_of(
-        self, value: cst.BaseExpression, scope: MethodScope, target: cst.BaseExpression
-    ) -> cst.Call | None:
-        imports = scope.index.facts.imports
-        unwrapped = value
-        while (
-            isinstance(unwrapped, cst.Call)
-            and isinstance(unwrapped.func, cst.Attribute)
-            and unwrapped.func.attr.value in _VALUE_PRESERVING
-            and _qualify(unwrapped.func, imports) is None
-        ):
-            unwrapped = unwrapped.func.value
-        if not isinstance(unwrapped, cst.Call):
-            return None
-        function = _qualify(unwrapped.func, imports) or ""
-        method = unwrapped.func.attr.value if isinstance(unwrapped.func, cst.Attribute) else ""
-
-        def call(name: str, *args: cst.BaseExpression) -> cst.Call:
-            return cst.Call(
-                func=cst.Attribute(value=target, attr=cst.Name(name)),
-                args=[cst.Arg(a) for a in args],
-            )
-
-        if function in ("torch.zeros", "torch.zeros_like") or method == "new_zeros":
-            return call("zero_")
-        if function in ("torch.ones", "torch.ones_like") or method == "new_ones":
-            return call("fill_", cst.Float("1.0"))
-        if unwrapped is not value:
-            return None  # other values may change under a dtype or shape change
-        if function in ("torch.full", "torch.full_like") or method == "new_full":
-            fill = _argument(unwrapped, 1, "fill_value")
-            return call("fill_", fill) if fill is not None else None
-        if function in ("torch.tensor", "torch.as_tensor") and len(unwrapped.args) == 1:
-            literal = unwrapped.args[0].value
-            if _is_scalar_literal(literal):
-                return call("fill_", literal)
-        if function in ("torch.tril", "torch.triu") and unwrapped.args:
-            inner = unwrapped.args[0].value
-            if isinstance(inner, cst.Call) and _qualify(inner.func, imports) == "torch.ones":
-                alias = torch_name(self.index) or "torch"
-                ones = cst.Call(
-                    func=cst.Attribute(value=cst.Name(alias), attr=cst.Name("ones_like")),
-                    args=[cst.Arg(target)],
-                )
-                rebuilt = unwrapped.with_changes(
-                    args=[unwrapped.args[0].with_changes(value=ones), *unwrapped.args[1:]]
-                )
-                return call("copy_", rebuilt)
-        return None
-
-
-class _PassDevice(cst.CSTTransformer):
-    """Passes `device=self.<buffer>.device` to `self.helper(...)` calls whose helper takes a
-    `device` parameter that construction left at its default, as Lit-GPT's fix did."""
-
-    def __init__(self, builder: _Builder, buffer: str) -> None:
-        self.builder = builder
-        self.buffer = buffer
-
-    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        func = updated.func
-        if not (
-            isinstance(func, cst.Attribute)
-            and isinstance(func.value, cst.Name)
-            and func.value.value == self.builder.self_name
-        ):
-            return updated
-        project = self.builder.workspace.project
-        found = project.find_method(self.builder.qualified, func.attr.value)
-        located = self.builder.workspace.method_node(*found) if found else None
-        if located is None:
-            return updated
-        params = located[1].params
-        positional = [p.name.value for p in (*params.posonly_params, *params.params)][1:]
-        accepted = positional + [p.name.value for p in params.kwonly_params]
-        if "device" not in accepted or any(a.star for a in updated.args):
-            return updated
-        if any(a.keyword is not None and a.keyword.value == "device" for a in updated.args):
-            return updated
-        given = sum(1 for a in updated.args if a.keyword is None)
-        if "device" in positional and positional.index("device") < given:
-            return updated
-        device = cst.Attribute(
-            value=self_attribute(self.builder.self_name, self.buffer), attr=cst.Name("device")
-        )
-        args = list(updated.args)
-        if args and args[-1].comma is cst.MaybeSentinel.DEFAULT:
-            args[-1] = args[-1].with_changes(
-                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-            )
-        equal = cst.AssignEqual(
-            whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
-        )
-        args.append(cst.Arg(keyword=cst.Name("device"), value=device, equal=equal))
-        return updated.with_changes(args=args)
-
-
-def _built_value(
-    kind: str, node: cst.CSTNode, small: cst.BaseSmallStatement
-) -> cst.BaseExpression | None:
-    if kind == "register" and isinstance(node, cst.Call):
-        return _argument(node, 1, "tensor")
-    if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
-        value = small.value
-        if kind == "buffer" and isinstance(value, cst.Call):
-            return _argument(value, 0, "data")
-        if kind == "assign":
-            return value
-    return None
-
-
-def _is_tuple_target(small: cst.Assign) -> bool:
-    return any(isinstance(t.target, (cst.Tuple, cst.List)) for t in small.targets)
-
-
-def _is_scalar_literal(node: cst.BaseExpression) -> bool:
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
-        node = node.expression
-    if isinstance(node, (cst.Integer, cst.Float)):
-        return True
-    return isinstance(node, cst.Name) and node.value in ("True", "False")
-
-
-def _qualify(func: cst.BaseExpression, imports: dict[str, str]) -> str | None:
-    """`torch.zeros` for `th.zeros` under `import torch as th`; None unless imported."""
-    name = dotted(func)
-    if name is None:
-        return None
-    head, _, rest = name.partition(".")
-    target = imports.get(head)
-    if target is None:
-        return None
-    return f"{target}.{rest}" if rest else target
-
-
-def _reads_buffers(guard: Guard, buffers: Iterable[str]) -> bool:
-    kind = guard[0]
-    if kind in ("hasattr", "isnone", "meta", "state"):
-        return guard[1] in set(buffers)
-    if kind == "not":
-        return _reads_buffers(guard[1], buffers)
-    if kind in ("and", "or"):
-        return any(_reads_buffers(part, buffers) for part in guard[1])
-    return False
-
-
-def _negate(test: cst.BaseExpression) -> cst.BaseExpression:
-    if isinstance(test, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or test.lpar:
-        operand = test
-    else:
-        operand = test.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return cst.UnaryOperation(operator=cst.Not(), expression=operand)
-
-
-def _chain_key(chain: tuple[ChainItem, ...]) -> tuple[tuple[int, bool], ...]:
-    return tuple((node, polarity) for node, polarity, _ in chain)
-
-
-def _fresh(name: str, taken: set[str]) -> str:
-    candidate = name
-    while candidate in taken:
-        candidate += "_"
-    return candidate
-
-
-@dataclass(frozen=True)
-class _LineOf:
-    """A node's line, looked up only when a message is formatted."""
-
-    index: SourceIndex
-    node: cst.CSTNode
-
-    def __str__(self) -> str:
-        return str(self.index.line_of(self.node))

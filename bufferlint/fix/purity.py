@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from bufferlint.extract import dotted, string_value
-from bufferlint.fix.index import SourceIndex, children
+from bufferlint import walk
+from bufferlint.fix.index import SourceIndex
 from bufferlint.fix.replay import binds, root_name
 from bufferlint.fix.workspace import Workspace
+from bufferlint.syntax import dotted, qualify, string_value
 
 RANDOM_FUNCTIONS = frozenset(
     """rand rand_like randn randn_like randint randint_like randperm normal bernoulli
@@ -41,6 +42,7 @@ PURE_BUILTINS = frozenset(
     zip ValueError TypeError RuntimeError AssertionError""".split()
 )
 MAX_DEPTH = 4
+_DEFINITIONS = frozenset({cst.FunctionDef, cst.ClassDef})
 _BLOCKS = (
     cst.BaseStatement,
     cst.BaseSmallStatement,
@@ -193,7 +195,12 @@ class SideEffects:
                     return [f"calls `self.{attr}.{method}()`"]
                 if method.endswith("_") and attr not in where.allowed:
                     return [f"changes `self.{attr}` in place"]
-            qualified = self._qualify(receiver, where)
+            # `nn.init` is `torch.nn.init` when the file imports `nn` from torch.
+            qualified = (
+                None
+                if root == where.self_name
+                else qualify(receiver, where.index.facts.imports, where.local)
+            )
             if qualified is not None:
                 return _library_call(f"{qualified}.{method}", call)
             if method in RANDOM_METHODS:
@@ -232,19 +239,6 @@ class SideEffects:
         reasons = self.of_method(name, where.allowed, after=where.owner)
         return [f"calls `super().{name}()`, which {r}" for r in reasons[:1]]
 
-    def _qualify(self, receiver: cst.BaseExpression, where: Where) -> str | None:
-        """`torch.nn.init` for `nn.init` when the file imports `nn` from torch."""
-        name = dotted(receiver)
-        if name is None:
-            return None
-        head, _, rest = name.partition(".")
-        if head in where.local or head == where.self_name:
-            return None
-        target = where.index.facts.imports.get(head)
-        if target is None:
-            return None
-        return f"{target}.{rest}" if rest else target
-
 
 def _library_call(qualified: str, call: cst.Call) -> list[str]:
     last = qualified.rsplit(".", 1)[-1]
@@ -277,16 +271,7 @@ def _self_attr(node: cst.BaseExpression, self_name: str) -> str:
 
 def _calls(node: cst.CSTNode) -> list[cst.Call]:
     """Calls in `node`, in document order, not inside nested functions or classes."""
-    found: list[cst.Call] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, (cst.FunctionDef, cst.ClassDef)):
-            continue
-        if isinstance(current, cst.Call):
-            found.append(current)
-        stack.extend(reversed(children(current)))
-    return found
+    return walk.descendants(node, cst.Call, _DEFINITIONS)
 
 
 def _locals(node: cst.FunctionDef) -> set[str]:
@@ -303,7 +288,7 @@ def _locals(node: cst.FunctionDef) -> set[str]:
             names |= binds(current)
         elif isinstance(current, cst.For) and isinstance(current.target, cst.Name):
             names.add(current.target.value)
-        stack.extend(children(current))
+        stack.extend(walk.children(current))
     return names
 
 

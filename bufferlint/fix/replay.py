@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from bufferlint.extract import dotted
-from bufferlint.fix.index import SourceIndex, children
+from bufferlint.fix.index import SourceIndex
+from bufferlint.syntax import dotted
+from bufferlint.walk import children
 
 
 class Unavailable(Exception):
@@ -28,8 +29,8 @@ _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 
 def _names_read(root: cst.CSTNode) -> set[str]:
     """Names an expression reads from its scope: not attributes or keywords, nor names
-    bound by a lambda or comprehension inside it. Walked by the nodes' fields, as the
-    fix index walks them: LibCST's visitor cost a quarter of planning."""
+    bound by a lambda or comprehension inside it. Walked by the nodes' fields
+    (bufferlint.walk): LibCST's visitor rebuilds every node."""
     names: set[str] = set()
     stack: list[tuple[cst.CSTNode, tuple[set[str], ...]]] = [(root, ())]
     while stack:
@@ -328,7 +329,7 @@ _BINDING_TYPES = frozenset({*_BINDINGS, *_SCOPES, *_TARGETS, cst.Lambda})
 
 def _bound_in(body: cst.CSTNode) -> set[str]:
     """Names bound anywhere in `body`, nested functions and classes by their names only.
-    A walk over the dataclass fields: LibCST's visitor costs five times as much."""
+    A walk over the nodes' fields (bufferlint.walk): LibCST's visitor rebuilds every node."""
     names: set[str] = set()
     stack = [body]
     while stack:

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bufferlint import guards
 from bufferlint.conventions import Convention
-from bufferlint.facts import Event, Guard, MethodFacts, PathGuard
+from bufferlint.facts import Event, MethodFacts
+from bufferlint.guards import CONFIG, FALSE, STATE, TRUE, PathGuard, Truth
 from bufferlint.model import Project, torch_class
 
-# What a guard was while construction ran: "true"/"false" for certain, "unknown" when it
-# read a tensor's state, "config" when it depends on configuration only.
-TRUE, FALSE, UNKNOWN, CONFIG = "true", "false", "unknown", "config"
 BUILDING = ("register", "buffer", "assign", "fill")
 
 
@@ -116,44 +115,15 @@ def _torch_layer_after(
     return any(convention.layer_defines_hook(torch_class(name) or "") for name in rest)
 
 
-def guard_value(guard: Guard, registered: dict[str, str], buffers: set[str]) -> str:
-    """What a condition was at construction time, given the buffers registered so far."""
-    kind = guard[0]
-    if kind == "hasattr":
-        if guard[1] not in buffers:
-            return CONFIG
-        return TRUE if guard[1] in registered else FALSE
-    if kind == "isnone":
-        if guard[1] not in buffers:
-            return CONFIG
-        if guard[1] not in registered:
-            return UNKNOWN
-        return TRUE if registered[guard[1]] == "none" else FALSE
-    if kind in ("meta", "state"):
-        return UNKNOWN
-    if kind == "not":
-        value = guard_value(guard[1], registered, buffers)
-        return {TRUE: FALSE, FALSE: TRUE}.get(value, value)
-    if kind in ("and", "or"):
-        values = [guard_value(part, registered, buffers) for part in guard[1]]
-        decisive, neutral = (FALSE, TRUE) if kind == "and" else (TRUE, FALSE)
-        if decisive in values:
-            return decisive
-        if UNKNOWN in values:
-            return UNKNOWN
-        return neutral if all(v == neutral for v in values) else CONFIG
-    return CONFIG
-
-
-def combine(values: list[str]) -> str:
-    """The value of a path from its guards' values: FALSE beats UNKNOWN beats CONFIG."""
-    for value in (FALSE, UNKNOWN, CONFIG):
+def combine(values: list[Truth]) -> Truth:
+    """The value of a path from its guards' values: FALSE beats STATE beats CONFIG."""
+    for value in (FALSE, STATE, CONFIG):
         if value in values:
             return value
     return TRUE
 
 
-def guard_values(steps: list[Step]) -> dict[int, list[str]]:
+def guard_values(steps: list[Step]) -> dict[int, list[Truth]]:
     """For every step, the value each guard on its path had when its test ran.
 
     A test runs once, before the statements under it: `if not hasattr(self, "cos")`
@@ -162,23 +132,19 @@ def guard_values(steps: list[Step]) -> dict[int, list[str]]:
     """
     buffers = {s.event.name for s in steps if s.event.kind in ("register", "buffer")}
     registered: dict[str, str] = {}
-    open_guards: list[tuple[PathGuard, str]] = []  # the guards of the branch being run
-    out: dict[int, list[str]] = {}
+    open_guards: list[tuple[PathGuard, Truth]] = []  # the guards of the branch being run
+    out: dict[int, list[Truth]] = {}
     for step in steps:
-        guards = step.guards
+        path = step.guards
         depth = 0
         while (
-            depth < len(open_guards)
-            and depth < len(guards)
-            and open_guards[depth][0] == guards[depth]
+            depth < len(open_guards) and depth < len(path) and open_guards[depth][0] == path[depth]
         ):
             depth += 1
         del open_guards[depth:]
-        for condition, polarity, code in guards[depth:]:
-            value = guard_value(condition, registered, buffers)
-            if not polarity:
-                value = {TRUE: FALSE, FALSE: TRUE}.get(value, value)
-            open_guards.append(((condition, polarity, code), value))
+        for guard in path[depth:]:
+            value = guards.during_construction(guard.condition, registered, buffers)
+            open_guards.append((guard, guards.on_path(guard, value)))
         out[step.index] = [value for _, value in open_guards]
         if step.event.kind in ("register", "buffer") and combine(out[step.index]) != FALSE:
             registered[step.event.name] = step.event.value
@@ -213,7 +179,7 @@ def buildings(steps: list[Step]) -> dict[str, Building]:
         if status == FALSE:
             continue
         building = out.setdefault(event.name, Building(event.name, [], []))
-        if status == UNKNOWN:
+        if status == STATE:
             building.skipped.append(step)
             continue
         certain = status == TRUE

@@ -1,0 +1,111 @@
+"""Rebuilds of constant factories that need nothing but the buffer itself:
+`torch.zeros(n)` -> `self.b.zero_()`, `torch.full((n,), v)` -> `self.b.fill_(v)`,
+`torch.tril(torch.ones(n, n))` -> `self.b.copy_(torch.tril(torch.ones_like(self.b)))`.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from bufferlint.fix.index import SourceIndex
+from bufferlint.fix.replay import MethodScope, Unavailable, binds, definitions, reads
+from bufferlint.syntax import argument, qualify
+
+# Methods that keep every element of a constant tensor equal: dtype, device and shape.
+_VALUE_PRESERVING = frozenset(
+    """float double half bfloat16 bool long int short byte to contiguous clone detach view
+    reshape unsqueeze squeeze expand expand_as repeat flatten t transpose permute
+    """.split()
+)
+
+
+def torch_name(index: SourceIndex) -> str:
+    """What the file calls torch: `import torch as th` gives "th"; "" when not imported."""
+    imports = index.facts.imports
+    if imports.get("torch") == "torch":
+        return "torch"
+    return next((local for local, target in imports.items() if target == "torch"), "")
+
+
+def constant_rebuild(
+    value: cst.BaseExpression,
+    scope: MethodScope,
+    small: cst.BaseSmallStatement,
+    target: cst.BaseExpression,
+    hook_index: SourceIndex,
+) -> cst.Call | None:
+    """An in-place rebuild of `target` from the `value` that `small` builds it with, if
+    one needs nothing but the buffer itself; `hook_index` is the hook's file."""
+    found = _rebuild_of(value, scope, target, hook_index)
+    if found is not None or not isinstance(value, cst.Name):
+        return found
+    try:  # `mask = torch.tril(...)` then `register_buffer("mask", mask)`
+        defs, _ = definitions(scope, small, {value.value})
+    except Unavailable:
+        return None
+    if len(defs) == 1 and isinstance(defs[0], cst.Assign) and len(defs[0].targets) == 1:
+        if binds(defs[0]) == {value.value} and value.value not in reads(defs[0]):
+            return _rebuild_of(defs[0].value, scope, target, hook_index)
+    return None
+
+
+def _rebuild_of(
+    value: cst.BaseExpression,
+    scope: MethodScope,
+    target: cst.BaseExpression,
+    hook_index: SourceIndex,
+) -> cst.Call | None:
+    imports = scope.index.facts.imports
+    unwrapped = value
+    while (
+        isinstance(unwrapped, cst.Call)
+        and isinstance(unwrapped.func, cst.Attribute)
+        and unwrapped.func.attr.value in _VALUE_PRESERVING
+        and qualify(unwrapped.func, imports) is None
+    ):
+        unwrapped = unwrapped.func.value
+    if not isinstance(unwrapped, cst.Call):
+        return None
+    function = qualify(unwrapped.func, imports) or ""
+    method = unwrapped.func.attr.value if isinstance(unwrapped.func, cst.Attribute) else ""
+
+    def call(name: str, *args: cst.BaseExpression) -> cst.Call:
+        return cst.Call(
+            func=cst.Attribute(value=target, attr=cst.Name(name)),
+            args=[cst.Arg(a) for a in args],
+        )
+
+    if function in ("torch.zeros", "torch.zeros_like") or method == "new_zeros":
+        return call("zero_")
+    if function in ("torch.ones", "torch.ones_like") or method == "new_ones":
+        return call("fill_", cst.Float("1.0"))
+    if unwrapped is not value:
+        return None  # other values may change under a dtype or shape change
+    if function in ("torch.full", "torch.full_like") or method == "new_full":
+        fill = argument(unwrapped, 1, "fill_value")
+        return call("fill_", fill) if fill is not None else None
+    if function in ("torch.tensor", "torch.as_tensor") and len(unwrapped.args) == 1:
+        literal = unwrapped.args[0].value
+        if _is_scalar_literal(literal):
+            return call("fill_", literal)
+    if function in ("torch.tril", "torch.triu") and unwrapped.args:
+        inner = unwrapped.args[0].value
+        if isinstance(inner, cst.Call) and qualify(inner.func, imports) == "torch.ones":
+            alias = torch_name(hook_index) or "torch"
+            ones = cst.Call(
+                func=cst.Attribute(value=cst.Name(alias), attr=cst.Name("ones_like")),
+                args=[cst.Arg(target)],
+            )
+            rebuilt = unwrapped.with_changes(
+                args=[unwrapped.args[0].with_changes(value=ones), *unwrapped.args[1:]]
+            )
+            return call("copy_", rebuilt)
+    return None
+
+
+def _is_scalar_literal(node: cst.BaseExpression) -> bool:
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        node = node.expression
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return True
+    return isinstance(node, cst.Name) and node.value in ("True", "False")

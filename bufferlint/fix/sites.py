@@ -1,0 +1,98 @@
+"""Where a construction step's code is, for a rebuild that replays it: the method it
+runs in, its statement, and which of the `if`s around it the hook keeps.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from bufferlint import guards
+from bufferlint.fix import trace
+from bufferlint.fix.replay import MethodScope, Unavailable, if_chain, reads
+from bufferlint.fix.workspace import Workspace
+
+
+class Sites:
+    """The code of one class's construction steps, as the class's instances run it."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        qualified: str,
+        steps: list[trace.Step],
+        buffers: frozenset[str],
+    ) -> None:
+        self.workspace = workspace
+        self.qualified = qualified  # `self.attr` resolves on this class
+        self.values = trace.guard_values(steps)
+        self.buffers = buffers
+
+    def scope(self, step: trace.Step) -> MethodScope:
+        """The method `step` runs in, read once per class and method."""
+        located = self.workspace.method_node(step.owner, step.method)
+        if located is None:
+            raise Unavailable(f"bufferlint cannot read `{step.method.name}` of `{step.owner}`")
+        index, node = located
+        key = ("scope", self.qualified, id(node))
+        if key not in self.workspace.memo:
+            project = self.workspace.project
+            self.workspace.memo[key] = MethodScope.of(
+                index,
+                node,
+                lambda attr: (
+                    project.find_method(self.qualified, attr) is None
+                    and project.find_method(self.qualified, attr, setter=True) is None
+                ),
+            )
+        scope = self.workspace.memo[key]
+        assert isinstance(scope, MethodScope)
+        return scope
+
+    def locate(
+        self, step: trace.Step, scope: MethodScope
+    ) -> tuple[cst.CSTNode, cst.BaseSmallStatement]:
+        """The node `step`'s event was recorded for, and the small statement holding it."""
+        event = step.event
+        node = scope.index.event_node(event.line, event.column, event.kind, event.name)
+        small = scope.index.statement_of(node) if node is not None else None
+        if node is None or small is None:
+            raise Unavailable(f"bufferlint cannot find the code at line {event.line}")
+        return node, small
+
+    def chain(
+        self, step: trace.Step, scope: MethodScope, small: cst.BaseSmallStatement
+    ) -> dict[int, bool]:
+        """Which `if`s around `small` (by id) the hook must keep (True) or drop (False)."""
+        values = self.values[step.index]
+        callers = len(step.caller_guards)
+        if trace.combine(values[:callers]) != guards.TRUE:
+            raise Unavailable(
+                f"line {step.event.line} runs only under a condition in the code that calls "
+                f"`{step.method.name}`"
+            )
+        chain = if_chain(scope.index, small, scope.node)
+        path = step.event.guards
+        if len(chain) != len(path):
+            raise Unavailable(
+                f"bufferlint cannot follow the conditions around line {step.event.line}"
+            )
+        keep: dict[int, bool] = {}
+        for (node, _), guard, value in zip(chain, path, values[callers:], strict=True):
+            if value == guards.TRUE:
+                keep[id(node)] = False
+            elif value == guards.CONFIG and not guards.reads_buffers(guard.condition, self.buffers):
+                keep[id(node)] = True
+            else:
+                raise Unavailable(f"line {step.event.line} runs only if `{guard.code}`")
+        return keep
+
+
+def test_reads(
+    scope: MethodScope, small: cst.BaseSmallStatement, keep: dict[int, bool]
+) -> set[str]:
+    """The names that the tests of the kept `if`s around `small` read."""
+    out: set[str] = set()
+    for node, _ in if_chain(scope.index, small, scope.node):
+        if keep.get(id(node)):
+            out |= reads(node.test)
+    return out
