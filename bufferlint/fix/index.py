@@ -33,8 +33,7 @@ class SourceIndex:
         facts: FileFacts,
         splits: Mapping[str, prefilter.FileIndex] | None = None,
     ) -> None:
-        """`splits`: the lint's split indexes, by digest of the text: not split again. The
-        trees the lint kept of this text (bufferlint.trees) stand in for parsing."""
+        """`splits`: as for `Chunks`."""
         self.text = text
         self.facts = facts
         self.chunks = Chunks(text, facts, splits)
