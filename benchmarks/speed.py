@@ -1,6 +1,7 @@
 """How fast bufferlint lints real trees, beside ruff, bare LibCST parsing and its peers.
 
     python benchmarks/speed.py [--work DIR] [--jobs N] [--peers]
+    python benchmarks/speed.py --ablation [--jobs N] [--rounds N]
 
 Fetches the trees into DIR (default ~/.cache/bufferlint-bench; reused by later runs):
 transformers' `models/` from the newest wheel on PyPI (`pip download --no-deps`), and
@@ -21,6 +22,14 @@ the installed torch's `torch/nn` (read in place). Then it prints one table:
   token (the ones the prefilter must read): the floor for any LibCST linter;
 - with `--peers`, Fixit and TorchFix (installed into a venv in DIR; minutes each).
 
+With `--ablation` it measures instead what each speed layer saves: the cold CLI on
+transformers' `models/` with one layer switched off at a time, by monkeypatching in the
+child process (bufferlint's code is not changed), in interleaved rounds; the caches after
+an unchanged re-run and after a one-file edit; the fresh-`.pyc` shortcut on a compiled copy
+of the tree; and, on one file without a buffer, the lazy imports and the fast exit. It
+prints one table (see `ablation`), and checks that each variant prints what the baseline
+prints.
+
 Real code from PyPI is measured here, never copied into the repository.
 """
 
@@ -28,6 +37,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
+import importlib.abc
 import json
 import os
 import platform
@@ -39,8 +50,8 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from importlib.util import find_spec
 from multiprocessing import Pool
@@ -347,8 +358,386 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    """Fetches, measures, prints."""
+# --ablation. Every measured run is a fresh process, `speed.py --drive PATCH ARGS...`: it
+# switches one layer off by monkeypatching bufferlint (PATCHES), then runs the console
+# script in-process (bufferlint.cli.entry), as `bufferlint ARGS...` would.
+
+DRIVE = "--drive"
+# A file appended to for the cache rows: 121 files of transformers' `models/` import it.
+EDITED = Path("llama") / "modeling_llama.py"
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Patches a module right after it first executes, in this process or in a worker
+    forked from it: bufferlint.fix imports LibCST, which must load no earlier than in a
+    real run (importing it to patch it would change what is measured)."""
+
+    def __init__(self) -> None:
+        self.patches: dict[str, list[Callable[[Any], None]]] = {}
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name not in self.patches:
+            return None
+        for finder in sys.meta_path:
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    break
+        else:
+            return None
+        execute = spec.loader.exec_module
+        patches = self.patches.pop(name)
+
+        def exec_module(module: Any) -> None:
+            execute(module)
+            for patch in patches:
+                patch(module)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+_AFTER_IMPORT = _AfterImport()
+
+
+def after_import(name: str, patch: Callable[[Any], None]) -> None:
+    if name in sys.modules:
+        patch(sys.modules[name])
+    else:
+        if _AFTER_IMPORT not in sys.meta_path:
+            sys.meta_path.insert(0, _AFTER_IMPORT)
+        _AFTER_IMPORT.patches.setdefault(name, []).append(patch)
+
+
+def _prefilter_off() -> None:
+    """Every file parsed whole: `Settings(prefilter=False)`, which the tests compare with."""
+    from bufferlint import cli
+
+    resolve = cli.resolve
+    cli.resolve = lambda *args: replace(resolve(*args), prefilter=False)
+
+
+def _plan_in_main() -> None:
+    """No trees kept, in the workers or here, and nothing planned in the workers: every
+    fix planned in the main process, from fresh parses of its class's statement."""
+    from bufferlint import pool, trees
+
+    start = pool.LintWorkers.__init__
+    pool.LintWorkers.__init__ = lambda self, jobs, keep_trees=False: start(self, jobs, False)
+    trees.keeping = contextlib.nullcontext
+    after_import(
+        "bufferlint.fix.session",
+        lambda session: setattr(session, "_attach_in_workers", lambda found, *_: list(found)),
+    )
+
+
+def _validate() -> None:
+    """LibCST checks every node it builds, as `cst.parse_module` does."""
+    from bufferlint import parsing
+
+    def parse_compiled(source: str) -> Any:
+        import libcst
+
+        return libcst.parse_module(source)
+
+    parsing.parse_compiled = parse_compiled
+
+
+def _gc_default() -> None:
+    """The default cycle collector thresholds, in the main process and the workers."""
+    from bufferlint import cli, pool
+
+    cli.quiet_gc = pool.quiet_gc = lambda: None
+
+
+def _normal_exit() -> None:
+    """The interpreter's teardown, as if a worker were still alive."""
+    from bufferlint import cli
+
+    cli._nothing_to_release = lambda: False
+
+
+def _no_fresh_pyc() -> None:
+    """CPython parses every linted file, whatever its `.pyc` says."""
+    from bufferlint import reading
+
+    reading._fresh_bytecode = lambda path, stat: False
+
+
+def _memo_off() -> None:
+    """No fix outcome recalled (nor stored): every finding's fix planned again."""
+    after_import(
+        "bufferlint.fix.session", lambda session: setattr(session, "FixMemo", lambda *_: None)
+    )
+
+
+def _eager_imports() -> None:
+    """What a run without a buffer does without (tests/test_core_cli.py lists it)."""
+    for name in (
+        "libcst",
+        "bufferlint.fix",
+        "bufferlint.output.ci",
+        "bufferlint.output.sarif",
+        "bufferlint.docs",
+        "bufferlint.runtime.attach",
+        "tomllib",
+        "hashlib",
+    ):
+        with contextlib.suppress(ImportError):  # tomllib before Python 3.11
+            importlib.import_module(name)
+
+
+PATCHES: dict[str, Callable[[], None]] = {
+    "baseline": lambda: None,
+    "prefilter_off": _prefilter_off,
+    "plan_in_main": _plan_in_main,
+    "validate": _validate,
+    "gc_default": _gc_default,
+    "normal_exit": _normal_exit,
+    "no_fresh_pyc": _no_fresh_pyc,
+    "memo_off": _memo_off,
+    "eager_imports": _eager_imports,
+}
+
+
+def drive(patch: str, argv: Sequence[str]) -> None:
+    """The child process: one patch, then the console script."""
+    sys.argv = ["bufferlint", *argv]
+    PATCHES[patch]()
+    from bufferlint.cli import entry
+
+    entry()
+
+
+@dataclass
+class Runs:
+    """The runs of one variant: wall and CPU seconds, and whether each printed what its
+    reference printed."""
+
+    walls: list[float] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+    same: list[bool] = field(default_factory=list)
+
+    def best(self) -> float:
+        return min(self.walls)
+
+    def median(self) -> float:
+        return sorted(self.walls)[len(self.walls) // 2]
+
+    def cpu(self) -> float:
+        return sorted(self.cpus)[len(self.cpus) // 2]
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One row: `variant` has the layer off, `reference` has it on; `scale` is the run the
+    saving is a percentage of."""
+
+    name: str
+    off: str  # how it is switched off
+    variant: str
+    reference: str
+    scale: str = "cold CLI"
+
+
+# Which runs compare, for each layer. The cold rows run `bufferlint MODELS --no-cache`.
+LAYERS = [
+    Layer("Prefilter", "every file parsed whole (`prefilter=False`)", "no prefilter", "cold CLI"),
+    Layer("Worker pool", "`--jobs 1`", "--jobs 1", "cold CLI"),
+    Layer(
+        "Fixes planned in the lint's workers, on the trees they kept",
+        "no trees kept; every fix planned in the main process, from fresh parses",
+        "planned in main",
+        "cold CLI",
+    ),
+    Layer("No LibCST node validation", "LibCST validates every node", "validated", "cold CLI"),
+    Layer("Fast exit (`cli.entry`)", "the interpreter's teardown", "normal exit", "cold CLI"),
+    Layer("Rare cycle collection (`quiet_gc`)", "default thresholds", "default GC", "cold CLI"),
+    Layer(
+        "Fresh `.pyc` shortcut, tree without `.pyc`",
+        "CPython parses every file",
+        "no .pyc shortcut",
+        "cold CLI",
+    ),
+    Layer(
+        "Fresh `.pyc` shortcut, compiled copy (as pip installs)",
+        "CPython parses every file",
+        "compiled, no .pyc shortcut",
+        "compiled",
+    ),
+    Layer("Run cache", "`--no-cache`, against an unchanged re-run", "cold CLI", "warm"),
+    Layer(
+        "Remembered fix outcomes (`fix/memo.py`)",
+        "memo off, after a one-file edit (cache on)",
+        "edited, memo off",
+        "edited",
+    ),
+    Layer(
+        "Lazy imports",
+        "everything imported up front",
+        "one file, eager imports",
+        "one file",
+        "one file",
+    ),
+    Layer(
+        "Fast exit, one file",
+        "the interpreter's teardown",
+        "one file, normal exit",
+        "one file",
+        "one file",
+    ),
+]
+
+# The cold runs over the tree: name -> (patch, flags besides the common ones).
+COLD: dict[str, tuple[str, list[str]]] = {
+    "cold CLI": ("baseline", []),
+    "no prefilter": ("prefilter_off", []),
+    "--jobs 1": ("baseline", ["--jobs", "1"]),
+    "planned in main": ("plan_in_main", []),
+    "validated": ("validate", []),
+    "normal exit": ("normal_exit", []),
+    "default GC": ("gc_default", []),
+    "no .pyc shortcut": ("no_fresh_pyc", []),
+}
+# One small file without a buffer, as pre-commit passes it: name -> patch.
+ONE_FILE = {
+    "one file": "baseline",
+    "one file, eager imports": "eager_imports",
+    "one file, normal exit": "normal_exit",
+}
+ONE_FILE_RUNS = 3  # of each, a round: a run is a tenth of a second, its noise as large
+
+
+def driven(patch: str, args: Sequence[str], cwd: Path) -> tuple[float, float, str]:
+    """Wall and CPU seconds (its workers' too) of one child process, and its stdout."""
+    command = [sys.executable, str(Path(__file__).resolve()), DRIVE, patch, *args]
+    before = _children_cpu()
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=ENVIRONMENT)
+    seconds = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{patch} {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return seconds, _children_cpu() - before, done.stdout
+
+
+def copy_tree(models: Path, to: Path) -> Path:
+    """A copy of the package that holds `models` (the ancestors outside it come along), so
+    that the user's tree is never compiled nor edited; the copy's `models`."""
+    package = models.parent
+    shutil.copytree(package, to / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+    return to / package.name / models.name
+
+
+def ablation(models: Path, work: Path, jobs: int, rounds: int) -> str:
+    """What each speed layer saves, as a Markdown table: every variant runs once a round,
+    in turn, so that a busy spell of the shared machine hits each alike."""
+    runs: dict[str, Runs] = {}
+    expected: dict[str, str] = {}  # the first output of each scale's reference
+    root = models.parent.parent  # what a copy's paths are printed as, to compare
+    scratch = Path(tempfile.mkdtemp(prefix="ablation-", dir=work))
+    run = scratch / "run"  # the current folder: the cache goes here
+    run.mkdir()
+    flags = ["--no-respect-gitignore", "--output-format", "concise", "--jobs", str(jobs)]
+
+    def record(name: str, patch: str, target: Path, extra: Sequence[str], scale: str) -> None:
+        seconds, cpu, out = driven(patch, [str(target), *flags, *extra], run)
+        for copy in ("edited", "compiled"):
+            out = out.replace(str(scratch / copy), str(root))
+        entry = runs.setdefault(name, Runs())
+        entry.walls.append(seconds)
+        entry.cpus.append(cpu)
+        entry.same.append(expected.setdefault(scale, out) == out)
+
+    try:
+        edited = copy_tree(models, scratch / "edited")  # one file edited, cache on
+        compiled = copy_tree(models, scratch / "compiled")  # a fresh .pyc for every file
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", "-j", "0", str(compiled.parent)],
+            check=True,
+            env=ENVIRONMENT,
+        )
+        files = python_files(models)
+        token_files = set(with_tokens(files))
+        small = min(sorted(set(files) - token_files), key=lambda p: abs(p.stat().st_size - 4000))
+        for number in range(rounds):
+            print(f"round {number + 1} of {rounds}", file=sys.stderr, flush=True)
+            for name, (patch, extra) in COLD.items():
+                record(name, patch, models, ["--no-cache", *extra], "cold CLI")
+            record("compiled", "baseline", compiled, ["--no-cache"], "cold CLI")
+            record(
+                "compiled, no .pyc shortcut", "no_fresh_pyc", compiled, ["--no-cache"], "cold CLI"
+            )
+            # The caches, on the copy: primed by a cold run, then an unchanged re-run, then
+            # one file edited (a comment appended: every finding stays as it was).
+            shutil.rmtree(run / ".bufferlint_cache", ignore_errors=True)
+            driven("baseline", [str(edited), *flags], run)
+            record("warm", "baseline", edited, [], "cold CLI")
+            path = edited / EDITED
+            original = path.read_bytes()
+            for name, patch in (("edited", "baseline"), ("edited, memo off", "memo_off")):
+                path.write_bytes(original + f"\n# {name}, round {number}\n".encode())
+                record(name, patch, edited, [], "cold CLI")
+                path.write_bytes(original)
+                driven("baseline", [str(edited), *flags], run)  # the cache as before the edit
+            for _ in range(ONE_FILE_RUNS):
+                for name, patch in ONE_FILE.items():
+                    record(name, patch, small, ["--no-cache"], "one file")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return ablation_table(runs, rounds, small.name)
+
+
+def ablation_table(runs: dict[str, Runs], rounds: int, small: str) -> str:
+    """The reference runs, then one row per layer: what switching it off costs, in wall
+    seconds (best against best) and as a share of the run it is part of, and in CPU
+    seconds (median against median)."""
+    lines = [
+        "| layer | switched off by | wall: best / median (s) | CPU, median (s) | costs (s) "
+        "| costs (%) | CPU costs (s) | output identical |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+
+    def same(*names: str) -> str:
+        return "yes" if all(all(runs[n].same) for n in names) else "NO"
+
+    def times(name: str) -> str:
+        return f"{runs[name].best():.2f} / {runs[name].median():.2f}"
+
+    references = (
+        ("cold CLI", "the baseline: `bufferlint MODELS --no-cache`"),
+        ("compiled", "the same on a compiled copy"),
+        ("warm", "unchanged re-run, cache on"),
+        ("edited", f"after appending a comment to `{EDITED.as_posix()}`, cache on"),
+        ("one file", f"one file without a buffer, `{small}`, `--no-cache`"),
+    )
+    for name, what in references:
+        cells = [f"*{name}*: {what}", "(every layer on)", times(name), f"{runs[name].cpu():.2f}"]
+        lines.append("| " + " | ".join([*cells, "", "", "", same(name)]) + " |")
+    for layer in LAYERS:
+        off, on = runs[layer.variant], runs[layer.reference]
+        cost = off.best() - on.best()
+        share = cost / runs[layer.scale].best() * 100
+        cells = [
+            layer.name,
+            layer.off,
+            times(layer.variant),
+            f"{off.cpu():.2f}",
+            f"{cost:+.2f}",
+            f"{share:+.1f}%" + (" of one file" if layer.scale != "cold CLI" else ""),
+            f"{off.cpu() - on.cpu():+.2f}",
+            same(layer.variant, layer.reference),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    note = (
+        f"\n{rounds} interleaved rounds ({rounds * ONE_FILE_RUNS} of the one-file runs). "
+        "Costs: the variant's best wall time less its reference's, as a percentage of the "
+        "cold CLI's best (of the one-file run's for the last rows); CPU: medians. Output "
+        "identical: every run printed what the first baseline run printed."
+    )
+    return "\n".join(lines) + note
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache" / "bufferlint-bench")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -359,8 +748,30 @@ def main() -> None:
         choices=["transformers", "torch-nn"],
         default=["transformers", "torch-nn"],
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="what each speed layer saves, on transformers' models/ (instead of the table)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds of --ablation (default 3)"
+    )
+    args = parser.parse_args(argv)
+    if args.jobs < 1 or args.rounds < 1:
+        parser.error("--jobs and --rounds take a positive number")
+    if args.ablation and args.peers:
+        parser.error("--ablation measures bufferlint alone: no --peers")
+    return args
+
+
+def main() -> None:
+    """Fetches, measures, prints."""
+    args = parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.ablation:
+        print(f"{machine()}; {bufferlint_version()}\n")
+        print(ablation(fetch_transformers(args.work), args.work, args.jobs, args.rounds))
+        return
     trees = []
     if "transformers" in args.trees:
         trees.append((fetch_transformers(args.work), "transformers/models"))
@@ -369,18 +780,23 @@ def main() -> None:
     rows = []
     for tree, name in trees:
         rows.extend(measure(tree, name, args.work, args))
-    bufferlint_version = subprocess.run(
-        [sys.executable, "-m", "bufferlint", "--version"], capture_output=True, text=True
-    )
     for what, command in (
         ("bufferlint --version", [sys.executable, "-m", "bufferlint", "--version"]),
         ("python -c pass", [sys.executable, "-c", "pass"]),
     ):
         best, median, _ = quick(command, args.work)
         rows.append(Row(what, "-", best, CPU_SECONDS[-1], note=f"median {median:.2f} s"))
-    print(f"{machine()}; {bufferlint_version.stdout.strip()}\n")
+    print(f"{machine()}; {bufferlint_version()}\n")
     print(table(rows))
 
 
+def bufferlint_version() -> str:
+    command = [sys.executable, "-m", "bufferlint", "--version"]
+    return subprocess.run(command, capture_output=True, text=True).stdout.strip()
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == [DRIVE]:  # a child process of --ablation
+        drive(sys.argv[2], sys.argv[3:])
+    else:
+        main()
