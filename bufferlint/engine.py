@@ -20,8 +20,8 @@ from bufferlint.rules import RULES
 from bufferlint.sources import DEFAULT_EXCLUDES, SourceFile, discover, module_of
 
 # The class model is imported when needed, and LibCST (bufferlint.extract) only once
-# something is parsed, or before the workers fork in a run that plans fixes: a run that
-# the cache answers, or a plain lint that finds nothing to parse, does without.
+# something is parsed: a run that the cache answers, or a plain lint that finds
+# nothing to parse, does without.
 if TYPE_CHECKING:
     from bufferlint.model import Project
     from bufferlint.pool import LintWorkers

@@ -5,7 +5,7 @@ syntax tree. Parsing it again costs more than the rest of planning, and sending 
 another process costs as much as parsing it (pickling LibCST's nodes). So when a run
 plans fixes, each process that parses keeps what it parsed, within a budget of lines,
 and the fixes are planned in that process: a forked worker of the lint's pool, or the
-main process for a lint small enough to run in it (and the workers it forks to plan).
+main process for a lint small enough to run in it.
 
 A tree is the lint's partial parse of a file (`partial.reduced`: the statements it needed,
 at their own lines), kept with the text's digest, so that it is used only for that very
