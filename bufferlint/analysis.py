@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from bufferlint import guards
+from bufferlint import dispatch, guards
 from bufferlint.conventions import Convention
 from bufferlint.guards import PathGuard
 from bufferlint.model import Project, Reached
@@ -39,6 +39,7 @@ class ClassReport:
     guarded: dict[str, GuardedRebuild] = field(default_factory=dict)
     has_hook: bool | None = None
     defines_hook: bool = False
+    judges: tuple[str, ...] = ()  # a dispatching convention's models whose hook was read
 
     @property
     def missing(self) -> list[Built]:
@@ -84,6 +85,9 @@ def account(project: Project, qualified: str, convention: Convention) -> ClassRe
     report.built = _built(project, project.reach(qualified, "__init__"))
     if not report.built:
         return report
+    if convention.dispatches():
+        _dispatched(project, report, convention)
+        return report
     hooks = convention.hooks
     report.has_hook = project.has_hook(qualified, convention)
     report.defines_hook = any(h in project.classes[qualified][0].methods for h in hooks)
@@ -103,6 +107,37 @@ def account(project: Project, qualified: str, convention: Convention) -> ClassRe
                     event.name, GuardedRebuild(event.name, event.line, blocker)
                 )
     return report
+
+
+def _dispatched(project: Project, report: ClassReport, convention: Convention) -> None:
+    """The rebuilds of a dispatching convention: what the hooks of the models that may hold
+    the class do to it, each branch taken or not as the class decides its tests."""
+    qualified = report.qualified
+    report.has_hook = True  # the stack's base hook sees every module
+    report.judges = dispatch.judges(project, qualified, convention)
+    names = set(report.built)
+    subject = dispatch.Subject(project, qualified, dispatch.attributes(project, qualified))
+    for judge in report.judges or (None,):
+        for write in dispatch.writes(project, judge, qualified, convention):
+            event = write.event
+            if event.kind not in REBUILDING or event.name not in names:
+                continue
+            seen = subject.seen_by(write.dispatcher)
+            truths = [
+                guards.on_path(g, guards.for_subject(g.condition, seen, names))
+                for g in write.dispatch_guards
+            ]
+            if guards.FALSE in truths:
+                continue  # a branch for other classes
+            pairs = zip(write.dispatch_guards, truths, strict=True)
+            blocker = next((g.code for g, t in pairs if t == guards.STATE), None)
+            blocker = blocker or _blocking_guard(write.own_guards, names)
+            if blocker is None:
+                report.rebuilt.add(event.name)
+            else:
+                report.guarded.setdefault(
+                    event.name, GuardedRebuild(event.name, event.line, blocker)
+                )
 
 
 def attributable(report: ClassReport, parents: dict[str, ClassReport]) -> list[Built]:

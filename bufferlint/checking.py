@@ -1,5 +1,6 @@
 """Runs the rules over the class model: each module class that builds buffers is analysed
-under the run's convention, and each selected class rule judges it."""
+under its convention (the run's, or `auto`'s choice for it), and each selected class rule
+judges it."""
 
 from __future__ import annotations
 
@@ -36,16 +37,19 @@ def _judge_classes(
     project: Project, candidates: Candidates, select: frozenset[str], convention: Convention
 ) -> list[Finding]:
     from bufferlint import analysis
+    from bufferlint.choice import Choice
     from bufferlint.rules import JudgedClass, class_rules
 
     rules = class_rules(select)
     found = []
-    reports: dict[str, ClassReport] = {}
+    reports: dict[tuple[str, str], ClassReport] = {}
+    choose = Choice(project, convention)
 
-    def report_for(qualified: str) -> ClassReport:
-        if qualified not in reports:
-            reports[qualified] = analysis.account(project, qualified, convention)
-        return reports[qualified]
+    def report_for(qualified: str, chosen: Convention) -> ClassReport:
+        key = (qualified, chosen.name)
+        if key not in reports:
+            reports[key] = analysis.account(project, qualified, chosen)
+        return reports[key]
 
     for source, file_facts, classes in candidates:
         for cls in classes:
@@ -54,21 +58,24 @@ def _judge_classes(
                 continue  # a duplicate module name: the first file wins
             if not project.is_module(qualified):
                 continue
-            report = report_for(qualified)
+            chosen = choose(qualified)
+            if chosen.is_template(source.path):
+                continue
+            report = report_for(qualified, chosen)
             if not report.built:
                 continue
             parents = {
-                base: report_for(base)
+                base: report_for(base, chosen)
                 for base in project.bases(qualified)
                 if base in project.classes and project.is_module(base)
             }
             judged = JudgedClass(
-                report, analysis.attributable(report, parents), convention, source.path
+                report, analysis.attributable(report, parents), chosen, source.path
             )
             for rule in rules:
                 flag = rule.check(judged)
                 if flag is not None:
-                    found.append(_finding(rule.code, flag, source, cls, convention))
+                    found.append(_finding(rule.code, flag, source, cls, chosen))
     return found
 
 

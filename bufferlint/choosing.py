@@ -57,7 +57,7 @@ class Chooser:
                 found.update(
                     h for h in index.headers if h.real and index.statement_of(h.offset) in tokens
                 )
-            if path in files.keys and found:
+            if path in files.keys and (found or index.dispatch):
                 offsets[path] = {header.offset for header in found}
         ahead = self._closure(
             (files.keys[path], h)

@@ -9,7 +9,19 @@ from collections.abc import Callable
 import libcst as cst
 
 from bufferlint import walk
-from bufferlint.guards import AllOf, AnyOf, Guard, HasAttr, IsMeta, IsNone, Not, Opaque, ReadsState
+from bufferlint.guards import (
+    AllOf,
+    AnyOf,
+    ClassName,
+    Guard,
+    HasAttr,
+    IsInstance,
+    IsMeta,
+    IsNone,
+    Not,
+    Opaque,
+    ReadsState,
+)
 from bufferlint.syntax import dotted, string_value
 
 TENSOR_STATE_ATTRS = frozenset(
@@ -18,11 +30,19 @@ TENSOR_STATE_ATTRS = frozenset(
 
 
 class ConditionReader:
-    """Guards from the tests of one method, whose first parameter is `self_name`."""
+    """Guards from the tests of one method, whose first parameter is `self_name`. With
+    `qualify`, the method is a dispatcher and `self_name` its module argument: tests of
+    the module's class (`isinstance`, its name) are read too."""
 
-    def __init__(self, self_name: str, code: Callable[[cst.CSTNode], str]) -> None:
+    def __init__(
+        self,
+        self_name: str,
+        code: Callable[[cst.CSTNode], str],
+        qualify: Callable[[cst.BaseExpression], str | None] | None = None,
+    ) -> None:
         self.self_name = self_name
         self.code = code  # a node's source code
+        self.qualify = qualify
 
     def guard(self, node: cst.BaseExpression) -> Guard:
         """Reduces a condition to what materialization changes about it."""
@@ -31,6 +51,10 @@ class ConditionReader:
             return inner.operand if isinstance(inner, Not) else Not(inner)  # `not not x` is x
         if isinstance(node, cst.BooleanOperation):
             return self._chain(node)
+        if self.qualify is not None:
+            identity = self._identity(node)
+            if identity is not None:
+                return identity
         if isinstance(node, cst.Call) and dotted(node.func) in ("hasattr", "getattr"):
             if len(node.args) >= 2 and self._is_self(node.args[0].value):
                 name = string_value(node.args[1].value)
@@ -48,6 +72,43 @@ class ConditionReader:
         if name is not None:
             return ReadsState(name)
         return Opaque(self.code(node))
+
+    def _identity(self, node: cst.BaseExpression) -> Guard | None:
+        """`isinstance(module, (A, B))`, `"A" in module.__class__.__name__`, `... == "A"`."""
+        assert self.qualify is not None
+        if isinstance(node, cst.Call) and dotted(node.func) == "isinstance" and len(node.args) == 2:
+            if not self._is_self(node.args[0].value):
+                return None
+            kinds = node.args[1].value
+            elements = kinds.elements if isinstance(kinds, cst.Tuple) else [kinds]
+            names = [self.qualify(e.value if isinstance(e, cst.Element) else e) for e in elements]
+            if all(names):
+                return IsInstance(tuple(n for n in names if n))
+            return None
+        if not (isinstance(node, cst.Comparison) and len(node.comparisons) == 1):
+            return None
+        target = node.comparisons[0]
+        text = string_value(node.left)
+        if isinstance(target.operator, cst.In) and text is not None:
+            return ClassName(text) if self._class_name(target.comparator) else None
+        text = string_value(target.comparator)
+        if isinstance(target.operator, cst.Equal) and text is not None:
+            return ClassName(text, exact=True) if self._class_name(node.left) else None
+        return None
+
+    def _class_name(self, node: cst.BaseExpression) -> bool:
+        """Whether `node` is `module.__class__.__name__` or `type(module).__name__`."""
+        if not (isinstance(node, cst.Attribute) and node.attr.value == "__name__"):
+            return False
+        owner = node.value
+        if isinstance(owner, cst.Attribute) and owner.attr.value == "__class__":
+            return self._is_self(owner.value)
+        return (
+            isinstance(owner, cst.Call)
+            and dotted(owner.func) == "type"
+            and len(owner.args) == 1
+            and self._is_self(owner.args[0].value)
+        )
 
     def _chain(self, node: cst.BooleanOperation) -> Guard:
         """`a and b and c` as one flat guard: LibCST nests it as deep as it is long."""

@@ -10,6 +10,7 @@ import libcst as cst
 
 from bufferlint import blocks, walk
 from bufferlint.conditions import ConditionReader
+from bufferlint.conventions import DISPATCHER_INIT_MODULES
 from bufferlint.facts import Event, MethodFacts
 from bufferlint.guards import PathGuard
 from bufferlint.syntax import argument, dotted, string_value
@@ -38,29 +39,50 @@ EMPTY_FACTORIES = frozenset(
     {"torch.empty", "torch.empty_like", "torch.empty_strided", "torch.empty_permuted"}
 )
 BUFFER_CLASSES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer"})
+# Modules of in-place initializers, `init.zeros_(t)`; a dispatcher also has the helpers of
+# the stack it belongs to.
+INIT_MODULES = ("torch.nn.init.",)
+DISPATCH_INIT_MODULES = (*INIT_MODULES, *DISPATCHER_INIT_MODULES)
 
 Guards = tuple[PathGuard, ...]
 
 
 class MethodWalker:
-    """Records the events of one method body, each with the guards above it."""
+    """Records the events of one method body, each with the guards above it. With
+    `owner_name`, `self_name` is a dispatcher's module argument and the events go to
+    `method.dispatched`: a second walk of a body the first has located, so it neither
+    moves the locator's cursor nor records nodes or nested classes."""
 
     def __init__(
-        self, extractor: Extractor, method: MethodFacts, self_name: str, arguments: set[str]
+        self,
+        extractor: Extractor,
+        method: MethodFacts,
+        self_name: str,
+        arguments: set[str],
+        owner_name: str = "",
     ) -> None:
         self.x = extractor
+        self.owner_name = owner_name  # for a dispatcher: its own first parameter
+        dispatch = bool(owner_name)
         self.method = method
         self.self_name = self_name
         self.arguments = arguments - {self_name}
-        self.conditions = ConditionReader(self_name, extractor.code)
+        self.dispatch = dispatch
+        self.conditions = ConditionReader(
+            self_name, extractor.code, extractor.qualify if dispatch else None
+        )
+        self.init_modules = DISPATCH_INIT_MODULES if dispatch else INIT_MODULES
 
     def is_self(self, node: cst.BaseExpression) -> bool:
         return isinstance(node, cst.Name) and node.value == self.self_name
 
     def self_attr(self, node: cst.BaseExpression) -> str | None:
-        """`name` for `self.name`, also through `.data` and subscripts."""
+        """`name` for `self.name`, also through `.data`, subscripts and `getattr`."""
         while isinstance(node, cst.Subscript):
             node = node.value
+        if isinstance(node, cst.Call) and dotted(node.func) == "getattr" and len(node.args) == 2:
+            if self.is_self(node.args[0].value):
+                return string_value(node.args[1].value)
         if isinstance(node, cst.Attribute):
             if self.is_self(node.value):
                 return node.attr.value
@@ -71,6 +93,10 @@ class MethodWalker:
     def emit(
         self, kind: str, name: str, node: cst.CSTNode, guards: Guards, **extra: object
     ) -> None:
+        if self.dispatch:
+            event = Event(kind, name, self.method.line, 1, guards, **extra)
+            self.method.dispatched.append(event)
+            return
         line, column = self.x.locate.node(node)
         self.method.events.append(Event(kind, name, line, column, guards, **extra))
         if self.x.nodes is not None:
@@ -85,7 +111,8 @@ class MethodWalker:
             elif isinstance(stmt, cst.If):
                 self.walk_if(stmt, guards)
             elif isinstance(stmt, cst.ClassDef):
-                self.x.visit_class(stmt, f"{self.method.name}.<locals>.")
+                if not self.dispatch:
+                    self.x.visit_class(stmt, f"{self.method.name}.<locals>.")
             elif isinstance(stmt, cst.FunctionDef):
                 continue  # a nested function runs only if called: not followed
             else:
@@ -180,18 +207,21 @@ class MethodWalker:
             else:
                 self.emit("super", method, node, guards)
             return
+        qualified = self.x.qualify(func) or ""
+        if qualified.startswith(self.init_modules) and method.endswith("_") and node.args:
+            name = self.self_attr(node.args[0].value)  # `init.normal_(self.b)`
+            if name is not None:
+                self.emit("fill", name, node, guards)
+            return
         if method in OVERWRITING_METHODS:
             name = self.self_attr(receiver)
             if name is not None:
                 self.emit("fill", name, node, guards)
             return
-        qualified = self.x.qualify(func) or ""
-        if qualified.startswith("torch.nn.init.") and method.endswith("_") and node.args:
-            name = self.self_attr(node.args[0].value)
-            if name is not None:
-                self.emit("fill", name, node, guards)
-            return
         first = node.args[0].value if node.args else None
+        if self.dispatch and len(node.args) > 1 and self.is_self(node.args[1].value):
+            if isinstance(first, cst.Name) and first.value == self.owner_name:
+                first = node.args[1].value  # `Base._init_weights(self, module)`
         if first is not None and self.is_self(first):
             owner = self.x.qualify(receiver)
             if owner:

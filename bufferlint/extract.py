@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 import libcst as cst
 
 from bufferlint import blocks, parsing
+from bufferlint.conventions import DISPATCHERS
 from bufferlint.events import MethodWalker
 from bufferlint.facts import (
     ClassFacts,
@@ -166,6 +167,10 @@ class Extractor:
             }
             walker = MethodWalker(self, method, params[0].name.value, arguments)
             walker.walk(node.body, ())
+            if node.name.value in DISPATCHERS and kind == "method" and len(params) > 1:
+                owner_name = params[0].name.value
+                module = MethodWalker(self, method, params[1].name.value, arguments, owner_name)
+                module.walk(node.body, ())
         else:
             self.walk_scope(node.body, f"{owner.name}.{node.name.value}.<locals>.")
         target = owner.setters if kind == "setter" else owner.methods

@@ -40,6 +40,9 @@ class MethodFacts:
     line: int
     kind: str  # "method" | "getter" | "setter" | "static"
     events: list[Event] = field(default_factory=list)
+    # For a dispatcher (`_init_weights(self, module)`): what it does to `module`, whose
+    # events carry the method's own line.
+    dispatched: list[Event] = field(default_factory=list)
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,22 @@ class ReadsState:
 
 
 @dataclass(frozen=True)
+class IsInstance:
+    """`isinstance(module, (A, B))` in a dispatcher: the classes as written, qualified
+    through the file's imports; resolved against the judged class later."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ClassName:
+    """`"Rotary" in module.__class__.__name__` (or `== "Name"` when `exact`)."""
+
+    text: str
+    exact: bool = False
+
+
+@dataclass(frozen=True)
 class AllOf:
     """`a and b and ...`, flat however long the chain."""
 
@@ -67,7 +83,9 @@ class Opaque:
     code: str
 
 
-Guard = HasAttr | IsNone | IsMeta | ReadsState | AllOf | AnyOf | Not | Opaque
+Guard = (
+    HasAttr | IsNone | IsMeta | ReadsState | IsInstance | ClassName | AllOf | AnyOf | Not | Opaque
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,38 @@ def after_to_empty(guard: Guard, buffers: Collection[str]) -> Truth:
     if kind is AllOf or kind is AnyOf:
         return _combine(kind, [after_to_empty(part, buffers) for part in guard.parts])
     return CONFIG
+
+
+class Subject(Protocol):
+    """The module class a dispatcher is judged for: what its tests ask of it."""
+
+    name: str  # the class name, as `module.__class__.__name__` gives it
+
+    def is_instance(self, written: str) -> bool | None:
+        """Whether it derives from the class written `written`; None when unknown."""
+
+    def has(self, attribute: str) -> bool | None:
+        """Whether instances have `attribute`; None when unknown."""
+
+
+def for_subject(guard: Guard, subject: Subject, buffers: Collection[str]) -> Truth:
+    """Whether a dispatcher's test on its module argument holds for `subject` after
+    `to_empty()`: identity tests are decided by the class, the rest as `after_to_empty`."""
+    kind = type(guard)
+    if kind is IsInstance:
+        answers = [subject.is_instance(name) for name in guard.names]
+        return TRUE if True in answers else FALSE if all(a is False for a in answers) else CONFIG
+    if kind is ClassName:
+        found = guard.text == subject.name if guard.exact else guard.text in subject.name
+        return TRUE if found else FALSE
+    if kind is HasAttr:
+        has = subject.has(guard.name)
+        return CONFIG if has is None else TRUE if has else FALSE
+    if kind is Not:
+        return negate(for_subject(guard.operand, subject, buffers))
+    if kind is AllOf or kind is AnyOf:
+        return _combine(kind, [for_subject(part, subject, buffers) for part in guard.parts])
+    return after_to_empty(guard, buffers)
 
 
 def during_construction(

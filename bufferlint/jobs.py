@@ -51,9 +51,17 @@ def asked(index: prefilter.FileIndex, offsets: Iterable[int], tokens: bool) -> s
 
 
 def wanted(job: Job, index: prefilter.FileIndex) -> tuple[set[int], set[int]]:
-    """The statements that may report, and those with the ones parsed ahead."""
+    """The statements that may report, and those with the ones parsed ahead: in a file
+    with builders, also the classes that may judge them (bufferlint.conventions)."""
     statements = asked(index, job.offsets, job.tokens)
-    return statements, statements | asked(index, job.extra, False)
+    ahead = asked(index, job.extra, False)
+    if job.tokens:
+        ahead.update(
+            n
+            for n, flag in enumerate(index.flags)
+            if flag & prefilter.DISPATCH and flag & prefilter.CLASS
+        )
+    return statements, statements | ahead
 
 
 def holds(parsed: Parsed | None, statements: set[int], whole: bool) -> bool:

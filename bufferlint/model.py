@@ -87,6 +87,7 @@ class Project:
         self._mro: dict[str, list[str]] = {}
         self._resolved: dict[str, tuple[str, ...]] = {}
         self._module_memo: dict[str, bool] = {}
+        self._importers: dict[str, list[str]] | None = None
         self._names = Resolver(self._binds, self._known, self._resolved)
         for facts in files:
             self._add(facts)
@@ -110,9 +111,21 @@ class Project:
         self._mro = {k: v for k, v in self._mro.items() if all(map(self.has_class, v))}
         self._module_memo = {k: v for k, v in self._module_memo.items() if v}
 
+    def importers(self, module: str) -> list[str]:
+        """The modules held that import a name from `module` (or `module` itself)."""
+        if self._importers is None:
+            found: dict[str, set[str]] = {}
+            for name, facts in self.modules.items():
+                for target in (*facts.imports.values(), *facts.star_imports):
+                    found.setdefault(target, set()).add(name)
+                    found.setdefault(target.rpartition(".")[0], set()).add(name)
+            self._importers = {target: sorted(names) for target, names in found.items()}
+        return self._importers.get(module, [])
+
     def _add(self, facts: FileFacts) -> None:
         if facts.module in self.modules:
             return
+        self._importers = None
         self.modules[facts.module] = facts
         for cls in facts.classes:
             self.classes.setdefault(f"{facts.module}.{cls.name}", (cls, facts))
@@ -154,6 +167,12 @@ class Project:
     def bases(self, qualified: str) -> list[str]:
         cls, facts = self.class_facts(qualified)
         return [self._resolve_base(base, cls, facts) for base in cls.bases]
+
+    def resolve_written(self, name: str, where: str) -> str:
+        """What `name`, written in the code of class `where`, refers to (as a base would)."""
+        if where not in self.classes:
+            return name
+        return self._resolve_base(name, *self.classes[where])
 
     def _resolve_base(self, base: str, cls: ClassFacts, facts: FileFacts) -> str:
         if base == "?" or base in NEUTRAL_BASES:

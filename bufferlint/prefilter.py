@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from bufferlint.conventions import DISPATCHERS
+
 # What a builder's code must contain: `self.register_buffer(...)`, or a call of
 # `torch.nn.Buffer` under its own name or an alias that the file imports it as.
 TOKENS = ("register_buffer", "Buffer")
@@ -42,8 +44,9 @@ def _tokens(text: str, aliases: Iterable[tuple[str, str]]) -> Iterator[int]:
             yield match.start()
 
 
-# Statement flags.
-TOKEN, IMPORT, CLASS = 1, 2, 4
+# Statement flags. DISPATCH: the statement mentions a dispatcher (`_init_weights`), whose
+# class judges the modules of its file under a dispatching convention.
+TOKEN, IMPORT, CLASS, DISPATCH = 1, 2, 4, 8
 
 _Q3S, _Q3D = "'" * 3, '"' * 3
 _STRING_OR_COMMENT = re.compile(
@@ -96,8 +99,9 @@ class FileIndex:
     aliases: tuple[tuple[str, str], ...]  # (name, local alias) from import statements
     bindings: tuple[tuple[str, str], ...]  # (local name, what it imports, dots kept)
     odd: bool  # headers may be missing: never split, always parse whole
+    dispatch: bool = False  # mentions a dispatcher: its models may judge other files' classes
     starts: tuple[int, ...] | None = None  # top-level statement offsets, once split
-    flags: bytes = b""  # TOKEN | IMPORT | CLASS per statement
+    flags: bytes = b""  # TOKEN | IMPORT | CLASS | DISPATCH per statement
     # Per statement and per name, built at first use: scanning every header on each call
     # is quadratic in a file of thousands of classes.
     _lookups: tuple[dict[int, list[str]], dict[str, list[int]], dict[str, int]] | None = field(
@@ -124,6 +128,11 @@ class FileIndex:
         for header in self.headers:
             if header.real:
                 flags[self.statement_of(header.offset)] |= CLASS
+        for name in DISPATCHERS:
+            at = text.find(name)
+            while at >= 0:
+                flags[self.statement_of(at)] |= DISPATCH
+                at = text.find(name, at + len(name))
         self.flags = bytes(flags)
 
     def _lookup(self) -> tuple[dict[int, list[str]], dict[str, list[int]], dict[str, int]]:
@@ -190,6 +199,7 @@ def index(text: str, split: bool = False) -> FileIndex:
         aliases=tuple(sorted(aliases)),
         bindings=tuple(sorted(set(_bindings(text)))),
         odd=any(_words(_ODD, text)) and any(_words(_ODD, _code(text))),
+        dispatch=any(name in text for name in DISPATCHERS),
     )
     if split or result.odd:
         result.split(text)

@@ -142,7 +142,12 @@ class PrefilteredRun:
         for source in self.sources:
             key = files.keys[source.path]
             parsed = files.parsed.get(key)
-            if parsed is None or not (files.asked.get(key) or files.whole(key) or parsed.whole):
+            if parsed is None:
+                continue
+            if not (files.asked.get(key) or files.whole(key) or parsed.whole):
+                index = files.scans[source.path].index
+                if index is not None and index.dispatch:  # its models may judge others
+                    project.add(model.facts(key))
                 continue
             facts = model.facts(key)
             if facts.error is not None:

@@ -26,11 +26,11 @@ def assert_materializes(
     `module:name`). `hooks`: the methods materialization calls (default: the default
     convention's).
     """
-    from bufferlint.conventions import DEFAULT
+    from bufferlint.conventions import RESET_PARAMETERS
     from bufferlint.runtime import RuntimeSettings, require, resolve_recipe, validate
     from bufferlint.runtime.report import format_report
 
-    hooks = DEFAULT.hooks if hooks is None else tuple(hooks)
+    hooks = RESET_PARAMETERS.hooks if hooks is None else tuple(hooks)
 
     validate(RuntimeSettings(recipe=recipe, devices=devices, timeout=timeout, seed=seed))
     resolved = resolve_recipe(recipe, "", hooks)

@@ -36,10 +36,12 @@ def test_reset_parameters_knows_the_torch_layers_that_define_it():
     assert (custom.recipe, RESET_PARAMETERS.recipe) == ("torch", "fsdp")
 
 
-def test_naming_only_reset_parameters_is_the_default_convention():
+def test_auto_is_the_default_and_naming_only_reset_parameters_is_fsdp():
     assert select(None, ("reset_parameters",)) is RESET_PARAMETERS
-    assert select(None, None) is conventions.DEFAULT is RESET_PARAMETERS
+    assert select(None, None) is conventions.DEFAULT is conventions.AUTO
+    assert select("transformers", None) is conventions.TRANSFORMERS
     assert named("", ("init_weights",)).hooks == ("init_weights",)
+    assert named("transformers", ("_init_weights",)) is conventions.TRANSFORMERS
 
 
 @pytest.mark.parametrize(
@@ -48,10 +50,12 @@ def test_naming_only_reset_parameters_is_the_default_convention():
         (
             "nope",
             None,
-            "unknown convention `nope`; known conventions: reset-parameters, reset-methods",
+            "unknown convention `nope`; known conventions: auto, reset-parameters, "
+            "reset-methods, transformers",
         ),
         ("reset-methods", None, "needs `reset-methods`"),
         ("reset-parameters", ("init_weights",), "names the hooks of the `reset-methods`"),
+        ("transformers", ("init_weights",), "not of `transformers`"),
     ],
 )
 def test_wrong_selections_are_one_line_errors(name, hooks, message):
@@ -79,7 +83,7 @@ def test_reset_parameters_reproduces_the_default_on_the_fixtures():
 def test_an_unknown_convention_is_exit_2_with_the_known_names(tmp_path):
     result = run(str(tmp_path), "--convention", "fsdp3")
     assert result.exit_code == 2
-    assert "unknown convention `fsdp3`; known conventions: reset-parameters" in result.stderr
+    assert "unknown convention `fsdp3`; known conventions: auto, reset-parameters" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     (tmp_path / "pyproject.toml").write_text('[tool.bufferlint]\nconvention = "fsdp3"\n')
     result = run(str(tmp_path))

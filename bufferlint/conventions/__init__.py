@@ -4,19 +4,30 @@ A finding is only true if it is judged by the way the user's stack runs. Each co
 says which methods rebuild a module's tensors, who calls them on which modules, which
 parameter receives the device, which torch layers already define them, where a fix goes
 and which runtime recipe reproduces the stack's path. The analysis, the fixer and the
-runtime ask the convention; none of them names a hook.
+runtime ask the convention; none of them names a hook. `auto`, the default, chooses one
+per class (bufferlint.choice).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from bufferlint.conventions.base import Convention
+from bufferlint.conventions.base import DISPATCHER, Convention
 from bufferlint.conventions.reset_parameters import RESET_PARAMETERS, reset_methods
+from bufferlint.conventions.transformers import TRANSFORMERS
 
-DEFAULT = RESET_PARAMETERS
+# `auto`: no hooks of its own; the class model picks one of `CHOSEN` per class.
+AUTO = Convention(name="auto", hooks=(), recipe="auto", summary="chosen per class")
+DEFAULT = AUTO
+FALLBACK = RESET_PARAMETERS  # what `auto` picks when nothing shows another stack
+CHOSEN = (TRANSFORMERS,)  # the conventions `auto` can pick besides the fallback
 # Conventions a user can name; `reset-methods` is made from the hooks they list.
-NAMES = (RESET_PARAMETERS.name, "reset-methods")
+NAMES = (AUTO.name, RESET_PARAMETERS.name, "reset-methods", TRANSFORMERS.name)
+_FIXED = {c.name: c for c in (RESET_PARAMETERS, TRANSFORMERS)}
+# What the extractor reads twice, as dispatchers, and the helpers they write with.
+DISPATCHING = tuple(c for c in CHOSEN if c.caller == DISPATCHER)
+DISPATCHERS = frozenset(c.hooks[0] for c in DISPATCHING)
+DISPATCHER_INIT_MODULES = tuple(m for c in DISPATCHING for m in c.init_modules)
 
 
 class UnknownConvention(ValueError):
@@ -27,33 +38,41 @@ def select(name: str | None, hooks: Sequence[str] | None) -> Convention:
     """The convention a run uses: by name, or `reset-methods` when only hooks are given."""
     if name is None:
         return reset_methods(tuple(hooks)) if hooks else DEFAULT
-    if name == RESET_PARAMETERS.name:
-        if hooks:
-            raise UnknownConvention(
-                f"`reset-methods` names the hooks of the `reset-methods` convention, "
-                f"not of `{name}`"
-            )
-        return RESET_PARAMETERS
     if name == "reset-methods":
         if not hooks:
             raise UnknownConvention(
                 "the `reset-methods` convention needs `reset-methods` (`--reset-method NAME`)"
             )
         return reset_methods(tuple(hooks))
+    if name == AUTO.name or name in _FIXED:
+        if hooks:
+            raise UnknownConvention(
+                f"`reset-methods` names the hooks of the `reset-methods` convention, "
+                f"not of `{name}`"
+            )
+        return _FIXED.get(name, AUTO)
     raise UnknownConvention(f"unknown convention `{name}`; known conventions: {', '.join(NAMES)}")
 
 
 def named(name: str, hooks: tuple[str, ...]) -> Convention:
     """The convention a finding names (`Finding.convention`, with its hooks)."""
     if name == RESET_PARAMETERS.name or not name:
-        return reset_methods(hooks) if hooks else DEFAULT
+        return reset_methods(hooks) if hooks else RESET_PARAMETERS
+    if name in _FIXED:
+        return _FIXED[name]
     return select(name, hooks)
 
 
 __all__ = [
+    "AUTO",
+    "CHOSEN",
     "DEFAULT",
+    "DISPATCHERS",
+    "DISPATCHER_INIT_MODULES",
+    "FALLBACK",
     "NAMES",
     "RESET_PARAMETERS",
+    "TRANSFORMERS",
     "Convention",
     "UnknownConvention",
     "named",

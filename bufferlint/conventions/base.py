@@ -3,6 +3,8 @@ runtime ask instead of naming hooks themselves."""
 
 from __future__ import annotations
 
+import fnmatch
+import os
 from dataclasses import dataclass, field
 
 # Who calls a convention's hooks, on which modules.
@@ -25,6 +27,15 @@ class Convention:
     layers_with_hook: tuple[str, ...] = ()
     recipe: str = "torch"  # the runtime recipe (bufferlint.runtime.recipes) reproducing it
     summary: str = ""
+    # DISPATCHER only: the stack's model classes, whose hook (`hooks[0]`, taking the
+    # module) the stack applies to every submodule; modules of in-place helpers the hook
+    # writes with; and the base classes' own hook as source, read when the stack's
+    # sources are not in the project.
+    bases: tuple[str, ...] = ()
+    init_modules: tuple[str, ...] = ()
+    base_source: str = field(default="", repr=False)
+    # File names (globs) of templates the stack generates its code from and never runs.
+    templates: tuple[str, ...] = ()
     _layers: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -37,3 +48,12 @@ class Convention:
     def hook_words(self) -> str:
         """The hooks as messages name them: "`init_weights` or `reset_parameters`"."""
         return " or ".join(f"`{hook}`" for hook in self.hooks)
+
+    def is_template(self, path: str) -> bool:
+        """Whether the file is a template whose classes never run (their copies do)."""
+        name = os.path.basename(path)
+        return any(fnmatch.fnmatchcase(name, glob) for glob in self.templates)
+
+    def dispatches(self) -> bool:
+        """Whether a parent's hook, applied to every submodule, rebuilds a module."""
+        return self.caller == DISPATCHER

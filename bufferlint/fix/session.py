@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bufferlint import analysis
+from bufferlint import analysis, conventions
 from bufferlint.cache import digest_of
 from bufferlint.conventions import Convention
 from bufferlint.engine import Result, Settings, lint
@@ -300,13 +300,20 @@ def _no_fix(finding: Finding, reason: str) -> None:
 
 def _plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan:
     """`plan`, where an unexpected failure becomes the reason there is no fix: a bug in
-    the fixer must not stop a lint run."""
+    the fixer must not stop a lint run. The fix follows the convention the finding was
+    judged under (`auto` chooses per class)."""
+    convention = judged_under(finding, convention)
     try:
         return plan(finding, workspace, convention)
     except Unavailable:
         raise
     except Exception as exc:  # reported in the finding, not swallowed
         raise Unavailable(f"bufferlint failed to derive one ({type(exc).__name__}: {exc})") from exc
+
+
+def judged_under(finding: Finding, run: Convention) -> Convention:
+    """The convention a finding was judged under, or the run's for one that names none."""
+    return conventions.named(finding.convention, finding.hooks) if finding.convention else run
 
 
 def prove(
@@ -335,7 +342,8 @@ def prove(
         if not project.has_class(fix.qualified):
             failed.append((fix, "the fixed class could not be found again"))
             continue
-        left = [b.name for b in analysis.account(project, fix.qualified, convention).missing]
+        judged = judged_under(fix.finding, convention)
+        left = [b.name for b in analysis.account(project, fix.qualified, judged).missing]
         if left:
             names = ", ".join(f"`{n}`" for n in left)
             failed.append((fix, f"the fixed hook would still not rebuild {names}"))

@@ -107,7 +107,34 @@ def caveats(judged: JudgedClass, buffers: Sequence[Built]) -> str:
         )
     if not all(b.persistent for b in buffers):
         text += "; a checkpoint cannot restore non-persistent buffers"
+    if judged.convention.dispatches() and any(b.persistent for b in buffers):
+        text += "; a checkpoint restores persistent ones only if it holds them"
     return text
+
+
+def rebuilder(judged: JudgedClass) -> str:
+    """Who should have rebuilt the buffers: "`reset_parameters`", or for a dispatching
+    convention the hook of the models that see the class ("`_init_weights` of `XModel`")."""
+    convention = judged.convention
+    if not convention.dispatches():
+        return convention.hook_words()
+    hook = convention.hooks[0]
+    models = [judge.rpartition(".")[2] for judge in judged.report.judges]
+    if not models:
+        return f"the base `{hook}` of `{convention.bases[0].rpartition('.')[2]}`"
+    return f"`{hook}` of " + " or ".join(f"`{model}`" for model in models)
+
+
+def advice(judged: JudgedClass, them: str, their: str) -> str:
+    """How to rebuild them, in the convention's own terms."""
+    convention = judged.convention
+    if not convention.dispatches():
+        return f"rebuild {them} there on {their} own device"
+    owner = judged.report.qualified.rpartition(".")[2]
+    if judged.report.judges == (judged.report.qualified,):
+        return f"rebuild {them} there, in an `isinstance(module, {owner})` branch"
+    where = "there" if judged.report.judges else "in the model's own `_init_weights`"
+    return f"add an `isinstance(module, {owner})` branch {where} that rebuilds {them}"
 
 
 def _relative(target: str, start: str) -> str:

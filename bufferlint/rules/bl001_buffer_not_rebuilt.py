@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from bufferlint.rules.base import ClassRule, Flag, JudgedClass, caveats, describe, pronouns
+from bufferlint.rules.base import (
+    ClassRule,
+    Flag,
+    JudgedClass,
+    advice,
+    caveats,
+    describe,
+    pronouns,
+    rebuilder,
+)
 from bufferlint.rules.registry import register
 
 
@@ -97,8 +106,8 @@ class RotaryEmbedding(nn.Module):
             return None  # no hook at all is BL002's
         noun, them, their = pronouns(missing)
         text = (
-            f"{judged.convention.hook_words()} does not rebuild {noun} "
-            f"{describe(missing, judged.path)}, built during construction: rebuild {them} "
-            f"there on {their} own device"
+            f"{rebuilder(judged)} does not rebuild {noun} "
+            f"{describe(missing, judged.path)}, built during construction: "
+            f"{advice(judged, them, their)}"
         )
         return Flag(text + caveats(judged, missing), missing)

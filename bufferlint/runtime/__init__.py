@@ -41,8 +41,8 @@ class RuntimeTarget:
     import_root: str
     class_name: str
     buffers: tuple[str, ...]
-    hooks: tuple[str, ...] = conventions.DEFAULT.hooks
-    convention: str = conventions.DEFAULT.name
+    hooks: tuple[str, ...] = conventions.RESET_PARAMETERS.hooks
+    convention: str = conventions.RESET_PARAMETERS.name
 
     @property
     def key(self) -> str:

@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("target", help="pkg.module:Class or path/file.py:Class")
     parser.add_argument("--buffers", default="", help="comma-separated; default: all buffers")
     parser.add_argument(
-        "--hooks", default=",".join(conventions.DEFAULT.hooks), help="comma-separated hook names"
+        "--hooks",
+        default=",".join(conventions.RESET_PARAMETERS.hooks),
+        help="comma-separated hook names",
     )
     parser.add_argument("--recipe", default="auto", choices=("auto", *ALL_RECIPES))
     parser.add_argument("--factory", help="pkg.module:function returning a small instance")
