@@ -117,11 +117,14 @@ def _dispatched(project: Project, report: ClassReport, convention: Convention) -
     report.judges = dispatch.judges(project, qualified, convention)
     names = set(report.built)
     subject = dispatch.Subject(project, qualified, dispatch.attributes(project, qualified))
-    for judge in report.judges or (None,):
+    named = [m for m in dispatch.by_name(project, qualified, convention) if m not in report.judges]
+    for judge in [*(report.judges or (None,)), *named]:
         for write in dispatch.writes(project, judge, qualified, convention):
             event = write.event
             if event.kind not in REBUILDING or event.name not in names:
                 continue
+            if judge in named and not dispatch.named_branch(write.dispatch_guards, subject):
+                continue  # a model from elsewhere reaches the class by its name alone
             seen = subject.seen_by(write.dispatcher)
             truths = [
                 guards.on_path(g, guards.for_subject(g.condition, seen, names))

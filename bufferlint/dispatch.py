@@ -11,6 +11,7 @@ from functools import cache
 
 from bufferlint.conventions import Convention
 from bufferlint.facts import ClassFacts, Event, FileFacts, MethodFacts
+from bufferlint import guards
 from bufferlint.guards import PathGuard
 from bufferlint.model import LIGHTNING_MODULES, NEUTRAL_BASES, Project, torch_class
 
@@ -57,6 +58,51 @@ def file_judges(project: Project, facts: FileFacts, convention: Convention) -> t
         if hook in cls.methods and derives(project, qualified, convention):
             found.append(qualified)
     return tuple(found)
+
+
+def by_name(project: Project, qualified: str, convention: Convention) -> tuple[str, ...]:
+    """Models anywhere in the project whose hook has a branch for the class by its name
+    (`"BatchNorm" in module.__class__.__name__`): the stack's way to reach modules that
+    other files put into its models (a backbone's frozen norms)."""
+    hook = convention.hooks[0]
+    name = qualified.rpartition(".")[2]
+    found = []
+    for model, method in project.defining(hook):
+        if any(text in name for text in _names_tested(method)):
+            if derives(project, model, convention):
+                found.append(model)
+    return tuple(found)
+
+
+def named_branch(path: tuple[PathGuard, ...], subject: guards.Subject) -> bool:
+    """Whether the path takes a branch because of the class's name."""
+    return any(g.polarity and _tests_name(g.condition, subject.name) for g in path)
+
+
+def _tests_name(condition: guards.Guard, name: str) -> bool:
+    if isinstance(condition, guards.ClassName):
+        return condition.text == name if condition.exact else condition.text in name
+    if isinstance(condition, (guards.AnyOf, guards.AllOf)):
+        return any(_tests_name(part, name) for part in condition.parts)
+    return False
+
+
+def _names_tested(method: MethodFacts) -> set[str]:
+    found: set[str] = set()
+    for event in method.dispatched:
+        for g in event.guards:
+            found.update(_texts(g.condition))
+    return found
+
+
+def _texts(condition: guards.Guard) -> Iterator[str]:
+    if isinstance(condition, guards.ClassName):
+        yield condition.text
+    elif isinstance(condition, (guards.AnyOf, guards.AllOf)):
+        for part in condition.parts:
+            yield from _texts(part)
+    elif isinstance(condition, guards.Not):
+        yield from _texts(condition.operand)
 
 
 def writes(

@@ -88,6 +88,7 @@ class Project:
         self._resolved: dict[str, tuple[str, ...]] = {}
         self._module_memo: dict[str, bool] = {}
         self._importers: dict[str, list[str]] | None = None
+        self._defining: dict[str, list[tuple[str, MethodFacts]]] = {}
         self._names = Resolver(self._binds, self._known, self._resolved)
         for facts in files:
             self._add(facts)
@@ -122,10 +123,23 @@ class Project:
             self._importers = {target: sorted(names) for target, names in found.items()}
         return self._importers.get(module, [])
 
+    def defining(self, method: str) -> list[tuple[str, MethodFacts]]:
+        """The classes of the modules held that define `method` themselves, with it."""
+        if method not in self._defining:
+            self._defining[method] = [
+                (f"{name}.{cls.name}", cls.methods[method])
+                for name, facts in self.modules.items()
+                for cls in facts.classes
+                if method in cls.methods
+                and self.classes.get(f"{name}.{cls.name}", (cls,))[0] is cls
+            ]
+        return self._defining[method]
+
     def _add(self, facts: FileFacts) -> None:
         if facts.module in self.modules:
             return
         self._importers = None
+        self._defining = {}
         self.modules[facts.module] = facts
         for cls in facts.classes:
             self.classes.setdefault(f"{facts.module}.{cls.name}", (cls, facts))
