@@ -9,9 +9,9 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from functools import cache
 
+from bufferlint import guards
 from bufferlint.conventions import Convention
 from bufferlint.facts import ClassFacts, Event, FileFacts, MethodFacts
-from bufferlint import guards
 from bufferlint.guards import PathGuard
 from bufferlint.model import LIGHTNING_MODULES, NEUTRAL_BASES, Project, torch_class
 

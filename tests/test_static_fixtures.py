@@ -1,4 +1,5 @@
-"""The findings on fixtures/static must match the markers written in the fixtures."""
+"""The findings on fixtures/static (and fixtures/transformers, which `auto` judges under the
+transformers convention) must match the markers written in the fixtures."""
 
 import re
 from pathlib import Path
@@ -9,13 +10,14 @@ from bufferlint.conventions import select
 from bufferlint.engine import Settings, lint
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "static"
+TRANSFORMERS = FIXTURES.parent / "transformers"
 EXPECT = re.compile(r"#\s*expect:\s*(BL\d+)((?:\s+\w+)+)")
 BUILT = re.compile(r"#\s*built:\s*(\w+)")
 
 
-def expected() -> set[tuple[str, int, str, tuple[str, ...]]]:
+def expected(root: Path = FIXTURES) -> set[tuple[str, int, str, tuple[str, ...]]]:
     out = set()
-    for path in sorted(FIXTURES.rglob("*.py")):
+    for path in sorted(root.rglob("*.py")):
         for number, line in enumerate(path.read_text().splitlines(), 1):
             match = EXPECT.search(line)
             if match:
@@ -32,6 +34,13 @@ def findings():
 def test_findings_match_markers(findings):
     got = {(f.path, f.line, f.code, tuple(sorted(f.buffer_names))) for f in findings}
     assert got == expected()
+
+
+def test_transformers_findings_match_markers():
+    found = lint([str(TRANSFORMERS)], Settings()).findings
+    got = {(f.path, f.line, f.code, tuple(sorted(f.buffer_names))) for f in found}
+    assert got == expected(TRANSFORMERS)
+    assert {f.convention for f in found} == {"transformers"}
 
 
 def test_build_lines_carry_markers(findings):

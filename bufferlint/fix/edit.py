@@ -25,7 +25,11 @@ def render(index: SourceIndex, plans: Sequence[Plan]) -> str:
     for plan in sorted(plans, key=lambda p: -depth[id(p)]):  # inner classes first
         inner = _replace(plan.class_node, replacements, ancestors)
         assert isinstance(inner, cst.ClassDef)
-        replacements[id(plan.class_node)] = _rewrite_class(inner, plan)
+        # A plan for another class's hook (bufferlint.fix.dispatcher) rewrites it itself.
+        rewrite = getattr(plan, "rewrite", None)
+        replacements[id(plan.class_node)] = (
+            rewrite(inner) if rewrite else _rewrite_class(inner, plan)
+        )
         ancestors.update(id(a) for a in index.ancestors(plan.class_node))
     text = index.text
     pieces, cursor, done = [], 0, 0
@@ -65,6 +69,12 @@ def _add_imports(text: str, needed: dict[str, str]) -> str:
     if needed != {"torch": "torch"}:
         context = CodemodContext()
         for local, qualified in sorted(needed.items()):
+            level = len(qualified) - len(qualified.lstrip("."))  # `...initialization`
+            if level:
+                module_name, _, obj = qualified[level:].rpartition(".")
+                asname = None if local == obj else local
+                AddImportsVisitor.add_needed_import(context, module_name, obj, asname, level)
+                continue
             module_name, _, obj = qualified.rpartition(".")
             if not module_name:
                 AddImportsVisitor.add_needed_import(

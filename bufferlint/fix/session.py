@@ -19,7 +19,7 @@ from bufferlint.conventions import Convention
 from bufferlint.engine import Result, Settings, lint
 from bufferlint.extract import extract
 from bufferlint.findings import Finding
-from bufferlint.fix import files
+from bufferlint.fix import dispatcher, files
 from bufferlint.fix.edit import edits as _edits
 from bufferlint.fix.edit import render
 from bufferlint.fix.memo import FixMemo
@@ -304,6 +304,8 @@ def _plan(finding: Finding, workspace: Workspace, convention: Convention) -> Pla
     judged under (`auto` chooses per class)."""
     convention = judged_under(finding, convention)
     try:
+        if convention.dispatches():
+            return dispatcher.plan(finding, workspace, convention)
         return plan(finding, workspace, convention)
     except Unavailable:
         raise

@@ -114,15 +114,16 @@ def caveats(judged: JudgedClass, buffers: Sequence[Built]) -> str:
 
 def rebuilder(judged: JudgedClass) -> str:
     """Who should have rebuilt the buffers: "`reset_parameters`", or for a dispatching
-    convention the hook of the models that see the class ("`_init_weights` of `XModel`")."""
+    convention the hook that sees the class ("`_init_weights` of `XModel`" for a model)."""
     convention = judged.convention
     if not convention.dispatches():
         return convention.hook_words()
-    hook = convention.hooks[0]
-    models = [judge.rpartition(".")[2] for judge in judged.report.judges]
-    if not models:
-        return f"the base `{hook}` of `{convention.bases[0].rpartition('.')[2]}`"
-    return f"`{hook}` of " + " or ".join(f"`{model}`" for model in models)
+    hook, report = convention.hooks[0], judged.report
+    if report.judges == (report.qualified,):
+        return f"`{hook}` of `{report.qualified.rpartition('.')[2]}`"
+    if not report.judges:
+        return f"the base `{hook}` of `{_base(convention)}`"
+    return f"`{hook}`"
 
 
 def advice(judged: JudgedClass, them: str, their: str) -> str:
@@ -131,10 +132,17 @@ def advice(judged: JudgedClass, them: str, their: str) -> str:
     if not convention.dispatches():
         return f"rebuild {them} there on {their} own device"
     owner = judged.report.qualified.rpartition(".")[2]
+    branch = f"an `isinstance(module, {owner})` branch"
     if judged.report.judges == (judged.report.qualified,):
-        return f"rebuild {them} there, in an `isinstance(module, {owner})` branch"
-    where = "there" if judged.report.judges else "in the model's own `_init_weights`"
-    return f"add an `isinstance(module, {owner})` branch {where} that rebuilds {them}"
+        return f"rebuild {them} there, in {branch}"
+    return (
+        f"add {branch} that rebuilds {them} to the `{convention.hooks[0]}` of the "
+        f"`{_base(convention)}` subclass that holds `{owner}`"
+    )
+
+
+def _base(convention: Convention) -> str:
+    return convention.bases[0].rpartition(".")[2]
 
 
 def _relative(target: str, start: str) -> str:

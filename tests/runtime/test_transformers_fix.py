@@ -1,0 +1,66 @@
+"""The transformers convention end to end on fixtures/transformers/hf_models.py: what bufferlint
+reports is confirmed by the `transformers` recipe and what it leaves clean is refuted;
+after `--fix` the branches it wrote make `from_pretrained`'s path right."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from bufferlint.cli import main  # noqa: E402
+from bufferlint.runtime import RuntimeSettings, RuntimeTarget, check  # noqa: E402
+
+FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "transformers" / "hf_models.py"
+FLAGGED = {"StampModel": ("stamp",), "Lantern": ("glow",)}
+CLEAN = {
+    "Ramp": ("ramp",),
+    "FastRamp": ("ramp",),
+    "Tick": ("tick",),
+    "GlowRotaryEmbedding": ("inv_freq", "original_inv_freq"),
+}
+
+
+def targets(root: Path, classes: dict[str, tuple[str, ...]]) -> list[RuntimeTarget]:
+    return [
+        RuntimeTarget(
+            path=str(root / "hf_models.py"),
+            module="hf_models",
+            import_root=str(root),
+            class_name=name,
+            buffers=buffers,
+            hooks=("_init_weights",),
+            convention="transformers",
+        )
+        for name, buffers in classes.items()
+    ]
+
+
+def verdicts(root: Path, classes: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    settings = RuntimeSettings(jobs=1, timeout=60.0)
+    results = check(targets(root, classes), settings)
+    assert {r["recipe"] for r in results} == {"transformers"}
+    return {r["target"].rpartition(":")[2]: r["verdict"] for r in results}
+
+
+def test_findings_are_confirmed_and_the_fix_makes_them_right(tmp_path: Path) -> None:
+    shutil.copy(FIXTURE, tmp_path / "hf_models.py")
+    path = str(tmp_path / "hf_models.py")
+    runner = CliRunner()
+    linted = runner.invoke(
+        main, [path, "--runtime", "--output-format", "json", "--no-cache"], catch_exceptions=False
+    )
+    found = {i["class_name"]: i["runtime"]["verdict"] for i in json.loads(linted.stdout)}
+    assert found == {"StampModel": "confirmed", "Lantern": "confirmed"}
+    assert set(verdicts(tmp_path, CLEAN).values()) == {"refuted"}
+
+    fixed = runner.invoke(main, [path, "--fix", "--unsafe-fixes", "--no-cache"])
+    assert fixed.exit_code == 0, fixed.output
+    assert set(verdicts(tmp_path, FLAGGED).values()) == {"refuted"}
+    assert set(verdicts(tmp_path, CLEAN).values()) == {"refuted"}
