@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from bufferlint import prefilter
+from bufferlint import conventions, prefilter
 from bufferlint.facts import resolve_relative
 from bufferlint.jobs import Job, Key, asked
 from bufferlint.names import Resolver
@@ -49,6 +49,11 @@ class Chooser:
                     if flag & prefilter.TOKEN:
                         seeds.update(index.names_in(number))
         _, marked = prefilter.reach(indexes, seeds)
+        builders = {
+            files.keys[p][1]
+            for p, i in zip(paths, indexes, strict=True)
+            if i.tokens and p in files.keys
+        }
         offsets: dict[str, set[int]] = {}
         for path, index, positions in zip(paths, indexes, marked, strict=True):
             found = {index.headers[p] for p in positions}
@@ -57,7 +62,7 @@ class Chooser:
                 found.update(
                     h for h in index.headers if h.real and index.statement_of(h.offset) in tokens
                 )
-            if path in files.keys and (found or index.dispatch):
+            if path in files.keys and (found or self._may_judge(path, index, builders)):
                 offsets[path] = {header.offset for header in found}
         ahead = self._closure(
             (files.keys[path], h)
@@ -92,6 +97,20 @@ class Chooser:
             if index.odd or files.whole(key) or not scan.compiles:
                 jobs.append(Job(key[0], key, scan, (), True, (), True, files.cache))
         return jobs
+
+    def _may_judge(self, path: str, index: prefilter.FileIndex, builders: set[str]) -> bool:
+        """Whether a file without builders holds models that may judge a builder elsewhere:
+        by class name, or through an import from a builder's module."""
+        if not index.dispatch or conventions.dispatching_template(path):
+            return False
+        if index.by_name:
+            return True
+        view = self._view(self.files.keys[path])
+        return any(
+            target in builders or target.rpartition(".")[0] in builders
+            for local in view.bindings
+            for target in view.imports(local)
+        )
 
     def _closure(self, start: Iterable[tuple[Key, prefilter.Header]]) -> dict[Key, set[int]]:
         """The headers of every ancestor of the `start` classes, by file."""

@@ -64,14 +64,21 @@ def by_name(project: Project, qualified: str, convention: Convention) -> tuple[s
     """Models anywhere in the project whose hook has a branch for the class by its name
     (`"BatchNorm" in module.__class__.__name__`): the stack's way to reach modules that
     other files put into its models (a backbone's frozen norms)."""
-    hook = convention.hooks[0]
     name = qualified.rpartition(".")[2]
-    found = []
-    for model, method in project.defining(hook):
-        if any(text in name for text in _names_tested(method)):
-            if derives(project, model, convention):
-                found.append(model)
-    return tuple(found)
+    return tuple(
+        model
+        for model, texts in _name_testers(project, convention)
+        if any(text in name for text in texts) and derives(project, model, convention)
+    )
+
+
+def _name_testers(project: Project, convention: Convention) -> list[tuple[str, set[str]]]:
+    """The models whose hook tests class names, with the names it tests (computed once)."""
+    key = ("name testers", convention.name)
+    if key not in project.memo:
+        found = [(m, _names_tested(f)) for m, f in project.defining(convention.hooks[0])]
+        project.memo[key] = [(model, texts) for model, texts in found if texts]
+    return project.memo[key]  # type: ignore[return-value]
 
 
 def named_branch(path: tuple[PathGuard, ...], subject: guards.Subject) -> bool:
@@ -173,6 +180,7 @@ class Subject:
         self.order = project.mro(qualified)
         self.attributes = attributes
         self.layers = {layer for layer in map(torch_class, self.order) if layer}
+        self.names = {name.rpartition(".")[2] for name in self.order} | self.layers
         # Past an external base other than `nn.Module`, the class may have more ancestors
         # and attributes than its code shows.
         self.open = any(
@@ -189,9 +197,12 @@ class Subject:
         return self
 
     def is_instance(self, written: str) -> bool | None:
-        qualified = self.project.resolve_written(written, self.dispatcher)
-        if qualified in self.order or torch_class(qualified) in self.layers:
-            return True
+        # A class of the MRO ends in the name written: resolving every other name the
+        # dispatcher tests would parse classes that cannot matter.
+        if written.rpartition(".")[2] in self.names:
+            qualified = self.project.resolve_written(written, self.dispatcher)
+            if qualified in self.order or torch_class(qualified) in self.layers:
+                return True
         return None if self.open else False
 
     def has(self, attribute: str) -> bool | None:

@@ -89,6 +89,8 @@ class Project:
         self._module_memo: dict[str, bool] = {}
         self._importers: dict[str, list[str]] | None = None
         self._defining: dict[str, list[tuple[str, MethodFacts]]] = {}
+        # What analyses derive from the model and keep for the run (bufferlint.dispatch).
+        self.memo: dict[tuple[str, ...], object] = {}
         self._names = Resolver(self._binds, self._known, self._resolved)
         for facts in files:
             self._add(facts)
@@ -113,7 +115,9 @@ class Project:
         self._module_memo = {k: v for k, v in self._module_memo.items() if v}
 
     def importers(self, module: str) -> list[str]:
-        """The modules held that import a name from `module` (or `module` itself)."""
+        """The modules that import a name from `module` (or `module` itself), among those
+        held when first asked: the linted files, not what lookups add later, so that the
+        answer does not depend on the order classes are judged in."""
         if self._importers is None:
             found: dict[str, set[str]] = {}
             for name, facts in self.modules.items():
@@ -124,7 +128,8 @@ class Project:
         return self._importers.get(module, [])
 
     def defining(self, method: str) -> list[tuple[str, MethodFacts]]:
-        """The classes of the modules held that define `method` themselves, with it."""
+        """The classes that define `method` themselves, with it, among the modules held
+        when first asked (as `importers`)."""
         if method not in self._defining:
             self._defining[method] = [
                 (f"{name}.{cls.name}", cls.methods[method])
@@ -138,8 +143,6 @@ class Project:
     def _add(self, facts: FileFacts) -> None:
         if facts.module in self.modules:
             return
-        self._importers = None
-        self._defining = {}
         self.modules[facts.module] = facts
         for cls in facts.classes:
             self.classes.setdefault(f"{facts.module}.{cls.name}", (cls, facts))

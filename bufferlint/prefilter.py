@@ -99,7 +99,11 @@ class FileIndex:
     aliases: tuple[tuple[str, str], ...]  # (name, local alias) from import statements
     bindings: tuple[tuple[str, str], ...]  # (local name, what it imports, dots kept)
     odd: bool  # headers may be missing: never split, always parse whole
-    dispatch: bool = False  # mentions a dispatcher: its models may judge other files' classes
+    # Mentions a dispatcher (`_init_weights`), whose models judge the classes of their file
+    # and of the files they import; `by_name`: one tests class names (`__name__`), which
+    # reaches classes of any file.
+    dispatch: bool = False
+    by_name: bool = False
     starts: tuple[int, ...] | None = None  # top-level statement offsets, once split
     flags: bytes = b""  # TOKEN | IMPORT | CLASS | DISPATCH per statement
     # Per statement and per name, built at first use: scanning every header on each call
@@ -200,10 +204,22 @@ def index(text: str, split: bool = False) -> FileIndex:
         bindings=tuple(sorted(set(_bindings(text)))),
         odd=any(_words(_ODD, text)) and any(_words(_ODD, _code(text))),
         dispatch=any(name in text for name in DISPATCHERS),
+        by_name=any(_tests_names(text, name) for name in DISPATCHERS),
     )
     if split or result.odd:
         result.split(text)
     return result
+
+
+def _tests_names(text: str, dispatcher: str) -> bool:
+    """Whether a definition of `dispatcher` mentions `__name__` before the next definition
+    or class at its own indentation or less."""
+    for match in re.finditer(rf"^([ \t]*)def\s+{re.escape(dispatcher)}\b", text, re.M):
+        indent = len(match.group(1))
+        end = re.compile(rf"^[ \t]{{0,{indent}}}(?:def|class|@)\b", re.M).search(text, match.end())
+        if "__name__" in text[match.end() : end.start() if end else len(text)]:
+            return True
+    return False
 
 
 def _bindings(text: str) -> Iterator[tuple[str, str]]:

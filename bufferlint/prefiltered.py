@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bufferlint import prefilter, runcache, trees
+from bufferlint import conventions, prefilter, runcache, trees
 from bufferlint.cache import Cache, Stat, location, stat_of
 from bufferlint.checking import error_finding
 from bufferlint.choosing import Chooser
@@ -147,6 +147,8 @@ class PrefilteredRun:
             if not (files.asked.get(key) or files.whole(key) or parsed.whole):
                 index = files.scans[source.path].index
                 if index is not None and index.dispatch:  # its models may judge others
+                    if conventions.dispatching_template(source.path):
+                        continue
                     project.add(model.facts(key))
                 continue
             facts = model.facts(key)

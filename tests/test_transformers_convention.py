@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from bufferlint import guards
 from bufferlint.cli import main
+from bufferlint.conventions import AUTO, TRANSFORMERS, Convention
+from bufferlint.engine import Settings, lint
 from bufferlint.extract import extract
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +49,19 @@ def write(folder: Path, name: str, code: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(code))
     return path
+
+
+def agree(path: Path, convention: Convention = AUTO) -> list[tuple[str, str]]:
+    """The findings of a tree, the same whether the prefilter parses parts or not."""
+    keys = [
+        [
+            (f.class_name, f.message)
+            for f in lint([str(path)], Settings(prefilter=p, convention=convention)).findings
+        ]
+        for p in (True, False)
+    ]
+    assert keys[0] == keys[1]
+    return keys[0]
 
 
 def reported(*args: str) -> dict[str, list[str]]:
@@ -177,6 +192,9 @@ class ScaleModel(PreTrainedModel):
     )
     found = items(str(tmp_path / "pkg"), "--convention", "transformers")
     assert [(i["class_name"], i["buffers"]) for i in found] == [("Shift", ["shift"])]
+    fixed = run(str(tmp_path / "pkg"), "--convention", "transformers", "--fix")
+    assert "Found 1 error" in fixed.output  # Shift, with no model in its file, and only it
+    assert [name for name, _ in agree(tmp_path / "pkg", TRANSFORMERS)] == ["Shift"]
 
 
 def test_the_projects_own_base_is_read_and_class_name_branches_reach_other_files(tmp_path):
@@ -245,6 +263,7 @@ def test_the_projects_own_base_is_read_and_class_name_branches_reach_other_files
     found = items(str(tmp_path / "transformers"))
     assert {i["class_name"]: i["convention"] for i in found} == {"Dark": "transformers"}
     assert found[0]["message"].startswith("the base `_init_weights` of `PreTrainedModel`")
+    assert [name for name, _ in agree(tmp_path / "transformers")] == ["Dark"]
 
 
 def test_the_fix_adds_a_branch_in_the_files_style(tmp_path):

@@ -30,6 +30,11 @@ DISPATCHERS = frozenset(c.hooks[0] for c in DISPATCHING)
 DISPATCHER_INIT_MODULES = tuple(m for c in DISPATCHING for m in c.init_modules)
 
 
+def dispatching_template(path: str) -> bool:
+    """Whether a file is a template of a dispatching stack: its models judge nothing."""
+    return any(convention.is_template(path) for convention in DISPATCHING)
+
+
 class UnknownConvention(ValueError):
     """A convention name or combination the user got wrong; the message is one line."""
 
@@ -75,6 +80,7 @@ __all__ = [
     "TRANSFORMERS",
     "Convention",
     "UnknownConvention",
+    "dispatching_template",
     "named",
     "select",
 ]

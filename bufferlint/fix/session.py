@@ -365,12 +365,16 @@ def fix_paths(paths: Sequence[str], settings: Settings, unsafe: bool = False) ->
         found = _load(source)
         if found is not None:
             run.originals[source.path], loaded[source.path] = found
+    # A fix only adds rebuilds, so it can clear findings but never make one: the lint of
+    # the loaded files alone keeps to the classes the whole lint reported (it lacks the
+    # other files, whose models may judge these files' classes: bufferlint.dispatch).
+    reported = {(f.path, f.class_name) for f in linted.findings}
     for _ in range(MAX_ROUNDS):
-        run.result = _lint_loaded(sources, loaded, settings)
+        run.result = _lint_loaded(sources, loaded, settings, reported)
         if not _round(run, sources, loaded, settings, unsafe):
             break
     else:
-        run.result = _lint_loaded(sources, loaded, settings)
+        run.result = _lint_loaded(sources, loaded, settings, reported)
     others = [f for f in linted.findings if f.path not in fixable]
     run.result.findings = sorted([*others, *run.result.findings], key=Finding.sort_key)
     run.result.files = linted.files
@@ -392,12 +396,20 @@ def _load(source: SourceFile) -> tuple[files.SourceBytes, Loaded] | None:
 
 
 def _lint_loaded(
-    sources: Sequence[SourceFile], loaded: dict[str, Loaded], settings: Settings
+    sources: Sequence[SourceFile],
+    loaded: dict[str, Loaded],
+    settings: Settings,
+    reported: set[tuple[str, str]],
 ) -> Result:
-    """The findings for `sources`, with the current texts of those loaded."""
+    """The findings for `sources`, with the current texts of those loaded, on `reported`
+    classes (or a file's errors)."""
     facts = [loaded[s.path].facts if s.path in loaded else facts_for(s) for s in sources]
     texts = {path: item.text for path, item in loaded.items()}
-    return lint_facts(sources, facts, settings, texts=texts)
+    result = lint_facts(sources, facts, settings, texts=texts)
+    result.findings = [
+        f for f in result.findings if not f.code or (f.path, f.class_name) in reported
+    ]
+    return result
 
 
 def _round(
