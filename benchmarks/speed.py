@@ -417,6 +417,14 @@ def _prefilter_off() -> None:
     cli.resolve = lambda *args: replace(resolve(*args), prefilter=False)
 
 
+def _every_model_file() -> None:
+    """Every linted file whose text names a dispatcher (`_init_weights`) is parsed for its
+    models, not only those whose models may judge a builder elsewhere."""
+    from bufferlint import choosing
+
+    choosing.Chooser._may_judge = lambda self, path, index, builders: index.dispatch
+
+
 def _plan_in_main() -> None:
     """No trees kept, in the workers or here, and nothing planned in the workers: every
     fix planned in the main process, from fresh parses of its class's statement."""
@@ -490,6 +498,7 @@ def _eager_imports() -> None:
 PATCHES: dict[str, Callable[[], None]] = {
     "baseline": lambda: None,
     "prefilter_off": _prefilter_off,
+    "every_model_file": _every_model_file,
     "plan_in_main": _plan_in_main,
     "validate": _validate,
     "gc_default": _gc_default,
@@ -543,6 +552,12 @@ class Layer:
 # Which runs compare, for each layer. The cold rows run `bufferlint MODELS --no-cache`.
 LAYERS = [
     Layer("Prefilter", "every file parsed whole (`prefilter=False`)", "no prefilter", "cold CLI"),
+    Layer(
+        "Model files parsed only where their models may judge a builder elsewhere",
+        "every file naming `_init_weights` parsed for its models",
+        "every model file",
+        "cold CLI",
+    ),
     Layer("Worker pool", "`--jobs 1`", "--jobs 1", "cold CLI"),
     Layer(
         "Fixes planned in the lint's workers, on the trees they kept",
@@ -592,6 +607,7 @@ LAYERS = [
 COLD: dict[str, tuple[str, list[str]]] = {
     "cold CLI": ("baseline", []),
     "no prefilter": ("prefilter_off", []),
+    "every model file": ("every_model_file", []),
     "--jobs 1": ("baseline", ["--jobs", "1"]),
     "planned in main": ("plan_in_main", []),
     "validated": ("validate", []),

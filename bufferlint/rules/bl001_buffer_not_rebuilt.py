@@ -43,7 +43,14 @@ class BufferNotRebuilt(ClassRule):
         "(`hasattr(self, ...)`, `self.b.is_meta`, `self.b.device`, `self.b.size(...)`) "
         "does not count: after `to_empty()` such guards are false or read garbage. A "
         "non-persistent buffer is not in the state dict either, so loading a "
-        "checkpoint cannot repair it."
+        "checkpoint cannot repair it.\n\n"
+        "Under the `transformers` convention (which `auto` picks for Hugging Face "
+        "models) the hook is the `_init_weights(module)` that `from_pretrained` runs "
+        "on every submodule after giving buffers `empty_like` memory: a buffer counts "
+        "as rebuilt when a branch that the class takes (`isinstance(module, ...)`, a "
+        "class-name test) writes it, in the class's own model, a model of its file or "
+        "of a file that imports it, or the base `PreTrainedModel` rules; the fix is "
+        "such a branch (huggingface/transformers#48892, docs/conventions.md)."
     )
     example = """\
 import torch
@@ -88,7 +95,10 @@ class RotaryEmbedding(nn.Module):
         "when every name it reads is still available on `self`. It is marked unsafe "
         "when the rebuild re-runs code that may have side effects or consume random "
         "numbers; where no rebuild can be derived, nothing is written and the finding "
-        "says why."
+        "says why. Under `transformers` the rebuild is an `isinstance(module, Owner)` "
+        "branch in the `_init_weights` of the file's `PreTrainedModel`, written with "
+        "`transformers.initialization` helpers, which leave tensors loaded from the "
+        "checkpoint alone; a write no helper can express makes it unsafe."
     )
     references = (
         "Lit-GPT: Lightning-AI/litgpt#862, fixed by #887, then #993 for the device",
