@@ -21,8 +21,9 @@ out of `from_pretrained`, and none of them touches a buffer. bufferlint builds t
 (rather than calling `from_pretrained(None, config=..., state_dict={})`) so that it can reseed
 `initialize_weights` before it runs and judge one submodule of the model it built.
 
-Also here: tiny configs (`tiny_config`) and the search for a model that contains a class that
-is not itself a `PreTrainedModel` (`container`). Imported in workers only, with transformers.
+Also here: tiny configs (`tiny_config`), and for a class that is not itself a
+`PreTrainedModel` a model of its module that contains one (`container`), or else one that is
+made to hold one (`holder`). Imported in workers only, with transformers.
 """
 
 from __future__ import annotations
@@ -380,12 +381,47 @@ def container(cls: type, attempts: list[str]) -> Plan | None:
     return None
 
 
+def holder(cls: type, attempts: list[str]) -> Plan | None:
+    """When no model of `cls`'s module contains one: the first model there that builds from a
+    tiny config, with an instance of `cls` added as `held`, so that the model's own
+    `_init_weights` sees it as it would see a submodule."""
+    from bufferlint.runtime.build import constructions
+
+    ways, notes = constructions(cls, None, "")
+    attempts.extend(notes)
+    for model_cls in _candidates(cls):
+        planned = plan_model(model_cls, [])
+        if planned is None:
+            continue
+        for way in ways:
+            try:
+                with torch.device("meta"):
+                    way.make()
+            except Exception as exc:  # a guess at the arguments that does not build
+                attempts.append(f"{cls.__name__}, {way.description}: {_first_line(exc)}")
+                continue
+            wrapper = _holding(model_cls, cls, way.make)
+            text = f"{planned[0].description}, holding {cls.__name__} ({way.description}) as held"
+            return dataclasses.replace(planned[0], model_cls=wrapper, part="held", description=text)
+    attempts.append(f"no PreTrainedModel in {cls.__module__} builds from a tiny config to hold it")
+    return None
+
+
+def _holding(model_cls: type, cls: type, make: Any) -> type:
+    def __init__(self: Any, config: PreTrainedConfig, *args: Any, **kwargs: Any) -> None:
+        model_cls.__init__(self, config, *args, **kwargs)
+        self.held = make()
+
+    name = f"{model_cls.__name__}Holding{cls.__name__}"
+    return type(name, (model_cls,), {"__init__": __init__, "__module__": model_cls.__module__})
+
+
 def plan(cls: type, attempts: list[str]) -> Plan | None:
     """How to build `cls` for the transformers recipe, or None (reasons in `attempts`)."""
     if is_model(cls):
         planned = plan_model(cls, attempts)
         return planned[0] if planned else None
-    return container(cls, attempts)
+    return container(cls, attempts) or holder(cls, attempts)
 
 
 # --- materializing ----------------------------------------------------------------------------

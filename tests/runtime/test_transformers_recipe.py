@@ -68,10 +68,11 @@ EXPECTED = {
     ),
     # Flagged _is_hf_initialized at construction: initialize_weights() skips it, as in HF.
     target("hf_custom", "FlaggedPhaseModel"): ("confirmed", f"phase.phase[:4] {GARBAGE}", "<root>"),
+    # In no model of its module: judged in one made to hold it, by that model's _init_weights.
     target("hf_custom", "Orphan", "table"): (
-        "unconfirmed",
-        "no PreTrainedModel in hf_custom that builds from a tiny config contains a Orphan",
-        None,
+        "confirmed",
+        "table[:4] expected [1.0, 1.0, 1.0, 1.0], got [nan, nan, nan, nan]",
+        "held",
     ),
     # Real transformers code, read from site-packages: Llama's rotary embedding, judged inside
     # a tiny LlamaModel.
@@ -112,6 +113,8 @@ def test_report_details(results: dict) -> None:
     assert model["built_with"] == "transformers PhaseModel(PhaseConfig()), default config"
     assert any(note.startswith("checkpoint: none (state_dict={})") for note in model["notes"])
     assert results[PHASE]["built_with"].endswith(", judged at phase")
+    orphan = results[target("hf_custom", "Orphan", "table")]["built_with"]
+    assert orphan.endswith("holding Orphan (synthesized args {size=8}) as held")
     rotary = results[ROTARY]
     assert rotary["built_with"].startswith("transformers LlamaModel(LlamaConfig(")
     assert rotary["owners"]["inv_freq"] == f"{LLAMA}:LlamaRotaryEmbedding"
