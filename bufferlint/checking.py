@@ -35,7 +35,7 @@ def class_findings(
 def _judge_classes(
     project: Project, candidates: Candidates, select: frozenset[str], convention: Convention
 ) -> list[Finding]:
-    from bufferlint import analysis
+    from bufferlint import analysis, beyond
     from bufferlint.rules import JudgedClass, class_rules
 
     rules = class_rules(select)
@@ -55,7 +55,7 @@ def _judge_classes(
             if not project.is_module(qualified):
                 continue
             report = report_for(qualified)
-            if not report.built:
+            if not report.built and not beyond.opens(project, qualified):
                 continue
             parents = {
                 base: report_for(base)
@@ -63,7 +63,7 @@ def _judge_classes(
                 if base in project.classes and project.is_module(base)
             }
             judged = JudgedClass(
-                report, analysis.attributable(report, parents), convention, source.path
+                report, analysis.attributable(report, parents), convention, source.path, project
             )
             for rule in rules:
                 flag = rule.check(judged)

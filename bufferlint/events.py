@@ -13,6 +13,7 @@ from bufferlint.conditions import ConditionReader
 from bufferlint.facts import Event, MethodFacts
 from bufferlint.guards import PathGuard
 from bufferlint.syntax import argument, dotted, string_value
+from bufferlint.values import UNKNOWN, ValueReader
 
 if TYPE_CHECKING:
     from bufferlint.extract import Extractor
@@ -38,6 +39,9 @@ EMPTY_FACTORIES = frozenset(
     {"torch.empty", "torch.empty_like", "torch.empty_strided", "torch.empty_permuted"}
 )
 BUFFER_CLASSES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer"})
+PARAMETER_CLASSES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
+# In-place methods that keep the tensor's identity without changing its values.
+NOT_UPDATES = frozenset({"requires_grad_", "share_memory_", "retain_grad_", "record_stream_"})
 
 Guards = tuple[PathGuard, ...]
 
@@ -53,6 +57,8 @@ class MethodWalker:
         self.self_name = self_name
         self.arguments = arguments - {self_name}
         self.conditions = ConditionReader(self_name, extractor.code)
+        self.values = ValueReader(self_name, extractor.qualify)
+        self.frozen_locals: dict[str, str] = {}  # local -> what its frozen parameter holds
 
     def is_self(self, node: cst.BaseExpression) -> bool:
         return isinstance(node, cst.Name) and node.value == self.self_name
@@ -88,6 +94,12 @@ class MethodWalker:
                 self.x.visit_class(stmt, f"{self.method.name}.<locals>.")
             elif isinstance(stmt, cst.FunctionDef):
                 continue  # a nested function runs only if called: not followed
+            elif isinstance(stmt, cst.With) and any(map(self.values.places, stmt.items)):
+                for item in stmt.items:
+                    self.expression(item.item, guards)
+                self.values.placed += 1
+                self.walk(stmt.body, guards)
+                self.values.placed -= 1
             else:
                 for expr in blocks.header_expressions(stmt):
                     self.expression(expr, guards)
@@ -114,11 +126,22 @@ class MethodWalker:
             elif node.value is not None:  # a bare annotation assigns nothing
                 targets.extend(_unpack(node.target))
             value = node.value
-            for target in targets:  # located before the value: the cursor only moves forward
-                self.assignment(node, target, value, guards)
+            for target, part in _paired(node, targets):  # located before the value: the
+                self.assignment(node, target, part, guards)  # cursor only moves forward
             if value is not None:
                 self.expression(value, guards)
+                for target in node.targets if isinstance(node, cst.Assign) else [node]:
+                    self.values.bind(target.target, value)
+                    if isinstance(target.target, cst.Name):
+                        self.frozen_locals.pop(target.target.value, None)
+                        if self.frozen(value):
+                            assert isinstance(value, cst.Call)
+                            data = self.classify(argument(value, 0, "data"))
+                            self.frozen_locals[target.target.value] = data
         elif isinstance(node, cst.AugAssign):
+            name = self.self_attr(node.target)
+            if name is not None:
+                self.emit("update", name, node, guards)
             self.expression(node.value, guards)
         elif isinstance(node, cst.Expr):
             self.expression(node.value, guards)
@@ -145,8 +168,12 @@ class MethodWalker:
                     value=self.classify(data),
                     persistent=persistent,
                 )
+            elif self.frozen(value):
+                assert isinstance(value, cst.Call)
+                data = argument(value, 0, "data")
+                self.emit("frozen", name, statement, guards, value=self.classify(data))
             else:
-                self.emit("assign", name, statement, guards)
+                self.emit("assign", name, statement, guards, **self.described(value))
             return
         name = self.self_attr(target)
         if name is not None:  # self.b[...] = ..., self.b.data = ...
@@ -171,6 +198,10 @@ class MethodWalker:
         if self.is_self(receiver):
             if method == "register_buffer":
                 self.register(node, guards)
+            elif method == "register_parameter" and self.frozen_value(node) is not None:
+                name = string_value(argument(node, 0, "name") or cst.Name("None"))
+                if name is not None:
+                    self.emit("frozen", name, node, guards, value=self.frozen_value(node))
             else:
                 self.emit("call", method, node, guards)
             return
@@ -185,6 +216,11 @@ class MethodWalker:
             if name is not None:
                 self.emit("fill", name, node, guards)
             return
+        if method.endswith("_") and not method.startswith("_") and method not in NOT_UPDATES:
+            name = self.self_attr(receiver)
+            if name is not None:
+                self.emit("update", name, node, guards)
+                return
         qualified = self.x.qualify(func) or ""
         if qualified.startswith("torch.nn.init.") and method.endswith("_") and node.args:
             name = self.self_attr(node.args[0].value)
@@ -203,7 +239,47 @@ class MethodWalker:
             return  # a computed name cannot be followed statically
         value = argument(node, 1, "tensor")
         persistent = _literal_bool(argument(node, 2, "persistent"))
-        self.emit("register", name, node, guards, value=self.classify(value), persistent=persistent)
+        self.emit(
+            "register",
+            name,
+            node,
+            guards,
+            value=self.classify(value),
+            persistent=persistent,
+            **self.described(value),
+        )
+
+    def frozen(self, value: cst.BaseExpression | None) -> bool:
+        """`nn.Parameter(t, requires_grad=False)`: a parameter that no optimizer moves."""
+        if not isinstance(value, cst.Call) or self.x.qualify(value.func) not in PARAMETER_CLASSES:
+            return False
+        flag = next(
+            (a.value for a in value.args if a.keyword and a.keyword.value == "requires_grad"),
+            None,
+        )
+        return flag is not None and not _literal_bool(flag)
+
+    def frozen_value(self, call: cst.Call) -> str | None:
+        """What `register_parameter(name, p)` registers when `p` is a frozen parameter,
+        written there or bound to a local: `classify`'s word for its data."""
+        param = argument(call, 1, "param")
+        if isinstance(param, cst.Name):
+            return self.frozen_locals.get(param.value)
+        if isinstance(param, cst.Call) and self.frozen(param):
+            return self.classify(argument(param, 0, "data"))
+        return None
+
+    def described(self, value: cst.BaseExpression | None) -> dict[str, object]:
+        """The event fields that say what a stored value is (bufferlint.values)."""
+        read = UNKNOWN if value is None else self.values.read(value)
+        if read == UNKNOWN:
+            return {}
+        fields: dict[str, object] = {"holds": read.holds, "aliases": read.aliases}
+        if read.fresh or read.via:
+            assert value is not None
+            fields.update(fresh=read.fresh, via=read.via, via_args=read.via_args)
+            fields["code"] = " ".join(self.x.code(value).split())
+        return fields
 
     def classify(self, value: cst.BaseExpression | None) -> str:
         if value is None or (isinstance(value, cst.Name) and value.value == "None"):
@@ -216,6 +292,24 @@ class MethodWalker:
             if isinstance(value.func, cst.Attribute) and value.func.attr.value == "new_empty":
                 return "empty"
         return "computed"
+
+
+def _paired(
+    node: cst.Assign | cst.AnnAssign, targets: list[cst.BaseExpression]
+) -> list[tuple[cst.BaseExpression, cst.BaseExpression | None]]:
+    """Each target with the part of the value it receives: `a, b = x, y` pairs `a` with
+    `x`; otherwise every target receives the whole value."""
+    value = node.value
+    if (
+        isinstance(node, cst.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0].target, (cst.Tuple, cst.List))
+        and isinstance(value, (cst.Tuple, cst.List))
+        and len(value.elements) == len(targets) == len(node.targets[0].target.elements)
+        and not any(isinstance(e, cst.StarredElement) for e in value.elements)
+    ):
+        return [(t, e.value) for t, e in zip(targets, value.elements, strict=True)]
+    return [(t, value) for t in targets]
 
 
 def _unpack(target: cst.BaseExpression) -> list[cst.BaseExpression]:
