@@ -29,6 +29,8 @@ class WrongDevice:
 
     built: Built
     line: int
+    column: int
+    kind: str  # the rebuild's event kind: "assign", "register" or "buffer"
     code: str  # the value's code
     helper: str  # the `self` helper called without its device parameter, or ""
     parameter: str  # that helper's device parameter
@@ -39,6 +41,7 @@ class Attribute:
     """A tensor that construction stores in a plain attribute."""
 
     site: Built
+    column: int  # where the assignment's event is, for the fixer
     aliases: tuple[str, ...]  # the module's buffers or frozen parameters it is made from
     reassigned: tuple[int, ...]  # lines of other code that assigns the attribute
 
@@ -148,7 +151,15 @@ def _wrong_device(
         # A later rebuild decides: the fixer's `self.b = saved.copy_(self.b)` puts the
         # buffer's own tensor back after a helper re-registered it.
         found[event.name] = (
-            WrongDevice(report.built[event.name], event.line, event.code, helper, parameter)
+            WrongDevice(
+                report.built[event.name],
+                event.line,
+                event.column,
+                event.kind,
+                event.code,
+                helper,
+                parameter,
+            )
             if wrong
             else None
         )
@@ -199,7 +210,8 @@ def _attributes(project: Project, qualified: str, construction: list[Reached]) -
             )
         )
         aliases = tuple(a for a in reached.event.aliases if a in tensors)
-        out.append(Attribute(_site(project, reached, False), aliases, others))
+        site = _site(project, reached, False)
+        out.append(Attribute(site, reached.event.column, aliases, others))
     return out
 
 

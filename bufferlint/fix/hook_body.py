@@ -275,9 +275,12 @@ def _built_value(
 ) -> cst.BaseExpression | None:
     if kind == "register" and isinstance(node, cst.Call):
         return argument(node, 1, "tensor")
+    if kind == "frozen" and isinstance(node, cst.Call):  # register_parameter(name, param)
+        param = argument(node, 1, "param")
+        return argument(param, 0, "data") if isinstance(param, cst.Call) else param
     if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
         value = small.value
-        if kind == "buffer" and isinstance(value, cst.Call):
+        if kind in ("buffer", "frozen") and isinstance(value, cst.Call):
             return argument(value, 0, "data")
         if kind == "assign":
             return value

@@ -192,9 +192,9 @@ def _event_node(nodes: list[cst.CSTNode], kind: str, name: str) -> cst.CSTNode |
     """Of the nodes at an event's position (outermost first), the one it was recorded for."""
     statements = [n for n in nodes if isinstance(n, (cst.Assign, cst.AnnAssign))]
     calls = [n for n in nodes if isinstance(n, cst.Call)]
-    if kind in ("assign", "buffer", "fill") and statements:
+    if kind in ("assign", "buffer", "fill", "frozen") and statements:
         return statements[0]
-    wanted = {"register": "register_buffer"}.get(kind, name)
+    wanted = {"register": "register_buffer", "frozen": "register_parameter"}.get(kind, name)
     for call in reversed(calls):  # innermost first
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value == wanted:

@@ -38,6 +38,10 @@ class Rule:
     )
     references: ClassVar[tuple[str, ...]] = ()
     fixable: ClassVar[bool] = False  # `--fix` can write a fix for its findings
+    # What that fix does (bufferlint.fix.plan): rebuild the "buffers" or the "frozen"
+    # parameters in the hook, move a hook's rebuild onto the buffer's "device", or
+    # "register" an attribute as a buffer.
+    fix_kind: ClassVar[str] = "buffers"
     runtime_checked: ClassVar[bool] = False  # `--runtime` can build and judge its findings
     # `--runtime` also runs the hooks with the default device away from the module's, so
     # that a tensor made on the default device shows up on one device (docs/runtime.md).

@@ -87,6 +87,8 @@ class CausalMask(nn.Module):
         "(`device=self.cos.device`)",
     )
 
+    fixable = True
+    fix_kind = "device"
     runtime_checked = True
     device_stand_in = True
 

@@ -72,6 +72,8 @@ class Positions(nn.Module):
         "(`test_all_tensors_are_parameter_or_buffer`, huggingface/transformers#42309)",
     )
 
+    fixable = True
+    fix_kind = "register"
     runtime_checked = True
 
     def check(self, judged: JudgedClass) -> Flag | None:

@@ -67,6 +67,8 @@ class Rotary(nn.Module):
     )
     references = ("lucidrains/rotary-embedding-torch: `freqs` as a frozen `nn.Parameter`",)
 
+    fixable = True
+    fix_kind = "frozen"
     runtime_checked = True
 
     def check(self, judged: JudgedClass) -> Flag | None:
