@@ -13,7 +13,7 @@ from bufferlint.conditions import ConditionReader
 from bufferlint.facts import Event, MethodFacts
 from bufferlint.guards import PathGuard
 from bufferlint.syntax import argument, dotted, string_value
-from bufferlint.values import UNKNOWN, ValueReader
+from bufferlint.values import ValueReader, is_frozen
 
 if TYPE_CHECKING:
     from bufferlint.extract import Extractor
@@ -39,7 +39,6 @@ EMPTY_FACTORIES = frozenset(
     {"torch.empty", "torch.empty_like", "torch.empty_strided", "torch.empty_permuted"}
 )
 BUFFER_CLASSES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer"})
-PARAMETER_CLASSES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 # In-place methods that keep the tensor's identity without changing its values.
 NOT_UPDATES = frozenset({"requires_grad_", "share_memory_", "retain_grad_", "record_stream_"})
 
@@ -250,14 +249,7 @@ class MethodWalker:
         )
 
     def frozen(self, value: cst.BaseExpression | None) -> bool:
-        """`nn.Parameter(t, requires_grad=False)`: a parameter that no optimizer moves."""
-        if not isinstance(value, cst.Call) or self.x.qualify(value.func) not in PARAMETER_CLASSES:
-            return False
-        flag = next(
-            (a.value for a in value.args if a.keyword and a.keyword.value == "requires_grad"),
-            None,
-        )
-        return flag is not None and not _literal_bool(flag)
+        return is_frozen(value, self.x.qualify)
 
     def frozen_value(self, call: cst.Call) -> str | None:
         """What `register_parameter(name, p)` registers when `p` is a frozen parameter,
@@ -270,16 +262,7 @@ class MethodWalker:
         return None
 
     def described(self, value: cst.BaseExpression | None) -> dict[str, object]:
-        """The event fields that say what a stored value is (bufferlint.values)."""
-        read = UNKNOWN if value is None else self.values.read(value)
-        if read == UNKNOWN:
-            return {}
-        fields: dict[str, object] = {"holds": read.holds, "aliases": read.aliases}
-        if read.fresh or read.via:
-            assert value is not None
-            fields.update(fresh=read.fresh, via=read.via, via_args=read.via_args)
-            fields["code"] = " ".join(self.x.code(value).split())
-        return fields
+        return {} if value is None else self.values.fields(value, self.x.code)
 
     def classify(self, value: cst.BaseExpression | None) -> str:
         if value is None or (isinstance(value, cst.Name) and value.value == "None"):

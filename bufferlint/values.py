@@ -25,6 +25,7 @@ TENSOR_METHODS = frozenset(
     view reshape expand repeat repeat_interleave flatten transpose permute t cos sin exp log
     pow mul add sub div neg sqrt rsqrt reciprocal masked_fill cumsum flip narrow""".split()
 )
+PARAMETER_CLASSES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 _DTYPE_WORDS = frozenset(
     """float float16 float32 float64 bfloat16 half double int int8 int16 int32 int64 long
     bool uint8 complex64 complex128""".split()
@@ -95,9 +96,22 @@ class ValueReader:
             and not _is_none(node.args[0].value)
         )
 
+    def fields(
+        self, value: cst.BaseExpression, code: Callable[[cst.CSTNode], str]
+    ) -> dict[str, object]:
+        """The event fields that say what a stored value is (bufferlint.facts.Event)."""
+        read = self.read(value)
+        if read == UNKNOWN:
+            return {}
+        out: dict[str, object] = {"holds": read.holds, "aliases": read.aliases}
+        if read.fresh or read.via:
+            out.update(fresh=read.fresh, via=read.via, via_args=read.via_args)
+            out["code"] = " ".join(code(value).split())
+        return out
+
     def read(self, node: cst.BaseExpression) -> Value:
         value = self._read(node)
-        if value.fresh and self.placed:
+        if self.placed:  # under `with torch.device(d)`, helpers' factories make on `d` too
             return Value(value.holds, False, "", 0, value.aliases)
         return value
 
@@ -109,8 +123,8 @@ class ValueReader:
         return value.derived() if value.holds == FACTORY and brackets > 0 else value
 
     def _unparenthesized(self, node: cst.BaseExpression) -> Value:
-        if isinstance(node, cst.Name):
-            return self.locals.get(node.value, UNKNOWN)
+        if isinstance(node, cst.Name):  # the factory call is another statement's text
+            return self.locals.get(node.value, UNKNOWN).derived()
         if isinstance(node, cst.Attribute):
             if isinstance(node.value, cst.Name) and node.value.value == self.self_name:
                 return Value(aliases=(node.attr.value,))
@@ -168,6 +182,19 @@ class ValueReader:
             holds = inner.holds if inner.holds == FACTORY else (TENSOR if inner.holds else "")
             return Value(holds, inner.fresh, inner.via, inner.via_args, inner.aliases)
         return UNKNOWN
+
+
+def is_frozen(
+    value: cst.BaseExpression | None, qualify: Callable[[cst.BaseExpression], str | None]
+) -> bool:
+    """`nn.Parameter(t, requires_grad=False)`: a parameter that no optimizer moves."""
+    if not isinstance(value, cst.Call) or qualify(value.func) not in PARAMETER_CLASSES:
+        return False
+    flag = next(
+        (a.value for a in value.args if a.keyword and a.keyword.value == "requires_grad"),
+        None,
+    )
+    return isinstance(flag, cst.Name) and flag.value == "False"
 
 
 def _display(whole: Value, first: list[Value]) -> Value:

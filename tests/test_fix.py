@@ -639,3 +639,79 @@ def test_what_a_replayed_statement_reads(code: str, names: set[str]) -> None:
     statement = cst.parse_statement(code)
     assert isinstance(statement, cst.SimpleStatementLine)
     assert reads(statement.body[0]) == names
+
+
+# -- the rules beyond buffers ----------------------------------------------------------------
+
+
+def test_a_rebuild_on_the_default_device_becomes_an_in_place_copy(tmp_path):
+    fixed, left = _fixed(tmp_path, (TREES["static"] / "wrong_device.py").read_text())
+    assert [f.class_name for f in left] == []
+    assert (
+        "    def reset_parameters(self) -> None:\n"
+        "        with torch.no_grad():\n"
+        "            cos, sin = self.rope_cache(device=self.cos.device)\n"
+        "            self.cos.copy_(cos)\n"
+        "            self.sin.copy_(sin)\n"
+    ) in fixed
+    assert (
+        "        with torch.no_grad(), torch.device(self.mask.device):\n"
+        "            self.mask.copy_(torch.tril(torch.ones(self.n, self.n)))\n"
+    ) in fixed
+
+
+def test_a_rebuild_in_a_helper_construction_runs_is_not_rewritten(tmp_path):
+    source = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Cached(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.n = n\n"
+        "        self._build()\n\n"
+        "    def _build(self):\n"
+        "        self.register_buffer('table', torch.arange(self.n))\n\n"
+        "    def reset_parameters(self):\n"
+        "        self._build()\n"
+    )
+    fixed, left = _fixed(tmp_path, source, unsafe=True)
+    assert fixed == source
+    assert [f.code for f in left] == ["BL003"]
+    assert "no automatic fix: `table` is rebuilt in `_build`, which construction may run" in (
+        left[0].message
+    )
+
+
+def test_an_attribute_becomes_a_buffer_in_the_files_style(tmp_path):
+    source = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Scaled(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.n = n\n"
+        "        self.scale = nn.Buffer(torch.ones(n))\n"
+        "        self.ids = torch.arange(n)\n\n"
+        "    def reset_parameters(self):\n"
+        "        with torch.no_grad():\n"
+        "            self.scale.fill_(1.0)\n"
+    )
+    fixed, left = _fixed(tmp_path, source)
+    assert left == []
+    assert "        self.ids = nn.Buffer(torch.arange(n), persistent=False)\n" in fixed
+    assert "            self.ids.copy_(torch.arange(self.n))\n" in fixed  # BL002's round
+
+
+def test_an_attribute_that_other_code_assigns_is_registered_only_unsafely(tmp_path):
+    source = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Cache(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.keys = torch.zeros(n)\n\n"
+        "    def forward(self, x):\n"
+        "        self.keys = x\n"
+        "        return x\n"
+    )
+    fixed, left = _fixed(tmp_path, source)
+    assert fixed == source
+    assert left[0].fix["applicability"] == "unsafe"
+    assert "registers `keys`, which other code assigns (line 11)" in left[0].fix["message"]
