@@ -99,7 +99,7 @@ class HookBody:
         kind = step.event.kind
         target = self_attribute(self.self_name, name)
         rerun: list[cst.CSTNode] = []  # original code the hook re-runs, judged for effects
-        if kind == "fill":
+        if kind in ("fill", "update"):
             generated = [small]
             rerun.append(small)
         elif kind == "assign" and isinstance(small, cst.Assign) and _is_tuple_target(small):

@@ -194,12 +194,16 @@ def _event_node(nodes: list[cst.CSTNode], kind: str, name: str) -> cst.CSTNode |
     calls = [n for n in nodes if isinstance(n, cst.Call)]
     if kind in ("assign", "buffer", "fill", "frozen") and statements:
         return statements[0]
+    if kind == "update":  # `self.b += 1`, or an in-place call as a fill is
+        updates = [n for n in nodes if isinstance(n, cst.AugAssign)]
+        if updates:
+            return updates[0]
     wanted = {"register": "register_buffer", "frozen": "register_parameter"}.get(kind, name)
     for call in reversed(calls):  # innermost first
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value == wanted:
             return call
-    if kind == "fill":
+    if kind in ("fill", "update"):
         for call in reversed(calls):
             if (dotted(call.func) or "").rsplit(".", 1)[-1].endswith("_"):
                 return call

@@ -15,7 +15,9 @@ from bufferlint.model import Project, torch_class
 
 # A frozen parameter (`nn.Parameter(t, requires_grad=False)`) is rebuilt as a buffer is.
 REGISTERING = ("register", "buffer", "frozen")
-BUILDING = (*REGISTERING, "assign", "fill")
+# An update (`self.b.mul_(2)`, `self.b += 1`) after construction built the buffer is
+# replayed as a fill is.
+BUILDING = (*REGISTERING, "assign", "fill", "update")
 
 
 @dataclass(frozen=True)
