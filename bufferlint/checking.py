@@ -36,7 +36,7 @@ def class_findings(
 def _judge_classes(
     project: Project, candidates: Candidates, select: frozenset[str], convention: Convention
 ) -> list[Finding]:
-    from bufferlint import analysis
+    from bufferlint import analysis, beyond
     from bufferlint.choice import Choice
     from bufferlint.rules import JudgedClass, class_rules
 
@@ -62,7 +62,7 @@ def _judge_classes(
             if chosen.is_template(source.path):
                 continue
             report = report_for(qualified, chosen)
-            if not report.built:
+            if not report.built and not beyond.opens(project, qualified):
                 continue
             parents = {
                 base: report_for(base, chosen)
@@ -70,7 +70,7 @@ def _judge_classes(
                 if base in project.classes and project.is_module(base)
             }
             judged = JudgedClass(
-                report, analysis.attributable(report, parents), chosen, source.path
+                report, analysis.attributable(report, parents), chosen, source.path, project
             )
             for rule in rules:
                 flag = rule.check(judged)

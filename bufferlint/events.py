@@ -14,6 +14,7 @@ from bufferlint.conventions import DISPATCHER_INIT_MODULES
 from bufferlint.facts import Event, MethodFacts
 from bufferlint.guards import PathGuard
 from bufferlint.syntax import argument, dotted, string_value
+from bufferlint.values import ValueReader, is_frozen
 
 if TYPE_CHECKING:
     from bufferlint.extract import Extractor
@@ -43,6 +44,8 @@ BUFFER_CLASSES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer"})
 # the stack it belongs to.
 INIT_MODULES = ("torch.nn.init.",)
 DISPATCH_INIT_MODULES = (*INIT_MODULES, *DISPATCHER_INIT_MODULES)
+# In-place methods that keep the tensor's identity without changing its values.
+NOT_UPDATES = frozenset({"requires_grad_", "share_memory_", "retain_grad_", "record_stream_"})
 
 Guards = tuple[PathGuard, ...]
 
@@ -72,6 +75,8 @@ class MethodWalker:
             self_name, extractor.code, extractor.qualify if dispatch else None
         )
         self.init_modules = DISPATCH_INIT_MODULES if dispatch else INIT_MODULES
+        self.values = ValueReader(self_name, extractor.qualify)
+        self.frozen_locals: dict[str, str] = {}  # local -> what its frozen parameter holds
 
     def is_self(self, node: cst.BaseExpression) -> bool:
         return isinstance(node, cst.Name) and node.value == self.self_name
@@ -115,6 +120,12 @@ class MethodWalker:
                     self.x.visit_class(stmt, f"{self.method.name}.<locals>.")
             elif isinstance(stmt, cst.FunctionDef):
                 continue  # a nested function runs only if called: not followed
+            elif isinstance(stmt, cst.With) and any(map(self.values.places, stmt.items)):
+                for item in stmt.items:
+                    self.expression(item.item, guards)
+                self.values.placed += 1
+                self.walk(stmt.body, guards)
+                self.values.placed -= 1
             else:
                 for expr in blocks.header_expressions(stmt):
                     self.expression(expr, guards)
@@ -141,11 +152,22 @@ class MethodWalker:
             elif node.value is not None:  # a bare annotation assigns nothing
                 targets.extend(_unpack(node.target))
             value = node.value
-            for target in targets:  # located before the value: the cursor only moves forward
-                self.assignment(node, target, value, guards)
+            for target, part in _paired(node, targets):  # located before the value: the
+                self.assignment(node, target, part, guards)  # cursor only moves forward
             if value is not None:
                 self.expression(value, guards)
+                for target in node.targets if isinstance(node, cst.Assign) else [node]:
+                    self.values.bind(target.target, value)
+                    if isinstance(target.target, cst.Name):
+                        self.frozen_locals.pop(target.target.value, None)
+                        if self.frozen(value):
+                            assert isinstance(value, cst.Call)
+                            data = self.classify(argument(value, 0, "data"))
+                            self.frozen_locals[target.target.value] = data
         elif isinstance(node, cst.AugAssign):
+            name = self.self_attr(node.target)
+            if name is not None:
+                self.emit("update", name, node, guards)
             self.expression(node.value, guards)
         elif isinstance(node, cst.Expr):
             self.expression(node.value, guards)
@@ -172,8 +194,12 @@ class MethodWalker:
                     value=self.classify(data),
                     persistent=persistent,
                 )
+            elif self.frozen(value):
+                assert isinstance(value, cst.Call)
+                data = argument(value, 0, "data")
+                self.emit("frozen", name, statement, guards, value=self.classify(data))
             else:
-                self.emit("assign", name, statement, guards)
+                self.emit("assign", name, statement, guards, **self.described(value))
             return
         name = self.self_attr(target)
         if name is not None:  # self.b[...] = ..., self.b.data = ...
@@ -198,6 +224,10 @@ class MethodWalker:
         if self.is_self(receiver):
             if method == "register_buffer":
                 self.register(node, guards)
+            elif method == "register_parameter" and self.frozen_value(node) is not None:
+                name = string_value(argument(node, 0, "name") or cst.Name("None"))
+                if name is not None:
+                    self.emit("frozen", name, node, guards, value=self.frozen_value(node))
             else:
                 self.emit("call", method, node, guards)
             return
@@ -218,6 +248,11 @@ class MethodWalker:
             if name is not None:
                 self.emit("fill", name, node, guards)
             return
+        if method.endswith("_") and not method.startswith("_") and method not in NOT_UPDATES:
+            name = self.self_attr(receiver)
+            if name is not None:
+                self.emit("update", name, node, guards)
+                return
         first = node.args[0].value if node.args else None
         if self.dispatch and len(node.args) > 1 and self.is_self(node.args[1].value):
             if isinstance(first, cst.Name) and first.value == self.owner_name:
@@ -233,7 +268,31 @@ class MethodWalker:
             return  # a computed name cannot be followed statically
         value = argument(node, 1, "tensor")
         persistent = _literal_bool(argument(node, 2, "persistent"))
-        self.emit("register", name, node, guards, value=self.classify(value), persistent=persistent)
+        self.emit(
+            "register",
+            name,
+            node,
+            guards,
+            value=self.classify(value),
+            persistent=persistent,
+            **self.described(value),
+        )
+
+    def frozen(self, value: cst.BaseExpression | None) -> bool:
+        return is_frozen(value, self.x.qualify)
+
+    def frozen_value(self, call: cst.Call) -> str | None:
+        """What `register_parameter(name, p)` registers when `p` is a frozen parameter,
+        written there or bound to a local: `classify`'s word for its data."""
+        param = argument(call, 1, "param")
+        if isinstance(param, cst.Name):
+            return self.frozen_locals.get(param.value)
+        if isinstance(param, cst.Call) and self.frozen(param):
+            return self.classify(argument(param, 0, "data"))
+        return None
+
+    def described(self, value: cst.BaseExpression | None) -> dict[str, object]:
+        return {} if value is None else self.values.fields(value, self.x.code)
 
     def classify(self, value: cst.BaseExpression | None) -> str:
         if value is None or (isinstance(value, cst.Name) and value.value == "None"):
@@ -246,6 +305,24 @@ class MethodWalker:
             if isinstance(value.func, cst.Attribute) and value.func.attr.value == "new_empty":
                 return "empty"
         return "computed"
+
+
+def _paired(
+    node: cst.Assign | cst.AnnAssign, targets: list[cst.BaseExpression]
+) -> list[tuple[cst.BaseExpression, cst.BaseExpression | None]]:
+    """Each target with the part of the value it receives: `a, b = x, y` pairs `a` with
+    `x`; otherwise every target receives the whole value."""
+    value = node.value
+    if (
+        isinstance(node, cst.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0].target, (cst.Tuple, cst.List))
+        and isinstance(value, (cst.Tuple, cst.List))
+        and len(value.elements) == len(targets) == len(node.targets[0].target.elements)
+        and not any(isinstance(e, cst.StarredElement) for e in value.elements)
+    ):
+        return [(t, e.value) for t, e in zip(targets, value.elements, strict=True)]
+    return [(t, value) for t in targets]
 
 
 def _unpack(target: cst.BaseExpression) -> list[cst.BaseExpression]:

@@ -165,6 +165,10 @@ class Extractor:
                     *node.params.kwonly_params,
                 )
             }
+            positional = (*node.params.posonly_params, *node.params.params)
+            method.params = tuple(
+                p.name.value for p in (*positional[1:], *node.params.kwonly_params)
+            )
             walker = MethodWalker(self, method, params[0].name.value, arguments)
             walker.walk(node.body, ())
             if node.name.value in DISPATCHERS and kind == "method" and len(params) > 1:

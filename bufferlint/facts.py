@@ -13,6 +13,16 @@ from dataclasses import dataclass, field
 
 from bufferlint.guards import PathGuard
 
+# torch functions that allocate a new tensor on the default device unless told another
+# (bufferlint.values reads them; the prefilter looks for their names).
+FACTORIES = frozenset(
+    """arange zeros ones full empty tensor as_tensor linspace logspace eye rand randn randint
+    randperm tril_indices triu_indices""".split()
+)
+# `Event.holds`: a tensor made by a factory call the statement itself writes (`self.x =
+# torch.zeros(n).float()`: the prefilter sees its text), or any other tensor.
+FACTORY, TENSOR = "factory", "tensor"
+
 
 @dataclass
 class Event:
@@ -21,7 +31,15 @@ class Event:
     kind: "register" (register_buffer), "buffer" (self.x = nn.Buffer(...)),
     "assign" (self.x = ..., which may also trigger a property setter), "fill"
     (an in-place overwrite), "call" (self.name(...)), "super" (super().name(...)),
-    "explicit" (Base.name(self, ...); `target` holds Base's qualified name).
+    "explicit" (Base.name(self, ...); `target` holds Base's qualified name), "frozen"
+    (self.x = nn.Parameter(t, requires_grad=False), or registered so), "update" (an
+    in-place change relative to the current value: self.x += 1, self.x.mul_(2)).
+
+    The last fields describe what an "assign" or "register" stores (bufferlint.values):
+    `holds` a tensor ("factory" when the statement's own text calls the factory), one
+    made on the default device (`fresh`, with the value's code in `code`), or the result
+    of `self.<via>(...)` called with `via_args` positional arguments and no device; and
+    the `self` attributes the value `aliases`.
     """
 
     kind: str
@@ -32,6 +50,12 @@ class Event:
     value: str = ""  # "none" | "empty" | "argument" | "computed" for register/buffer
     persistent: bool = True
     target: str = ""
+    holds: str = ""
+    fresh: bool = False
+    via: str = ""
+    via_args: int = 0
+    aliases: tuple[str, ...] = ()
+    code: str = ""
 
 
 @dataclass
@@ -43,6 +67,7 @@ class MethodFacts:
     # For a dispatcher (`_init_weights(self, module)`): what it does to `module`, whose
     # events carry the method's own line.
     dispatched: list[Event] = field(default_factory=list)
+    params: tuple[str, ...] = ()  # after `self`, positional ones first
 
 
 @dataclass

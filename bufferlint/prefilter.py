@@ -25,11 +25,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from bufferlint.conventions import DISPATCHERS
+from bufferlint.facts import FACTORIES
 
 # What a builder's code must contain: `self.register_buffer(...)`, or a call of
 # `torch.nn.Buffer` under its own name or an alias that the file imports it as.
 TOKENS = ("register_buffer", "Buffer")
 _CALL = r"\s*(?:\\\s*)*\("
+# The other tensors the rules judge start from a statement whose text shows them: a
+# frozen parameter (`requires_grad=False`), or an attribute assigned a factory call
+# (`self.x = torch.zeros(n)`, bufferlint.values.FACTORY). The text of each is a token too.
+_HOLDERS = re.compile(
+    r"requires_grad\s*=\s*False"
+    r"|\.\w+\s*(?::[^=\r\n]*)?=\s*[(\[{]?\s*(?:(?:\w+|\"[^\"\r\n]*\"|'[^'\r\n]*')\s*:\s*)?"
+    r"(?:\w+\s*\.\s*)*(?:" + "|".join(sorted(FACTORIES)) + r")\s*\("
+)
 
 
 def _tokens(text: str, aliases: Iterable[tuple[str, str]]) -> Iterator[int]:
@@ -42,6 +51,8 @@ def _tokens(text: str, aliases: Iterable[tuple[str, str]]) -> Iterator[int]:
     for name in dict.fromkeys(names):
         for match in _words(re.compile(re.escape(name) + _CALL), text):
             yield match.start()
+    for match in _HOLDERS.finditer(text):
+        yield match.start()
 
 
 # Statement flags. DISPATCH: the statement mentions a dispatcher (`_init_weights`), whose
@@ -198,7 +209,7 @@ def index(text: str, split: bool = False) -> FileIndex:
         if pair[0] != pair[1]
     }
     result = FileIndex(
-        tokens=any(token in text for token in TOKENS),  # refined by `split`
+        tokens=any(token in text for token in TOKENS) or _HOLDERS.search(text) is not None,
         headers=tuple(headers),
         aliases=tuple(sorted(aliases)),
         bindings=tuple(sorted(set(_bindings(text)))),

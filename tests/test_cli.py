@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from bufferlint.cli import main
-from bufferlint.rules import BL002
+from bufferlint.rules import BL002, RULES
 
 STATIC = Path(__file__).resolve().parent.parent / "fixtures" / "static"
 FLAGGED = BL002.example
@@ -86,7 +86,7 @@ def test_a_real_process_prints_no_traceback(project):
     result = bufferlint("--select", "BL9", cwd=project)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "bufferlint: error: --select: unknown rule selector `BL9`; known rules: BL001, BL002, BL100"
+        "bufferlint: error: --select: unknown rule selector `BL9`; known rules: " + ", ".join(RULES)
     ]
 
 

@@ -19,10 +19,12 @@ from bufferlint.config import (
     select_rules,
 )
 from bufferlint.exclusion import GitIgnore, PathFilter, parse_line
-from bufferlint.rules import BL001, BL002
+from bufferlint.rules import BL001, BL002, RULES
 from bufferlint.sources import discover as discover_files
 
 ROOT = Path(__file__).resolve().parent.parent
+# The class rules, BL001 to BL005.
+BL0 = {code for code in RULES if code.startswith("BL0")}
 # BL002's example has one finding; BL001's has one BL001.
 BL002_SOURCE = BL002.example
 BL001_SOURCE = BL001.example
@@ -91,14 +93,14 @@ def test_explicit_config_anchors_globs_at_cwd(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("layers", "expected"),
     [
-        ([], {"BL001", "BL002", "BL100"}),
+        ([], {*BL0, "BL100"}),
         ([(("BL001",), (), ())], {"BL001"}),
-        ([(("BL",), (), ("BL001",))], {"BL002", "BL100"}),
+        ([(("BL",), (), ("BL001",))], {*BL0 - {"BL001"}, "BL100"}),
         ([(None, ("BL001",), ("BL",))], {"BL001"}),  # the more specific selector wins
-        ([(None, ("BL001",), ("BL001",))], {"BL002", "BL100"}),  # a tie: ignore wins
-        ([(("ALL",), (), ("BL1",))], {"BL001", "BL002"}),
+        ([(None, ("BL001",), ("BL001",))], {*BL0 - {"BL001"}, "BL100"}),  # a tie: ignore wins
+        ([(("ALL",), (), ("BL1",))], BL0),
         ([(("BL001",), (), ()), (None, ("BL100",), ())], {"BL001", "BL100"}),
-        ([(None, (), ("BL100",)), (("BL0",), (), ())], {"BL001", "BL002"}),
+        ([(None, (), ("BL100",)), (("BL0",), (), ())], BL0),
     ],
 )
 def test_select_rules_layers(layers, expected):
@@ -124,7 +126,7 @@ def test_resolve_precedence(tmp_path):
     assert settings.convention.hooks == ("init_weights",)
     assert settings.exclude == ("gen",) and settings.extend_exclude == ("old",)
     assert settings.respect_gitignore is False
-    assert settings.per_file_ignores == (("tests/*", frozenset({"BL001", "BL002"})),)
+    assert settings.per_file_ignores == (("tests/*", frozenset(BL0)),)
     assert settings.project_root == str(tmp_path)
     cli = Overrides(
         select=("BL002",),
@@ -322,7 +324,7 @@ def test_readme_config_example_loads(tmp_path):
     snippet = section.split("```toml\n", 1)[1].split("```", 1)[0]
     config = load(write(tmp_path / "pyproject.toml", snippet))
     assert config.ignore == ("BL100",) and config.runtime.devices == 2
-    assert resolve(config, Overrides()).select == {"BL001", "BL002"}
+    assert resolve(config, Overrides()).select == BL0
 
 
 def test_a_named_folder_inside_an_ignored_one_is_linted(tmp_path):

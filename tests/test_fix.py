@@ -23,36 +23,41 @@ from click.testing import CliRunner
 from bufferlint.cli import main
 from bufferlint.engine import Settings, lint
 from bufferlint.fix import attach_fixes, fix_paths
-from bufferlint.rules import BL001, BL002
+from bufferlint.rules import BL001, BL002, RULES, fixable
 
 TESTS = Path(__file__).resolve().parent
 TREES = {"static": TESTS.parent / "fixtures" / "static", "cases": TESTS / "fix_cases"}
-EXPECT = re.compile(r"^\s*class (\w+)\b.*#\s*expect:\s*BL\d+")
+EXPECT = re.compile(r"^\s*class (\w+)\b.*#\s*expect:\s*(BL\d+)")
 # Fixes that need --unsafe-fixes, and why.
 UNSAFE = {
     "NnBuffer": "draws random numbers (`torch.randn`)",
     "RegistersOnUnknownBase": "whose base `somewhere_else.Base` bufferlint cannot see",
+    "AliasOfBuffer": "makes `original_inv_freq` a copy of buffer `inv_freq`",
 }
 RANDOM_BUFFERS = {("NnBuffer", "c")}  # rebuilt from fresh random numbers: only checked finite
-# Positive fixtures for which no safe rebuild exists, and what their finding says (none yet).
-NO_FIX: dict[str, str] = {}
+# Positive fixtures for which no safe fix exists, and what their finding says.
+NO_FIX = {"Collections": "`pair` holds a collection: register each tensor in it"}
 # Classes whose own hook defeats a dtype conversion, whatever the fix does.
 KEEPS_NO_DTYPE = {"ReRegistersPlaceholder": "its hook re-registers the buffer in float32"}
 
 
 def _positives() -> list[tuple[str, str, str]]:
-    """(tree, module, class) for every class a fixture marks as reported."""
+    """(tree, module, class) for every class a fixture marks as reported (by a rule that
+    has fixes)."""
     found = []
     for tree, root in TREES.items():
         for path in sorted(root.rglob("*.py")):
             module = ".".join(path.relative_to(root).with_suffix("").parts)
             for line in path.read_text().splitlines():
                 match = EXPECT.match(line)
-                if match:
+                if match and match.group(2) in fixable():
                     found.append((tree, module, match.group(1)))
+                    if RULES[match.group(2)].device_stand_in:
+                        ON_DEVICE.add(match.group(1))
     return found
 
 
+ON_DEVICE: set[str] = set()  # classes whose finding is about the device of a rebuild
 POSITIVE = _positives()
 
 
@@ -159,9 +164,24 @@ def _materialized(cls: type, args: list[object], dtype: object) -> object:
     return module
 
 
+def _tensors(module: object) -> dict[str, object]:
+    """What the rules judge of a module: its buffers, its frozen parameters, and the
+    tensors it holds in plain attributes (the first, in a tuple, list or dict)."""
+    torch = pytest.importorskip("torch")
+    out = dict(module.named_buffers())  # type: ignore[attr-defined]
+    out |= {n: p for n, p in module.named_parameters() if not p.requires_grad}  # type: ignore[attr-defined]
+    for name, value in vars(module).items():
+        first = next(iter(value.values()), None) if isinstance(value, dict) else value
+        if isinstance(value, (tuple, list)):
+            first = value[0] if value else None
+        if isinstance(first, torch.Tensor) and not name.startswith("_"):
+            out[name] = first
+    return out
+
+
 def _wrong_buffers(cls: type, dtype: object = None) -> list[str]:
-    """Buffers of a materialized instance that differ from an eagerly built one (value,
-    device or dtype); buffers that are uninitialized in the eager instance too are skipped."""
+    """Tensors of a materialized instance that differ from an eagerly built one (value,
+    device or dtype); those uninitialized in the eager instance too are skipped."""
     torch = pytest.importorskip("torch")
     args = _arguments(cls)
     with _uninitialized_is_nan():
@@ -169,9 +189,9 @@ def _wrong_buffers(cls: type, dtype: object = None) -> list[str]:
         if dtype is not None:
             eager.to(dtype)
         late = _materialized(cls, args, dtype)
-    got = dict(late.named_buffers())
+    got = _tensors(late)
     wrong = []
-    for name, want in eager.named_buffers():
+    for name, want in _tensors(eager).items():
         if want.is_floating_point() and torch.isnan(want).any():
             continue  # a placeholder: garbage by design
         have = got[name]
@@ -190,10 +210,59 @@ FIXED = [case for case in POSITIVE if case[2] not in NO_FIX]
 
 @pytest.mark.parametrize(("tree", "module", "name"), FIXED, ids=[f"{m}.{c}" for _, m, c in FIXED])
 def test_fixed_class_rebuilds_its_buffers_after_to_empty(trees, tree, module, name):
-    with _imported(trees["unfixed"] / tree, module) as loaded:
-        assert _wrong_buffers(getattr(loaded, name)), "the unfixed class should show the bug"
+    if name not in ON_DEVICE:  # on a CPU, shown by test_fixed_rebuild_stays_on_the_modules_device
+        with _imported(trees["unfixed"] / tree, module) as loaded:
+            assert _wrong_buffers(getattr(loaded, name)), "the unfixed class should show the bug"
     with _imported(trees["fixed"] / tree, module) as loaded:
         assert _wrong_buffers(getattr(loaded, name)) == []
+
+
+def _replaced(cls: type) -> list[str]:
+    """Buffers whose tensor the hooks replace after `to_empty()`, with where the new one is
+    made while the default device is `meta` (bufferlint.runtime.standin): a tensor rebuilt
+    in place stays where materialization put it."""
+    torch = pytest.importorskip("torch")
+    with torch.device("meta"):
+        module = cls(*_arguments(cls))
+    module.to_empty(device="cpu")
+    before = {name: b.data_ptr() for name, b in module.named_buffers()}
+    with torch.device("meta"):
+        for sub in module.modules():
+            if callable(getattr(sub, "reset_parameters", None)):
+                sub.reset_parameters()
+    return [
+        f"{name}: {b.device}"
+        for name, b in module.named_buffers()
+        if b.device.type == "meta" or b.data_ptr() != before.get(name)
+    ]
+
+
+ROUTED = [case for case in FIXED if case[2] in ON_DEVICE]
+
+
+@pytest.mark.parametrize(("tree", "module", "name"), ROUTED, ids=[c for _, _, c in ROUTED])
+def test_fixed_rebuild_stays_on_the_modules_device(trees, tree, module, name):
+    """On a CPU the default device is the module's: the hooks run with `meta` as the
+    default device, so that a rebuild made there shows; the fixed hook rebuilds in place."""
+    with _imported(trees["unfixed"] / tree, module) as loaded:
+        moved = _replaced(getattr(loaded, name))
+        assert moved and all(m.endswith(": meta") for m in moved), moved
+    with _imported(trees["fixed"] / tree, module) as loaded:
+        try:
+            assert _replaced(getattr(loaded, name)) == []
+        except NotImplementedError:  # computes on the default device, then copies in place
+            with _imported(trees["fixed"] / tree, module) as again:
+                assert _same_storage_after_hooks(getattr(again, name))
+
+
+def _same_storage_after_hooks(cls: type) -> bool:
+    torch = pytest.importorskip("torch")
+    with torch.device("meta"):
+        module = cls(*_arguments(cls))
+    module.to_empty(device="cpu")
+    before = {name: b.data_ptr() for name, b in module.named_buffers()}
+    module.reset_parameters()
+    return before == {name: b.data_ptr() for name, b in module.named_buffers()}
 
 
 @pytest.mark.parametrize(("tree", "module", "name"), FIXED, ids=[f"{m}.{c}" for _, m, c in FIXED])
@@ -224,9 +293,8 @@ def test_lit_gpt_own_fix_loses_a_dtype_conversion_that_ours_keeps(trees):
 def test_every_positive_fixture_is_fixed_or_says_why_not(trees):
     left = {}
     for tree in TREES:
-        left.update(
-            {f.class_name: f for f in lint([str(trees["fixed"] / tree)], Settings()).findings}
-        )
+        found = fix_paths([str(trees["fixed"] / tree)], Settings(), unsafe=True).result.findings
+        left.update({f.class_name: f for f in found if f.code in fixable()})
     assert set(left) == set(NO_FIX)
     for name, reason in NO_FIX.items():
         assert f"no automatic fix: {reason}" in left[name].message
@@ -238,8 +306,9 @@ def test_every_positive_fixture_is_fixed_or_says_why_not(trees):
 def test_only_safe_fixes_without_unsafe_fixes(tmp_path):
     shutil.copytree(TREES["static"], tmp_path / "static")
     run = fix_paths([str(tmp_path)], Settings())
-    left = {f.class_name: f for f in run.result.findings}
-    assert set(left) == set(UNSAFE)
+    left = {f.class_name: f for f in run.result.findings if f.code in fixable()}
+    assert set(left) == set(UNSAFE) | set(NO_FIX)
+    left = {name: f for name, f in left.items() if name in UNSAFE}
     for name, reason in UNSAFE.items():
         fix = left[name].fix
         assert fix is not None and fix["applicability"] == "unsafe"
@@ -250,7 +319,8 @@ def test_only_safe_fixes_without_unsafe_fixes(tmp_path):
 
 def test_second_fix_changes_nothing(trees):
     run = fix_paths([str(trees["fixed"])], Settings(), unsafe=True)
-    assert run.texts == {} and run.fixed == [] and run.result.findings == []
+    left = [f for f in run.result.findings if f.code in fixable() and f.class_name not in NO_FIX]
+    assert run.texts == {} and run.fixed == [] and left == []
 
 
 # -- what the fixes look like ------------------------------------------------------------------
@@ -569,3 +639,79 @@ def test_what_a_replayed_statement_reads(code: str, names: set[str]) -> None:
     statement = cst.parse_statement(code)
     assert isinstance(statement, cst.SimpleStatementLine)
     assert reads(statement.body[0]) == names
+
+
+# -- the rules beyond buffers ----------------------------------------------------------------
+
+
+def test_a_rebuild_on_the_default_device_becomes_an_in_place_copy(tmp_path):
+    fixed, left = _fixed(tmp_path, (TREES["static"] / "wrong_device.py").read_text())
+    assert [f.class_name for f in left] == []
+    assert (
+        "    def reset_parameters(self) -> None:\n"
+        "        with torch.no_grad():\n"
+        "            cos, sin = self.rope_cache(device=self.cos.device)\n"
+        "            self.cos.copy_(cos)\n"
+        "            self.sin.copy_(sin)\n"
+    ) in fixed
+    assert (
+        "        with torch.no_grad(), torch.device(self.mask.device):\n"
+        "            self.mask.copy_(torch.tril(torch.ones(self.n, self.n)))\n"
+    ) in fixed
+
+
+def test_a_rebuild_in_a_helper_construction_runs_is_not_rewritten(tmp_path):
+    source = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Cached(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.n = n\n"
+        "        self._build()\n\n"
+        "    def _build(self):\n"
+        "        self.register_buffer('table', torch.arange(self.n))\n\n"
+        "    def reset_parameters(self):\n"
+        "        self._build()\n"
+    )
+    fixed, left = _fixed(tmp_path, source, unsafe=True)
+    assert fixed == source
+    assert [f.code for f in left] == ["BL003"]
+    assert "no automatic fix: `table` is rebuilt in `_build`, which construction may run" in (
+        left[0].message
+    )
+
+
+def test_an_attribute_becomes_a_buffer_in_the_files_style(tmp_path):
+    source = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Scaled(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.n = n\n"
+        "        self.scale = nn.Buffer(torch.ones(n))\n"
+        "        self.ids = torch.arange(n)\n\n"
+        "    def reset_parameters(self):\n"
+        "        with torch.no_grad():\n"
+        "            self.scale.fill_(1.0)\n"
+    )
+    fixed, left = _fixed(tmp_path, source)
+    assert left == []
+    assert "        self.ids = nn.Buffer(torch.arange(n), persistent=False)\n" in fixed
+    assert "            self.ids.copy_(torch.arange(self.n))\n" in fixed  # BL002's round
+
+
+def test_an_attribute_that_other_code_assigns_is_registered_only_unsafely(tmp_path):
+    source = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Cache(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.keys = torch.zeros(n)\n\n"
+        "    def forward(self, x):\n"
+        "        self.keys = x\n"
+        "        return x\n"
+    )
+    fixed, left = _fixed(tmp_path, source)
+    assert fixed == source
+    assert left[0].fix["applicability"] == "unsafe"
+    assert "registers `keys`, which other code assigns (line 11)" in left[0].fix["message"]

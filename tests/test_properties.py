@@ -329,7 +329,10 @@ def check(spec: ClassSpec, workdir: Path) -> None:
     for finding in lint_source(
         str(path), source, Settings(convention=select(None, (HOOK,)))
     ).findings:
-        assert finding.code in ("BL001", "BL002"), finding.message
+        assert finding.code in ("BL001", "BL002", "BL003"), finding.message
+        if finding.code == "BL003":  # rebuilt, on the default device: not missing
+            assert not {b.name for b in finding.buffers} & missing[finding.class_name]
+            continue
         reported[finding.class_name] |= {b.name for b in finding.buffers}
     for name in classes:
         assert reported[name] <= missing[name], f"class {name}:\n{source}"

@@ -104,3 +104,78 @@ def test_lazily_parses_ancestors_outside_the_linted_files():
     target = FIXTURES / "pkg" / "layers" / "attention.py"
     findings = lint([str(target)], Settings()).findings
     assert {f.class_name for f in findings} == {"RelativeChild", "ReExportedChild"}
+
+
+def test_messages_of_the_rules_beyond_buffers(findings):
+    by_class = {f.class_name: f for f in findings}
+    first_fix = by_class["FirstFix"].message
+    assert "with `self.rope_cache()` (line 24), which leaves `rope_cache`'s `device`" in first_fix
+    assert "pass `device=self.cos.device`" in first_fix
+    assert "made on the default device" in by_class["ReRegisters"].message
+    alias = by_class["AliasOfBuffer"]
+    assert alias.code == "BL004" and "aliases buffer `inv_freq`" in alias.message
+    assert "has no `reset_parameters`" in by_class["RegisteredFrozen"].message
+    assert "does not rebuild frozen parameter `freqs`" in by_class["FrozenFreqs"].message
+    shifts = by_class["ShiftsPositions"].message
+    assert "relative to its current value (line 15)" in shifts
+    assert "reads the garbage it means to repair" in shifts
+
+
+TORCHTITAN = """\
+import torch
+from torch import nn
+
+
+class Rope(nn.Module):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+        self.register_buffer("freqs", self._freqs(), persistent=False)
+        self.scale = nn.Parameter(torch.ones(n), requires_grad=False)
+
+    def _freqs(self, device=None) -> torch.Tensor:
+        return torch.arange(self.n, device=device).float()
+
+    def init_weights(self, buffer_device=None) -> None:
+        buffer_device = buffer_device or self.freqs.device
+        with torch.device(buffer_device):
+            self.freqs = self._freqs()
+        with torch.no_grad():
+            self.scale.fill_(1.0)
+
+    def reset_parameters(self) -> None:
+        self.freqs = self._freqs()
+"""
+
+
+def test_rules_beyond_buffers_judge_the_conventions_hooks(tmp_path):
+    """The same class under two conventions: `init_weights` places its rebuild and
+    rebuilds the frozen parameter; `reset_parameters` does neither."""
+    path = tmp_path / "rope.py"
+    path.write_text(TORCHTITAN)
+    default = lint([str(path)], Settings()).findings
+    assert sorted(f.code for f in default) == ["BL003", "BL005"]
+    titan = Settings(convention=select("reset-methods", ("init_weights",)))
+    assert lint([str(path)], titan).findings == []
+
+
+def test_tensor_rules_agree_with_and_without_the_prefilter(tmp_path):
+    """A tensor attribute opens a class to the rules only where the prefilter sees it: in
+    the class's own statement or a parent's, in any file."""
+    (tmp_path / "base.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Base(nn.Module):\n"
+        "    def __init__(self, n):\n        super().__init__()\n"
+        "        self.ids = torch.arange(n)\n"
+    )
+    (tmp_path / "child.py").write_text(
+        "import torch\nfrom base import Base\n\n\nclass Child(Base):\n"
+        "    def __init__(self, n):\n        super().__init__(n)\n"
+        "        table = torch.zeros(n)\n        self.table = table\n\n\n"
+        "class Alone(torch.nn.Module):\n    def __init__(self, n):\n"
+        "        super().__init__()\n        t = torch.ones(n)\n        self.t = t\n"
+    )
+    runs = [
+        {(f.class_name, tuple(f.buffer_names)) for f in lint([str(tmp_path)], s).findings}
+        for s in (Settings(), Settings(prefilter=False))
+    ]
+    assert runs[0] == runs[1] == {("Base", ("ids",)), ("Child", ("table",))}

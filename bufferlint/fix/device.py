@@ -14,11 +14,19 @@ class PassDevice(cst.CSTTransformer):
     """Passes `device=self.<buffer>.device` to `self.helper(...)` calls whose helper takes a
     `device` parameter that construction left at its default."""
 
-    def __init__(self, workspace: Workspace, qualified: str, self_name: str, buffer: str) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        qualified: str,
+        self_name: str,
+        buffer: str,
+        parameter: str = "device",
+    ) -> None:
         self.workspace = workspace
         self.qualified = qualified  # the class whose helpers `self.helper` finds
         self.self_name = self_name
         self.buffer = buffer
+        self.parameter = parameter  # the helpers' device parameter (the convention's)
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         func = updated.func
@@ -36,12 +44,13 @@ class PassDevice(cst.CSTTransformer):
         params = located[1].params
         positional = [p.name.value for p in (*params.posonly_params, *params.params)][1:]
         accepted = positional + [p.name.value for p in params.kwonly_params]
-        if "device" not in accepted or any(a.star for a in updated.args):
+        parameter = self.parameter
+        if parameter not in accepted or any(a.star for a in updated.args):
             return updated
-        if any(a.keyword is not None and a.keyword.value == "device" for a in updated.args):
+        if any(a.keyword is not None and a.keyword.value == parameter for a in updated.args):
             return updated
         given = sum(1 for a in updated.args if a.keyword is None)
-        if "device" in positional and positional.index("device") < given:
+        if parameter in positional and positional.index(parameter) < given:
             return updated
         device = cst.Attribute(
             value=self_attribute(self.self_name, self.buffer), attr=cst.Name("device")
@@ -54,5 +63,5 @@ class PassDevice(cst.CSTTransformer):
         equal = cst.AssignEqual(
             whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
         )
-        args.append(cst.Arg(keyword=cst.Name("device"), value=device, equal=equal))
+        args.append(cst.Arg(keyword=cst.Name(parameter), value=device, equal=equal))
         return updated.with_changes(args=args)

@@ -21,6 +21,10 @@ def render(index: SourceIndex, plans: Sequence[Plan]) -> str:
     fixed classes are regenerated; the rest of the text is copied as it is."""
     replacements: dict[int, cst.CSTNode] = {}
     ancestors: set[int] = set()
+    for plan in plans:  # statements rewritten where they stand, before their classes
+        for old, new in plan.swaps:
+            replacements[id(old)] = new
+            ancestors.update(id(a) for a in index.ancestors(old))
     depth = {id(p): sum(1 for _ in index.ancestors(p.class_node)) for p in plans}
     for plan in sorted(plans, key=lambda p: -depth[id(p)]):  # inner classes first
         inner = _replace(plan.class_node, replacements, ancestors)
@@ -45,7 +49,8 @@ def render(index: SourceIndex, plans: Sequence[Plan]) -> str:
     text = "".join(pieces) + text[cursor:]
     needed: dict[str, str] = {}  # local name -> qualified, for the imports to add
     for plan in plans:
-        if plan.body and not plan.torch:
+        swapped = any(isinstance(new, cst.With) for _, new in plan.swaps)
+        if (plan.body or swapped) and not plan.torch:
             needed["torch"] = "torch"
         needed.update(plan.imports)
     return _add_imports(text, needed) if needed else text
@@ -179,7 +184,9 @@ def edits(before: str, after: str) -> list[dict[str, Any]]:
 
 
 def _rewrite_class(node: cst.ClassDef, plan: Plan) -> cst.ClassDef:
-    if not isinstance(node.body, cst.IndentedBlock):
+    if not isinstance(node.body, cst.IndentedBlock) or not (
+        plan.create or plan.add_super or plan.body
+    ):
         return node
     body = list(node.body.body)
     if plan.create:

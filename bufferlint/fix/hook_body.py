@@ -99,7 +99,7 @@ class HookBody:
         kind = step.event.kind
         target = self_attribute(self.self_name, name)
         rerun: list[cst.CSTNode] = []  # original code the hook re-runs, judged for effects
-        if kind == "fill":
+        if kind in ("fill", "update"):
             generated = [small]
             rerun.append(small)
         elif kind == "assign" and isinstance(small, cst.Assign) and _is_tuple_target(small):
@@ -275,9 +275,12 @@ def _built_value(
 ) -> cst.BaseExpression | None:
     if kind == "register" and isinstance(node, cst.Call):
         return argument(node, 1, "tensor")
+    if kind == "frozen" and isinstance(node, cst.Call):  # register_parameter(name, param)
+        param = argument(node, 1, "param")
+        return argument(param, 0, "data") if isinstance(param, cst.Call) else param
     if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
         value = small.value
-        if kind == "buffer" and isinstance(value, cst.Call):
+        if kind in ("buffer", "frozen") and isinstance(value, cst.Call):
             return argument(value, 0, "data")
         if kind == "assign":
             return value

@@ -192,14 +192,18 @@ def _event_node(nodes: list[cst.CSTNode], kind: str, name: str) -> cst.CSTNode |
     """Of the nodes at an event's position (outermost first), the one it was recorded for."""
     statements = [n for n in nodes if isinstance(n, (cst.Assign, cst.AnnAssign))]
     calls = [n for n in nodes if isinstance(n, cst.Call)]
-    if kind in ("assign", "buffer", "fill") and statements:
+    if kind in ("assign", "buffer", "fill", "frozen") and statements:
         return statements[0]
-    wanted = {"register": "register_buffer"}.get(kind, name)
+    if kind == "update":  # `self.b += 1`, or an in-place call as a fill is
+        updates = [n for n in nodes if isinstance(n, cst.AugAssign)]
+        if updates:
+            return updates[0]
+    wanted = {"register": "register_buffer", "frozen": "register_parameter"}.get(kind, name)
     for call in reversed(calls):  # innermost first
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value == wanted:
             return call
-    if kind == "fill":
+    if kind in ("fill", "update"):
         for call in reversed(calls):
             if (dotted(call.func) or "").rsplit(".", 1)[-1].endswith("_"):
                 return call

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from bufferlint import analysis
+from bufferlint import analysis, beyond
 from bufferlint.conventions import Convention
 from bufferlint.facts import ClassFacts
 from bufferlint.findings import Finding
@@ -60,6 +60,10 @@ class Plan:
     imports: dict[str, str]  # other imports the rebuild needs there: local name -> qualified
     annotate: bool  # the class annotates its methods: give the new hook `-> None`
     reasons: list[str] = field(default_factory=list)  # why the fix is unsafe
+    # Statements rewritten where they stand (bufferlint.fix.swaps): (old, new) nodes of
+    # `index`'s tree, and what the message says of them.
+    swaps: list[tuple[cst.CSTNode, cst.CSTNode]] = field(default_factory=list)
+    what: str = ""
 
     @property
     def applicability(self) -> str:
@@ -67,29 +71,61 @@ class Plan:
 
     @property
     def message(self) -> str:
-        names = _names(self.rebuilt) if self.rebuilt else ""
+        unsafe = f" (unsafe: it {'; it '.join(self.reasons)})" if self.reasons else ""
+        if self.what:
+            return self.what + unsafe
+        listed = names(self.rebuilt) if self.rebuilt else ""
         call = f"call `super().{self.hook}()`"
         if self.create:
             text = f"Add `{self.hook}`"
             parts = [f"calls `super().{self.hook}()`"] if self.add_super else []
-            parts += [f"rebuilds {names}"] if self.rebuilt else []
+            parts += [f"rebuilds {listed}"] if self.rebuilt else []
             text += " that " + " and ".join(parts)
         elif self.add_super:
-            text = f"In `{self.hook}`, {call}" + (f" and rebuild {names}" if self.rebuilt else "")
+            text = f"In `{self.hook}`, {call}" + (f" and rebuild {listed}" if self.rebuilt else "")
         else:
-            text = f"Rebuild {names} in `{self.hook}`"
-        if self.reasons:
-            text += f" (unsafe: it {'; it '.join(self.reasons)})"
-        return text
+            text = f"Rebuild {listed} in `{self.hook}`"
+        return text + unsafe
 
 
-def _names(names: Sequence[str]) -> str:
-    quoted = [f"`{n}`" for n in names]
+def names(listed: Sequence[str]) -> str:
+    """`a`, `b` and `c`."""
+    quoted = [f"`{n}`" for n in listed]
     return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
+def fix_kind(finding: Finding) -> str:
+    """What the finding's rule fixes (`Rule.fix_kind`)."""
+    from bufferlint.rules import RULES
+
+    rule = RULES.get(finding.code or "")
+    return rule.fix_kind if rule is not None else "buffers"
+
+
+def left(project: Project, fix: Plan, convention: Convention) -> list[str]:
+    """What the fixed class still gets wrong, of what `fix` is for."""
+    kind = fix_kind(fix.finding)
+    report = analysis.account(project, fix.qualified, convention)
+    if kind == "buffers":
+        return [b.name for b in report.missing]
+    tensors = beyond.account(project, fix.qualified, convention, report)
+    if kind == "frozen":
+        found = [s.name for s in tensors.frozen]
+    elif kind == "device":
+        found = [w.built.name for w in tensors.wrong_device]
+    else:
+        found = [a.site.name for a in tensors.attributes]
+    return [name for name in found if name in fix.rebuilt]
+
+
 def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan:
-    """The fix for one BL001/BL002 finding; raises Unavailable with the reason there is none."""
+    """The fix for one finding; raises Unavailable with the reason there is none."""
+    kind = fix_kind(finding)
+    if kind in ("device", "register"):
+        from bufferlint.fix import swaps
+
+        made = swaps.device_plan if kind == "device" else swaps.register_plan
+        return made(finding, workspace, convention)
     qualified = f"{finding.module}.{finding.class_name}"
     project = workspace.project
     located = workspace.class_node(qualified)
@@ -101,6 +137,8 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
 
     report = analysis.account(project, qualified, convention)
     targets = [b.name for b in report.missing]
+    if kind == "frozen":
+        targets = [s.name for s in beyond.account(project, qualified, convention, report).frozen]
     steps = trace.construction(project, qualified)
     built = trace.buildings(steps)
     all_buffers = frozenset(built)
@@ -110,7 +148,7 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
     )
     first_built = {}
     for step in steps:
-        if step.event.kind in ("register", "buffer"):
+        if step.event.kind in trace.REGISTERING:
             first_built.setdefault(step.event.name, step.index)
     targets.sort(key=lambda name: first_built.get(name, 0))
     body = HookBody(workspace, qualified, index, self_name, effects, steps, all_buffers)

@@ -240,6 +240,10 @@ class SideEffects:
         return [f"calls `super().{name}()`, which {r}" for r in reasons[:1]]
 
 
+# torch.nn classes that wrap a tensor rather than build a module.
+TENSORS = frozenset({"Parameter", "Buffer"})
+
+
 def _library_call(qualified: str, call: cst.Call) -> list[str]:
     last = qualified.rsplit(".", 1)[-1]
     if qualified.startswith(("torch.", "numpy.")) or qualified in ("torch", "numpy"):
@@ -249,7 +253,7 @@ def _library_call(qualified: str, call: cst.Call) -> list[str]:
             return [f"draws random numbers (`{qualified}`)"]
         if qualified.startswith("torch.nn.init.") and last not in CONSTANT_INITS:
             return [f"draws random numbers (`{qualified}`)"]
-        if qualified.startswith("torch.nn.") and last[:1].isupper():
+        if qualified.startswith("torch.nn.") and last[:1].isupper() and last not in TENSORS:
             return [f"builds a module (`{qualified}`), which draws random numbers"]
         if last.startswith("set_") or last in ("manual_seed", "seed"):
             return [f"changes global state (`{qualified}`)"]

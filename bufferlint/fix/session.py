@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bufferlint import analysis, conventions
+from bufferlint import conventions
 from bufferlint.cache import digest_of
 from bufferlint.conventions import Convention
 from bufferlint.engine import Result, Settings, lint
@@ -23,7 +23,7 @@ from bufferlint.fix import dispatcher, files
 from bufferlint.fix.edit import edits as _edits
 from bufferlint.fix.edit import render
 from bufferlint.fix.memo import FixMemo
-from bufferlint.fix.plan import Plan, plan
+from bufferlint.fix.plan import Plan, left, plan
 from bufferlint.fix.replay import Unavailable
 from bufferlint.fix.settled import Gaps, Settled, settled
 from bufferlint.fix.workspace import Loaded, Workspace
@@ -344,10 +344,9 @@ def prove(
         if not project.has_class(fix.qualified):
             failed.append((fix, "the fixed class could not be found again"))
             continue
-        judged = judged_under(fix.finding, convention)
-        left = [b.name for b in analysis.account(project, fix.qualified, judged).missing]
-        if left:
-            names = ", ".join(f"`{n}`" for n in left)
+        wrong = left(project, fix, judged_under(fix.finding, convention))
+        if wrong:
+            names = ", ".join(f"`{n}`" for n in wrong)
             failed.append((fix, f"the fixed hook would still not rebuild {names}"))
     return fixed, failed
 

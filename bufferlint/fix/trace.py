@@ -13,7 +13,11 @@ from bufferlint.facts import Event, MethodFacts
 from bufferlint.guards import CONFIG, FALSE, STATE, TRUE, PathGuard, Truth
 from bufferlint.model import Project, torch_class
 
-BUILDING = ("register", "buffer", "assign", "fill")
+# A frozen parameter (`nn.Parameter(t, requires_grad=False)`) is rebuilt as a buffer is.
+REGISTERING = ("register", "buffer", "frozen")
+# An update (`self.b.mul_(2)`, `self.b += 1`) after construction built the buffer is
+# replayed as a fill is.
+BUILDING = (*REGISTERING, "assign", "fill", "update")
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ def guard_values(steps: list[Step]) -> dict[int, list[Truth]]:
     stays true for the `register_buffer("sin", ...)` after `register_buffer("cos", ...)`
     in the same branch, so a guard keeps the value it had at the first step under it.
     """
-    buffers = {s.event.name for s in steps if s.event.kind in ("register", "buffer")}
+    buffers = {s.event.name for s in steps if s.event.kind in REGISTERING}
     registered: dict[str, str] = {}
     open_guards: list[tuple[PathGuard, Truth]] = []  # the guards of the branch being run
     out: dict[int, list[Truth]] = {}
@@ -146,7 +150,7 @@ def guard_values(steps: list[Step]) -> dict[int, list[Truth]]:
             value = guards.during_construction(guard.condition, registered, buffers)
             open_guards.append((guard, guards.on_path(guard, value)))
         out[step.index] = [value for _, value in open_guards]
-        if step.event.kind in ("register", "buffer") and combine(out[step.index]) != FALSE:
+        if step.event.kind in REGISTERING and combine(out[step.index]) != FALSE:
             registered[step.event.name] = step.event.value
     return out
 
@@ -167,7 +171,7 @@ def buildings(steps: list[Step]) -> dict[str, Building]:
     branch construction cannot have taken (`hasattr` of a buffer not registered yet) are
     dropped, and steps that depend on a tensor's state are set aside.
     """
-    buffers = {s.event.name for s in steps if s.event.kind in ("register", "buffer")}
+    buffers = {s.event.name for s in steps if s.event.kind in REGISTERING}
     values = guard_values(steps)
     registered: set[str] = set()
     out: dict[str, Building] = {}
@@ -183,7 +187,7 @@ def buildings(steps: list[Step]) -> dict[str, Building]:
             building.skipped.append(step)
             continue
         certain = status == TRUE
-        if event.kind in ("register", "buffer"):
+        if event.kind in REGISTERING:
             registered.add(event.name)
             if event.value == "computed":
                 building.steps = [step] if certain else [*building.steps, step]

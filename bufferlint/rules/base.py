@@ -7,11 +7,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:  # the analysis imports LibCST, which `--version` must not wait for
     from bufferlint.analysis import Built, ClassReport
+    from bufferlint.beyond import Tensors
     from bufferlint.conventions import Convention
+    from bufferlint.model import Project
 
 DOCS_URL = "https://github.com/bufferlint/bufferlint/blob/main/rules/{code}.md"
 
@@ -35,7 +38,14 @@ class Rule:
     )
     references: ClassVar[tuple[str, ...]] = ()
     fixable: ClassVar[bool] = False  # `--fix` can write a fix for its findings
+    # What that fix does (bufferlint.fix.plan): rebuild the "buffers" or the "frozen"
+    # parameters in the hook, move a hook's rebuild onto the buffer's "device", or
+    # "register" an attribute as a buffer.
+    fix_kind: ClassVar[str] = "buffers"
     runtime_checked: ClassVar[bool] = False  # `--runtime` can build and judge its findings
+    # `--runtime` also runs the hooks with the default device away from the module's, so
+    # that a tensor made on the default device shows up on one device (docs/runtime.md).
+    device_stand_in: ClassVar[bool] = False
     level: ClassVar[str] = "error"  # SARIF and CI annotation level
 
     @property
@@ -55,6 +65,16 @@ class JudgedClass:
     missing: Sequence[Built]
     convention: Convention
     path: str  # the file the class is in, for naming other files relative to it
+    project: Project | None = None  # the class model, for the rules beyond buffers
+
+    @cached_property
+    def tensors(self) -> Tensors:
+        """The class's tensors beyond buffers (bufferlint.beyond), computed once for the
+        rules that ask."""
+        from bufferlint import beyond
+
+        assert self.project is not None
+        return beyond.account(self.project, self.report.qualified, self.convention, self.report)
 
 
 @dataclass(frozen=True)
@@ -79,14 +99,15 @@ class DirectiveRule(Rule):
         raise NotImplementedError
 
 
-def describe(buffers: Sequence[Built], path: str) -> str:
-    """`cos` (line 12, non-persistent) and `sin` (line 13 of base.py, persistent)."""
+def describe(buffers: Sequence[Built], path: str, persistence: bool = True) -> str:
+    """`cos` (line 12, non-persistent) and `sin` (line 13 of base.py, persistent); without
+    `persistence`, for tensors that are no buffers: `x` (line 12)."""
     parts = []
     for b in buffers:
-        where = (
-            f"line {b.line}" if b.path == path else f"line {b.line} of {_relative(b.path, path)}"
-        )
-        parts.append(f"`{b.name}` ({where}, {'persistent' if b.persistent else 'non-persistent'})")
+        where = f"line {b.line}" if b.path == path else f"line {b.line} of {relative(b.path, path)}"
+        if persistence:
+            where += ", persistent" if b.persistent else ", non-persistent"
+        parts.append(f"`{b.name}` ({where})")
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -145,5 +166,5 @@ def _base(convention: Convention) -> str:
     return convention.bases[0].rpartition(".")[2]
 
 
-def _relative(target: str, start: str) -> str:
+def relative(target: str, start: str) -> str:
     return os.path.relpath(target, os.path.dirname(start))

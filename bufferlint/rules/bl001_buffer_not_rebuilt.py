@@ -114,6 +114,9 @@ class RotaryEmbedding(nn.Module):
         missing = judged.missing
         if not missing or judged.report.has_hook is False:
             return None  # no hook at all is BL002's
+        updated = _updated(judged)
+        if updated:
+            return Flag(_update_message(judged, updated) + caveats(judged, missing), missing)
         noun, them, their = pronouns(missing)
         text = (
             f"{rebuilder(judged)} does not rebuild {noun} "
@@ -121,3 +124,32 @@ class RotaryEmbedding(nn.Module):
             f"{advice(judged, them, their)}"
         )
         return Flag(text + caveats(judged, missing), missing)
+
+
+def _updated(judged: JudgedClass) -> dict[str, int]:
+    """The missing buffers the hook updates relative to their value, by the line of the
+    first update."""
+    if judged.project is None:
+        return {}
+    from bufferlint import beyond
+
+    names = [b.name for b in judged.missing]
+    found = beyond.updates(judged.project, judged.report.qualified, judged.convention, names)
+    return {u.name: u.line for u in found}
+
+
+def _update_message(judged: JudgedClass, updated: dict[str, int]) -> str:
+    hooks = rebuilder(judged)
+    first = [b for b in judged.missing if b.name in updated]
+    rest = [b for b in judged.missing if b.name not in updated]
+    noun, them, their = pronouns(first)
+    line = min(updated.values())
+    text = (
+        f"{hooks} updates {noun} {describe(first, judged.path)} relative to {their} current "
+        f"value (line {line}), which after `to_empty()` is uninitialized memory: the hook "
+        f"reads the garbage it means to repair; rebuild {them} from scratch on {their} own "
+        "device"
+    )
+    if rest:
+        text += f"; it does not rebuild {describe(rest, judged.path)} either"
+    return text

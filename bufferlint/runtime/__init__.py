@@ -43,6 +43,9 @@ class RuntimeTarget:
     buffers: tuple[str, ...]
     hooks: tuple[str, ...] = conventions.RESET_PARAMETERS.hooks
     convention: str = conventions.RESET_PARAMETERS.name
+    # Also run the hooks with the default device away from the module's (the CPU stand-in
+    # for a second device: bufferlint.runtime.standin).
+    stand_in: bool = False
 
     @property
     def key(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bufferlint.conventions import Convention
 from bufferlint.findings import Finding
-from bufferlint.rules import runtime_checked
+from bufferlint.rules import RULES, runtime_checked
 from bufferlint.runtime import (
     RuntimeSettings,
     RuntimeTarget,
@@ -52,6 +52,7 @@ def target_for(finding: Finding) -> RuntimeTarget:
         buffers=tuple(finding.buffer_names),
         hooks=tuple(finding.hooks),
         convention=finding.convention,
+        stand_in=finding.code is not None and RULES[finding.code].device_stand_in,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,15 +45,39 @@ class Snapshot:
         return a.dtype == b.dtype and a.shape == b.shape and torch.equal(_bytes(a), _bytes(b))
 
 
-def snapshot(model: nn.Module) -> dict[str, Snapshot]:
-    """Copies of every buffer, taken before anything else can overwrite them."""
-    out = {}
-    for name, buffer in model.named_buffers():
-        local = buffer.to_local() if hasattr(buffer, "to_local") else buffer
-        on_meta = local.device.type == "meta"
-        data = None if on_meta else local.detach().to("cpu", copy=True).contiguous()
-        out[name] = Snapshot(data, str(buffer.device), buffer.dtype)
+def snapshot(model: nn.Module, also: Sequence[str] = ()) -> dict[str, Snapshot]:
+    """Copies of every buffer, taken before anything else can overwrite them; and of the
+    tensors `also` names that are no buffers: a frozen parameter, or a plain attribute
+    holding a tensor (the first one, in a tuple, list or dict of them)."""
+    out = {name: _copy(buffer) for name, buffer in model.named_buffers()}
+    for name in also:
+        if name not in out:
+            found = held_tensor(model, name)
+            if found is not None:
+                out[name] = _copy(found)
     return out
+
+
+def held_tensor(model: nn.Module, name: str) -> torch.Tensor | None:
+    """The tensor a module holds under `name` (dotted for submodules), however it holds it."""
+    owner, _, attribute = name.rpartition(".")
+    try:
+        module = model.get_submodule(owner) if owner else model
+    except AttributeError:
+        return None
+    value = getattr(module, attribute, None)
+    if isinstance(value, dict):
+        value = next(iter(value.values()), None)
+    elif isinstance(value, (tuple, list)):
+        value = value[0] if value else None
+    return value if isinstance(value, torch.Tensor) else None
+
+
+def _copy(tensor: torch.Tensor) -> Snapshot:
+    local = tensor.to_local() if hasattr(tensor, "to_local") else tensor
+    on_meta = local.device.type == "meta"
+    data = None if on_meta else local.detach().to("cpu", copy=True).contiguous()
+    return Snapshot(data, str(tensor.device), tensor.dtype)
 
 
 def _bytes(t: torch.Tensor) -> torch.Tensor:

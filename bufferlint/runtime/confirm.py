@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bufferlint.runtime import TRANSFORMERS, unavailable
+from bufferlint.runtime import TRANSFORMERS, standin, unavailable
 from bufferlint.runtime.build import Construction, constructions, load
 from bufferlint.runtime.compare import Snapshot, judge, reference, snapshot
 from bufferlint.runtime.recipes import HookRecorder, materialize
@@ -41,6 +41,7 @@ class Subject:
     recipe: str
     seed: int
     part: str = ""  # the submodule judged ("": the whole model), for the transformers recipe
+    stand_in: bool = False  # judge devices again with the default device away (standin.py)
 
 
 class Failed(Exception):
@@ -99,6 +100,7 @@ def load_subject(job: dict[str, Any]) -> Subject:
         recipe=job["recipe"],
         seed=job["seed"],
         part=part,
+        stand_in=bool(job.get("stand_in")),
     )
 
 
@@ -237,7 +239,7 @@ def _materialized(
                 f"materializing with recipe {subject.recipe} failed: {exception_line(exc)}",
                 built_with=way.description,
             ) from None
-        passes.append(snapshot(_part(subject, model)))
+        passes.append(snapshot(_part(subject, model), subject.buffers))
         calls = calls or recorder.calls
     if subject.recipe == TRANSFORMERS:
         hf = _transformers()
@@ -266,12 +268,12 @@ def _eager(
                 f"eager build failed: {exception_line(exc)}",
                 built_with=way.description,
             ) from None
-        plain.append(snapshot(_part(subject, model)))
+        plain.append(snapshot(_part(subject, model), subject.buffers))
         try:
             if subject.recipe == TRANSFORMERS:  # Model(config) ran them once already
                 _transformers().forget_initialized(model)
             HookRecorder(model, subject.hooks, subject.seed).replay(calls)
-            hooked.append(snapshot(_part(subject, model)))
+            hooked.append(snapshot(_part(subject, model), subject.buffers))
         except Exception as exc:
             notes = [f"replaying the hooks on an eager build failed: {exception_line(exc)}"]
             hooked.append({})
@@ -318,6 +320,9 @@ def confirm(subject: Subject, device: torch.device, mesh: Callable[[], Any]) -> 
             str(device),
         )
     wanted = subject.buffers or tuple(names)
+    if subject.stand_in:
+        with isolated(device):
+            notes = [*notes, *standin.judge(subject, way, device, mesh, judged, _build)]
     buffers = {name: judged[name] for name in wanted}
     extra = {}
     if subject.recipe == TRANSFORMERS:

@@ -50,6 +50,7 @@ def target_job(target: RuntimeTarget, settings: RuntimeSettings) -> dict[str, An
         "hooks": list(target.hooks),
         "recipe": resolve_recipe(settings.recipe, target.convention, target.hooks),
         "seed": settings.seed,
+        "stand_in": target.stand_in,
     }
 
 

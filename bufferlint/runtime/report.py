@@ -13,6 +13,9 @@ FACTORY_HINT = (
     "provide a factory in pyproject.toml: [tool.bufferlint.runtime.factories] "
     '"{key}" = "pkg.mod:make_tiny" (a function returning a small instance)'
 )
+# The reason of a buffer whose values are right but whose device the CPU stand-in for a
+# second device could not judge (bufferlint.runtime.standin).
+NOT_JUDGED = "device not judged"
 # A rank that saw garbage outranks one that crashed: the garbage is the finding.
 _SEVERITY = {"confirmed": 3, "error": 2, "unconfirmed": 1, "refuted": 0}
 
@@ -63,8 +66,13 @@ def summarize(result: Result) -> str:
         names = ", ".join(buffers) or "no buffers"
         return f"{names} rebuilt correctly {suffix(result)}"
     wrong = [b for b in buffers.values() if b["ok"] is False]
-    if verdict == "unconfirmed":
-        absent = ", ".join(n for n, b in buffers.items() if b["ok"] is None)
+    unjudged = [n for n, b in buffers.items() if b["ok"] is None]
+    if verdict == "unconfirmed" and {buffers[n]["reason"] for n in unjudged} == {NOT_JUDGED}:
+        line = buffers[unjudged[0]]["message"]  # the device stand-in could not run
+        if len(unjudged) > 1:
+            line += f" (also: {', '.join(unjudged[1:])})"
+    elif verdict == "unconfirmed":
+        absent = ", ".join(unjudged)
         line = f"{absent}: not a buffer of the module as built ({result.get('built_with')})"
     else:
         line = wrong[0]["message"]
