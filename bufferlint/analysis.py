@@ -83,10 +83,17 @@ def account(project: Project, qualified: str, convention: Convention) -> ClassRe
     """What construction builds and what the convention's hooks rebuild, for one class."""
     report = ClassReport(qualified)
     report.built = _built(project, project.reach(qualified, "__init__"))
-    if not report.built:
-        return report
     if convention.dispatches():
-        _dispatched(project, report, convention)
+        report.has_hook = True  # the stack's base hook sees every module
+        report.judges = dispatch.judges(project, qualified, convention)
+        if report.built:
+            rebuilt, guarded = dispatched_rebuilds(
+                project, qualified, convention, set(report.built)
+            )
+            report.rebuilt |= rebuilt
+            report.guarded.update(guarded)
+        return report
+    if not report.built:
         return report
     hooks = convention.hooks
     report.has_hook = project.has_hook(qualified, convention)
@@ -109,16 +116,18 @@ def account(project: Project, qualified: str, convention: Convention) -> ClassRe
     return report
 
 
-def _dispatched(project: Project, report: ClassReport, convention: Convention) -> None:
-    """The rebuilds of a dispatching convention: what the hooks of the models that may hold
-    the class do to it, each branch taken or not as the class decides its tests."""
-    qualified = report.qualified
-    report.has_hook = True  # the stack's base hook sees every module
-    report.judges = dispatch.judges(project, qualified, convention)
-    names = set(report.built)
+def dispatched_rebuilds(
+    project: Project, qualified: str, convention: Convention, names: set[str]
+) -> tuple[set[str], dict[str, GuardedRebuild]]:
+    """The rebuilds of `names` under a dispatching convention: what the hooks of the models
+    that may hold the class do to it, each branch taken or not as the class decides its
+    tests; and the rebuilds a guard on the tensors' state makes unreliable."""
+    rebuilt: set[str] = set()
+    guarded: dict[str, GuardedRebuild] = {}
+    judges = dispatch.judges(project, qualified, convention)
     subject = dispatch.Subject(project, qualified, dispatch.attributes(project, qualified))
-    named = [m for m in dispatch.by_name(project, qualified, convention) if m not in report.judges]
-    for judge in [*(report.judges or (None,)), *named]:
+    named = [m for m in dispatch.by_name(project, qualified, convention) if m not in judges]
+    for judge in [*(judges or (None,)), *named]:
         for write in dispatch.writes(project, judge, qualified, convention):
             event = write.event
             if event.kind not in REBUILDING or event.name not in names:
@@ -136,11 +145,10 @@ def _dispatched(project: Project, report: ClassReport, convention: Convention) -
             blocker = next((g.code for g, t in pairs if t == guards.STATE), None)
             blocker = blocker or _blocking_guard(write.own_guards, names)
             if blocker is None:
-                report.rebuilt.add(event.name)
+                rebuilt.add(event.name)
             else:
-                report.guarded.setdefault(
-                    event.name, GuardedRebuild(event.name, event.line, blocker)
-                )
+                guarded.setdefault(event.name, GuardedRebuild(event.name, event.line, blocker))
+    return rebuilt, guarded
 
 
 def attributable(report: ClassReport, parents: dict[str, ClassReport]) -> list[Built]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from bufferlint import guards
+from bufferlint import analysis, guards
 from bufferlint.analysis import Built, ClassReport
 from bufferlint.conventions import Convention
 from bufferlint.facts import FACTORY
@@ -86,7 +86,12 @@ def account(
     out.wrong_device = _wrong_device(project, qualified, convention, report, hooks)
     out.attributes = _attributes(project, qualified, construction)
     frozen = _frozen(project, qualified, construction)
-    if frozen:
+    if frozen and convention.dispatches():
+        out.has_hook = True
+        rebuilt, guarded = analysis.dispatched_rebuilds(project, qualified, convention, set(frozen))
+        out.guarded = {name: (g.line, g.condition) for name, g in guarded.items()}
+        out.frozen = [site for name, site in sorted(frozen.items()) if name not in rebuilt]
+    elif frozen:
         out.has_hook = project.has_hook(qualified, convention)
         rebuilt, out.guarded = _rebuilt(hooks, set(frozen))
         out.frozen = [

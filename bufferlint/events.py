@@ -40,10 +40,9 @@ EMPTY_FACTORIES = frozenset(
     {"torch.empty", "torch.empty_like", "torch.empty_strided", "torch.empty_permuted"}
 )
 BUFFER_CLASSES = frozenset({"torch.nn.Buffer", "torch.nn.parameter.Buffer"})
-# Modules of in-place initializers, `init.zeros_(t)`; a dispatcher also has the helpers of
-# the stack it belongs to.
-INIT_MODULES = ("torch.nn.init.",)
-DISPATCH_INIT_MODULES = (*INIT_MODULES, *DISPATCHER_INIT_MODULES)
+# Modules of in-place initializers, `init.zeros_(t)`: torch's, and the helpers of the
+# stacks whose dispatchers write with them (also in the methods those call).
+INIT_MODULES = ("torch.nn.init.", *DISPATCHER_INIT_MODULES)
 # In-place methods that keep the tensor's identity without changing its values.
 NOT_UPDATES = frozenset({"requires_grad_", "share_memory_", "retain_grad_", "record_stream_"})
 
@@ -74,7 +73,6 @@ class MethodWalker:
         self.conditions = ConditionReader(
             self_name, extractor.code, extractor.qualify if dispatch else None
         )
-        self.init_modules = DISPATCH_INIT_MODULES if dispatch else INIT_MODULES
         self.values = ValueReader(self_name, extractor.qualify)
         self.frozen_locals: dict[str, str] = {}  # local -> what its frozen parameter holds
 
@@ -238,7 +236,7 @@ class MethodWalker:
                 self.emit("super", method, node, guards)
             return
         qualified = self.x.qualify(func) or ""
-        if qualified.startswith(self.init_modules) and method.endswith("_") and node.args:
+        if qualified.startswith(INIT_MODULES) and method.endswith("_") and node.args:
             name = self.self_attr(node.args[0].value)  # `init.normal_(self.b)`
             if name is not None:
                 self.emit("fill", name, node, guards)

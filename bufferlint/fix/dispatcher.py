@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from bufferlint import analysis
+from bufferlint import analysis, beyond
 from bufferlint.conventions import Convention
 from bufferlint.extract import extract
 from bufferlint.findings import Finding
@@ -20,7 +20,7 @@ from bufferlint.fix import trace
 from bufferlint.fix.edit import _after_init, _blank_lines
 from bufferlint.fix.factories import torch_name
 from bufferlint.fix.hook_body import HookBody
-from bufferlint.fix.plan import Plan, _add_rebuild
+from bufferlint.fix.plan import Plan, _add_rebuild, fix_kind
 from bufferlint.fix.purity import SideEffects
 from bufferlint.fix.replay import Unavailable
 from bufferlint.fix.workspace import Workspace
@@ -107,8 +107,14 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Bran
         None,
     )
     module_name = _module_param(existing)
+    kind = fix_kind(finding)
     report = analysis.account(project, owner, convention)
-    targets = [b.name for b in report.missing]
+    if kind == "buffers":
+        targets = [b.name for b in report.missing]
+    elif kind == "frozen":
+        targets = [s.name for s in beyond.account(project, owner, convention, report).frozen]
+    else:
+        raise Unavailable(f"no `{hook}` branch is written for {finding.code} findings yet")
     steps = trace.construction(project, owner)
     built = trace.buildings(steps)
     effects = SideEffects(workspace, owner)

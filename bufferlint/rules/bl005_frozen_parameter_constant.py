@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bufferlint.rules.base import ClassRule, Flag, JudgedClass, describe, pronouns
+from bufferlint.rules.base import (
+    ClassRule,
+    Flag,
+    JudgedClass,
+    advice,
+    describe,
+    pronouns,
+    rebuilder,
+)
 from bufferlint.rules.registry import register
 
 
@@ -81,8 +89,13 @@ class Rotary(nn.Module):
         noun, them, their = pronouns(frozen)
         noun = "parameter" if len(frozen) == 1 else "parameters"
         where = describe(frozen, judged.path, persistence=False)
-        hooks = judged.convention.hook_words()
+        hooks = rebuilder(judged)
         one = len(frozen) == 1
+        how = (
+            advice(judged, them, their)
+            if judged.convention.dispatches()
+            else f"rebuild {them} there in place on {their} own device"
+        )
         if tensors.has_hook is False:
             text = (
                 f"frozen {noun} {where} {'holds a constant' if one else 'hold constants'} "
@@ -93,8 +106,7 @@ class Rotary(nn.Module):
             text = (
                 f"{hooks} does not rebuild frozen {noun} {where}, "
                 f"{'a constant' if one else 'constants'} that construction computes: after "
-                f"`to_empty()` {'it holds' if one else 'they hold'} garbage; rebuild {them} "
-                f"there in place on {their} own device"
+                f"`to_empty()` {'it holds' if one else 'they hold'} garbage; {how}"
             )
         guarded = [tensors.guarded[s.name] for s in frozen if s.name in tensors.guarded]
         if guarded:
