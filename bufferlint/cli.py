@@ -317,7 +317,10 @@ def check(
     if runtime_settings is not None:
         from bufferlint.runtime.attach import confirm_findings
 
-        confirm_findings(result.findings, runtime_settings)
+        try:  # `auto` knows the recipes, and so the packages, only once findings name them
+            confirm_findings(result.findings, runtime_settings)
+        except RuntimeUnavailable as exc:
+            raise UserError(str(exc)) from None
     if not silent:
         _write(_rendered(result, texts, fixed, fmt, statistics, quiet), output_file)
     failing = any(f.verdict != "refuted" for f in result.findings)

@@ -65,3 +65,24 @@ def test_findings_are_confirmed_and_the_fix_makes_them_right(tmp_path: Path) -> 
     assert "(2 fixed, 1 remaining)" in fixed.output  # Dial's fix needs its size stored
     assert set(verdicts(tmp_path, FLAGGED).values()) == {"refuted"}
     assert set(verdicts(tmp_path, CLEAN).values()) == {"refuted"}
+
+
+def test_a_transformers_finding_without_transformers_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`auto` needs transformers only once a finding is judged under it: exit 2, one line."""
+    import importlib.util
+
+    shutil.copy(FIXTURE, tmp_path / "hf_models.py")
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "transformers" else find_spec(name, *a),
+    )
+    result = CliRunner().invoke(main, [str(tmp_path / "hf_models.py"), "--runtime", "--no-cache"])
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "bufferlint: error: runtime mode needs transformers, which is not installed: "
+        'pip install "bufferlint[transformers]"\n',
+    )
