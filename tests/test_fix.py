@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import json
@@ -153,7 +154,7 @@ def _materialized(cls: type, args: list[object], dtype: object) -> object:
     `to_empty()`, then every module's hook."""
     torch = pytest.importorskip("torch")
     with torch.device("meta"):
-        module = cls(*args)
+        module = cls(*args)  # type: ignore[operator]
     if dtype is not None:
         module.to(dtype)
     module.to_empty(device="cpu")
@@ -179,16 +180,17 @@ def _tensors(module: object) -> dict[str, object]:
     return out
 
 
-def _wrong_buffers(cls: type, dtype: object = None) -> list[str]:
+def _wrong_buffers(cls: type, dtype: object = None, **kwargs: object) -> list[str]:
     """Tensors of a materialized instance that differ from an eagerly built one (value,
-    device or dtype); those uninitialized in the eager instance too are skipped."""
+    device or dtype); those uninitialized in the eager instance too are skipped.
+    `kwargs` choose a configuration other than the default."""
     torch = pytest.importorskip("torch")
     args = _arguments(cls)
     with _uninitialized_is_nan():
-        eager = cls(*args)
+        eager = cls(*args, **kwargs)
         if dtype is not None:
             eager.to(dtype)
-        late = _materialized(cls, args, dtype)
+        late = _materialized(functools.partial(cls, **kwargs), args, dtype)
     got = _tensors(late)
     wrong = []
     for name, want in _tensors(eager).items():
@@ -274,6 +276,71 @@ def test_fixed_class_keeps_the_dtype_the_module_was_converted_to(trees, tree, mo
         pytest.skip(KEEPS_NO_DTYPE[name])
     with _imported(trees["fixed"] / tree, module) as loaded:
         assert _wrong_buffers(getattr(loaded, name), torch.float64) == []
+
+
+# Configurations other than the default that a fix must keep working (flipped flags,
+# `None` registrations): tests/fix_cases/shapes.py.
+CONFIGURATIONS = {
+    "OptionalTable": [{"use_table": False}],
+    "ShiftedMask": [{"shift": 0}],
+    "MaybeScale": [{"scaled": False}],
+    "Branchy": [{"linear": True}],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [(name, kwargs) for name, configs in CONFIGURATIONS.items() for kwargs in configs],
+)
+def test_a_fix_keeps_every_configuration_of_its_class_working(trees, name, kwargs):
+    """A buffer registered on one branch only, or as `None`, is rebuilt only where it
+    exists: the configuration that had no such buffer materializes as it did."""
+    with _imported(trees["fixed"] / "cases", "shapes") as loaded:
+        assert _wrong_buffers(getattr(loaded, name), **kwargs) == []
+        assert _wrong_buffers(getattr(loaded, name)) == []
+
+
+def test_a_new_hook_initializes_the_parameters_that_construction_did(trees):
+    torch = pytest.importorskip("torch")
+    with _imported(trees["fixed"] / "cases", "shapes") as loaded:
+        with _uninitialized_is_nan():
+            module = _materialized(loaded.BiasTable, [4], None)
+        assert torch.equal(module.gain, torch.ones(4))
+        assert torch.isfinite(module.table).all() and 0 < module.table.std() < 0.1
+    with _imported(trees["unfixed"] / "cases", "shapes") as loaded:
+        assert not hasattr(loaded.BiasTable, "reset_parameters")
+
+
+def test_one_buffer_without_a_rebuild_leaves_the_others_fixed(tmp_path):
+    """Per-buffer fixes: the cache needs no name, the table is built in a loop."""
+    source = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Cache(nn.Module):\n"
+        "    def __init__(self, n):\n"
+        "        super().__init__()\n"
+        "        self.register_buffer('k_cache', torch.zeros(n, 2))\n"
+        "        self.register_buffer('rows', torch.empty(n, 2))\n"
+        "        for i in range(n):\n"
+        "            self.rows[i] = i\n"
+    )
+    path = tmp_path / "model.py"
+    path.write_text(source)
+    result = lint([str(path)], Settings())
+    attach_fixes(result, Settings())
+    assert result.findings[0].fix["message"] == (
+        "Add `reset_parameters` that rebuilds `k_cache`; `rows` is left as it is: "
+        "it is built inside a loop (line 10)"
+    )
+    fixed, left = _fixed(tmp_path, source)
+    assert "            self.k_cache.zero_()\n" in fixed
+    assert [f.class_name for f in left] == ["Cache"]
+    assert "no automatic fix: it is built inside a loop (line 10)" in left[0].message
+    assert "`rows`" in left[0].message and "`k_cache`" not in left[0].message
+    path.write_text(fixed)
+    with _imported(tmp_path, "model") as loaded:
+        assert _wrong_buffers(loaded.Cache) == [
+            "rows: [nan, nan, nan, nan] != [0.0, 0.0, 1.0, 1.0]"
+        ]
 
 
 def test_lit_gpt_own_fix_loses_a_dtype_conversion_that_ours_keeps(trees):
@@ -377,22 +444,6 @@ def test_layer_subclass_gets_super_call_and_waits_for_its_buffer(tmp_path):
 
 
 NO_SAFE_FIX = {
-    "parameter not stored": (
-        BL001.example,
-        "`base` (a parameter of `__init__`, read at line 8) is not stored unchanged on `self`",
-    ),
-    "local set in a loop": (
-        "import torch\nfrom torch import nn\n\n\n"
-        "class Loop(nn.Module):\n"
-        "    def __init__(self, n):\n"
-        "        super().__init__()\n"
-        "        self.n = n\n"
-        "        table = torch.zeros(n)\n"
-        "        for i in range(n):\n"
-        "            table[i] = i\n"
-        "        self.register_buffer('table', table)\n",
-        "`table` is set in a branch, loop or nested block of `__init__`",
-    ),
     "built in a loop": (
         "import torch\nfrom torch import nn\n\n\n"
         "class Rows(nn.Module):\n"
@@ -403,16 +454,29 @@ NO_SAFE_FIX = {
         "            self.rows[i] = i\n",
         "it is built inside a loop (line 9)",
     ),
-    "parameter stored transformed": (
+    "a module argument is never stored": (
         "import torch\nfrom torch import nn\n\n\n"
-        "class Half(nn.Module):\n"
-        "    def __init__(self, n):\n"
+        "class Frozen(nn.Module):\n"
+        "    def __init__(self, dense_module):\n"
         "        super().__init__()\n"
-        "        self.half = n // 2\n"
-        "        self.register_buffer('ids', torch.arange(n))\n",
-        "`n` (a parameter of `__init__`, read at line 9) is not stored unchanged on `self`",
+        "        self.register_buffer('w', dense_module.weight.detach().clone())\n",
+        "`dense_module` (a parameter of `__init__`, read at line 8) is not stored unchanged",
     ),
 }
+
+
+def test_an_argument_that_was_not_stored_is_stored_by_an_unsafe_fix(tmp_path):
+    """BL001's example reads `base` and `dim`, which `__init__` never stores: the fix
+    stores them after `super().__init__()`, which changes the module's attributes."""
+    fixed, left = _fixed(tmp_path, BL001.example)
+    assert (
+        fixed == BL001.example
+        and "adds `self.base = base` and `self.dim = dim`" in (left[0].fix["message"])
+    )
+    fixed, left = _fixed(tmp_path, BL001.example, unsafe=True)
+    assert left == []
+    assert "        super().__init__()\n        self.base = base\n        self.dim = dim\n" in fixed
+    assert "            inv_freq = 1.0 / self.base ** (torch.arange(0, self.dim, 2)" in fixed
 
 
 @pytest.mark.parametrize("case", NO_SAFE_FIX)
@@ -447,7 +511,9 @@ def test_code_from_a_parent_in_another_file_gets_its_imports(tmp_path):
     assert list(run.texts) == [str(package / "base.py")] and run.result.findings == []
 
 
-def test_helper_with_side_effects_is_unsafe(tmp_path):
+def test_a_helper_with_side_effects_is_not_replayed_whole(tmp_path):
+    """The narrowest replay: the statement that registers the buffer, not the helper
+    that also counts its builds (the helper takes nothing but `self`)."""
     source = (
         "import torch\nfrom torch import nn\n\n\n"
         "class Counted(nn.Module):\n"
@@ -460,11 +526,32 @@ def test_helper_with_side_effects_is_unsafe(tmp_path):
         "        self.register_buffer('m', torch.ones(2) * 3)\n"
     )
     fixed, left = _fixed(tmp_path, source)
+    assert left == []
+    assert (
+        "    def reset_parameters(self):\n"
+        "        with torch.no_grad():\n"
+        "            self.m.copy_(torch.ones(2) * 3)\n"
+    ) in fixed
+
+
+def test_a_helper_with_arguments_and_side_effects_is_called_again_as_an_unsafe_fix(tmp_path):
+    source = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Counted(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.builds = 0\n"
+        "        self._build(3)\n\n"
+        "    def _build(self, k):\n"
+        "        self.builds += 1\n"
+        "        self.register_buffer('m', torch.ones(2) * k)\n"
+    )
+    fixed, left = _fixed(tmp_path, source)
     assert fixed == source
     assert left[0].fix["applicability"] == "unsafe"
     assert "calls `self._build()`, which sets `self.builds`" in left[0].fix["message"]
     fixed, left = _fixed(tmp_path, source, unsafe=True)
-    assert "            self._build()\n            self.m = m.copy_(self.m)\n" in fixed
+    assert "            self._build(3)\n            self.m = m.copy_(self.m)\n" in fixed
 
 
 # -- the file around the fix --------------------------------------------------------------------

@@ -274,7 +274,7 @@ def test_the_fix_adds_a_branch_in_the_files_style(tmp_path):
     fixed = tmp_path / "hf_models.py"
     fixed.write_text(FIXTURE.read_text())
     result = run(str(fixed), "--fix", "--unsafe-fixes")
-    assert "Found 3 errors (2 fixed, 1 remaining)" in result.output  # Dial: no size stored
+    assert result.exit_code == 0, result.output
     text = fixed.read_text()
     assert (
         '    base_model_prefix = "stamp"\n\n'
@@ -290,8 +290,8 @@ def test_the_fix_adds_a_branch_in_the_files_style(tmp_path):
         "        if isinstance(module, Lantern):\n"
         "            init.constant_(module.glow, 2.0)\n"
     ) in text
-    again = run(str(fixed), "--fix", "--unsafe-fixes")
-    assert "1 error" in again.output and fixed.read_text() == text  # nothing changes
+    assert run(str(fixed), "--fix", "--unsafe-fixes").exit_code == 0
+    assert fixed.read_text() == text  # a second fix changes nothing
 
 
 def test_the_fix_extends_an_isinstance_chain_and_imports_the_helpers(tmp_path):

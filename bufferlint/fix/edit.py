@@ -189,6 +189,11 @@ def _rewrite_class(node: cst.ClassDef, plan: Plan) -> cst.ClassDef:
     ):
         return node
     body = list(node.body.body)
+    if plan.stores:
+        position = _after_init(body) - 1
+        init = body[position]
+        assert isinstance(init, cst.FunctionDef)
+        body[position] = _store_arguments(init, plan)
     if plan.create:
         position = _after_init(body)
         body.insert(position, _new_hook(plan, _blank_lines(body, position)))
@@ -202,6 +207,45 @@ def _rewrite_class(node: cst.ClassDef, plan: Plan) -> cst.ClassDef:
         assert isinstance(hook, cst.FunctionDef)
         body[position] = _extend(hook, plan)
     return node.with_changes(body=node.body.with_changes(body=body))
+
+
+def _store_arguments(init: cst.FunctionDef, plan: Plan) -> cst.FunctionDef:
+    """`__init__` with `self.<attr> = <param>` for each argument the hook reads, after
+    its `super().__init__()` call (or first, after a docstring)."""
+    suite = init.body
+    if not isinstance(suite, cst.IndentedBlock):
+        return init
+    statements = list(suite.body)
+    params = [*init.params.posonly_params, *init.params.params]
+    self_name = params[0].name.value if params else "self"
+    start = 1 if statements and _is_docstring(statements[0]) else 0
+    for position, statement in enumerate(statements):
+        if _calls_super_init(statement):
+            start = position + 1
+            break
+    lines = [
+        cst.SimpleStatementLine(
+            body=[
+                cst.Assign(
+                    targets=[cst.AssignTarget(cst.Attribute(cst.Name(self_name), cst.Name(attr)))],
+                    value=cst.Name(param),
+                )
+            ]
+        )
+        for param, attr in plan.stores.items()
+    ]
+    statements[start:start] = lines
+    return init.with_changes(body=suite.with_changes(body=statements))
+
+
+def _calls_super_init(statement: cst.BaseStatement) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    if not isinstance(small, cst.Expr) or not isinstance(small.value, cst.Call):
+        return False
+    func = small.value.func
+    return isinstance(func, cst.Attribute) and func.attr.value == "__init__"
 
 
 def _after_init(body: list[cst.BaseStatement]) -> int:

@@ -8,31 +8,52 @@ from __future__ import annotations
 
 import builtins
 import os
+import re
 from dataclasses import dataclass
 
 import libcst as cst
 
 from bufferlint.fix.index import SourceIndex
-from bufferlint.fix.replay import MethodScope, Unavailable, reads, self_attribute
+from bufferlint.fix.replay import MethodScope, Unavailable, code_of, reads, self_attribute
 from bufferlint.fix.workspace import Workspace
+
+# Parameters that only place or type a tensor: the rebuilt buffer's own are used instead.
+_PLACEMENT = {"device": "device", "dtype": "dtype"}
 
 
 class FreeNames:
-    """How the hook in `index`, whose `self` is `self_name`, reads replayed code's names."""
+    """How the hook in `index`, whose `self` is `self_name`, reads replayed code's names.
 
-    def __init__(self, workspace: Workspace, index: SourceIndex, self_name: str) -> None:
+    A constructor parameter is read, in this order, from the attribute `__init__` stored
+    it in, from the rebuilt buffer itself (`device`, `dtype`), or, as an unsafe fix, from
+    an attribute that the fix stores it in at the start of `__init__` (`stores`), when
+    that `__init__` is the fixed class's own (`own_init`).
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        index: SourceIndex,
+        self_name: str,
+        own_init: cst.FunctionDef | None = None,
+    ) -> None:
         self.workspace = workspace
         self.index = index  # the file the hook is in
         self.self_name = self_name
+        self.own_init = own_init
         self.imports: dict[str, str] = {}  # names the hook's file must import: local -> qualified
+        self.stores: dict[str, str] = {}  # parameters the fix stores: parameter -> attribute
 
     def mapping(
         self,
         scope: MethodScope,
         unresolved: set[str],
         replayed: list[cst.BaseSmallStatement],
+        buffer: str | None = None,
     ) -> dict[str, cst.BaseExpression]:
-        """What the hook writes for each name the replayed code takes from outside itself."""
+        """What the hook writes for each name the replayed code takes from outside itself;
+        `buffer` is the buffer being rebuilt, whose device and dtype stand in for those
+        that construction was given."""
         mapping: dict[str, cst.BaseExpression] = {}
         if scope.self_name != self.self_name:
             mapping[scope.self_name] = cst.Name(self.self_name)
@@ -40,12 +61,7 @@ class FreeNames:
             reader = next((s for s in replayed if name in reads(s)), replayed[-1])
             line = _LineOf(scope.index, reader)  # for a message: positions cost a codegen
             if name in scope.params:
-                if name not in scope.stored:
-                    raise Unavailable(
-                        f"`{name}` (a parameter of `{scope.name}`, read at line {line}) is not "
-                        f"stored unchanged on `self`, so the hook cannot know it"
-                    )
-                mapping[name] = self_attribute(self.self_name, scope.stored[name])
+                mapping[name] = self._parameter(scope, name, line, buffer)
             elif name in scope.locals:
                 raise Unavailable(
                     f"`{name}` (read at line {line}) is not set on every path through "
@@ -57,6 +73,27 @@ class FreeNames:
                     f"is not defined in {os.path.basename(self.index.path)}"
                 )
         return mapping
+
+    def _parameter(
+        self, scope: MethodScope, name: str, line: object, buffer: str | None
+    ) -> cst.BaseExpression:
+        if name in scope.stored:
+            return self_attribute(self.self_name, scope.stored[name])
+        if name in _PLACEMENT and buffer is not None:
+            return cst.Attribute(
+                value=self_attribute(self.self_name, buffer), attr=cst.Name(_PLACEMENT[name])
+            )
+        if scope.node is self.own_init and name not in scope.rebound and _storable(scope, name):
+            if name not in self.stores:
+                attr = name
+                while attr in scope.attributes or attr in self.stores.values():
+                    attr = "_" + attr
+                self.stores[name] = attr
+            return self_attribute(self.self_name, self.stores[name])
+        raise Unavailable(
+            f"`{name}` (a parameter of `{scope.name}`, read at line {line}) is not "
+            f"stored unchanged on `self`, so the hook cannot know it"
+        )
 
     def _same_global(self, scope: MethodScope, name: str) -> bool:
         """Whether a global of another file's code means the same in the hook's file, or
@@ -71,6 +108,28 @@ class FreeNames:
             return False
         self.imports[name] = there
         return True
+
+
+_NOT_STORED = re.compile(r"module|model|layer|net|tensor|weight|buffer|param|block", re.I)
+
+
+def _storable(scope: MethodScope, name: str) -> bool:
+    """Whether storing the argument on `self` keeps the module's state: not a module or
+    a tensor, which `nn.Module.__setattr__` would register as a submodule or keep alive."""
+    params = scope.node.params
+    found = next(
+        (
+            p
+            for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+            if p.name.value == name
+        ),
+        None,
+    )
+    if found is None or _NOT_STORED.search(name):
+        return False
+    if found.annotation is not None:
+        return not _NOT_STORED.search(code_of(found.annotation.annotation))
+    return True
 
 
 @dataclass(frozen=True)

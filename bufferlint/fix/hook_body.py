@@ -4,13 +4,13 @@ that built them (bufferlint.fix.plan describes the rewrites).
 
 from __future__ import annotations
 
-import itertools
-
 import libcst as cst
 
+from bufferlint.events import EMPTY_FACTORIES
 from bufferlint.fix import trace
+from bufferlint.fix.collected import ChainItem, Collected
 from bufferlint.fix.device import PassDevice
-from bufferlint.fix.factories import constant_rebuild
+from bufferlint.fix.factories import constant_rebuild, sized_by_buffer
 from bufferlint.fix.free_names import FreeNames
 from bufferlint.fix.index import SourceIndex
 from bufferlint.fix.purity import SideEffects, Where
@@ -19,6 +19,7 @@ from bufferlint.fix.replay import (
     Unavailable,
     binds,
     definitions,
+    derive,
     if_chain,
     reads,
     self_attribute,
@@ -26,13 +27,10 @@ from bufferlint.fix.replay import (
 )
 from bufferlint.fix.sites import Sites, test_reads
 from bufferlint.fix.workspace import Workspace
-from bufferlint.syntax import argument
-
-# Chain element kept around a replayed statement: (id of the `if`, polarity, its test).
-ChainItem = tuple[int, bool, cst.BaseExpression]
+from bufferlint.syntax import argument, qualify
 
 
-class HookBody:
+class HookBody(Collected):
     """Collects the hook's statements for the buffers of one class, in construction order."""
 
     def __init__(
@@ -44,6 +42,7 @@ class HookBody:
         effects: SideEffects,
         steps: list[trace.Step],
         buffers: frozenset[str],
+        own_init: cst.FunctionDef | None = None,
     ) -> None:
         self.workspace = workspace
         self.qualified = qualified
@@ -53,40 +52,26 @@ class HookBody:
         self.steps = steps
         self.buffers = buffers
         self.sites = Sites(workspace, qualified, steps, buffers)
-        self.free_names = FreeNames(workspace, index, self_name)
-        self.items: list[tuple[tuple[ChainItem, ...], cst.BaseSmallStatement]] = []
-        self.done: set[int] = set()  # ids of the statements already replayed
-        self.recalled: set[int] = set()  # indices of the helper calls already replayed
-        self.reasons: list[str] = []
-
-    @property
-    def imports(self) -> dict[str, str]:
-        """Names the hook's file must import: local name -> qualified name."""
-        return self.free_names.imports
+        super().__init__(FreeNames(workspace, index, self_name, own_init))
 
     def add(self, step: trace.Step, name: str) -> None:
-        """Adds what rebuilds buffer `name` as construction step `step` built it."""
+        """Adds what rebuilds buffer `name` as construction step `step` built it: its own
+        statement where it can be replayed, even inside a helper that takes no arguments
+        (the narrowest replay), else a call of the helper that construction made."""
         if step.replayable:
             self._inline(step, name)
             return
+        if plain_helper(self.workspace, step):
+            saved = self._saved()
+            try:
+                self._inline(step, name)
+                return
+            except Unavailable:
+                self._restore(saved)
         via = next((v for v in reversed(step.via) if v.replayable), None)
         if via is None:
             raise Unavailable(f"`{name}` is built by a helper that construction reaches oddly")
         self._recall(via, name)
-
-    def statements(self) -> list[cst.BaseStatement]:
-        """The hook's new statements, under the `if`s they keep."""
-        out: list[cst.BaseStatement] = []
-        for _, group in itertools.groupby(self.items, key=lambda item: _chain_key(item[0])):
-            items = list(group)
-            lines: list[cst.BaseStatement] = [
-                cst.SimpleStatementLine(body=[small]) for _, small in items
-            ]
-            for _, polarity, test in reversed(items[0][0]):
-                condition = test if polarity else _negate(test)
-                lines = [cst.If(test=condition, body=cst.IndentedBlock(body=lines))]
-            out.extend(lines)
-        return out
 
     def _inline(self, step: trace.Step, name: str) -> None:
         """Replays the step's own statement: a fill as it is, a value copied in place."""
@@ -111,9 +96,13 @@ class HookBody:
                 raise Unavailable(
                     f"bufferlint cannot read the value built at line {step.event.line}"
                 )
+            value = _parameter_data(_present(value, self.sites.nullable(name)), scope)
+            if value is None:  # `nn.Parameter(torch.empty(n))`: the initializers that follow
+                return
             constant = constant_rebuild(value, scope, small, target, self.index)
             if constant is None:
                 rerun.append(value)
+                value = _sized(derive(value, scope), scope, target, small)
                 copy = cst.Call(
                     func=cst.Attribute(value=target, attr=cst.Name("copy_")),
                     args=[cst.Arg(value=value)],
@@ -216,7 +205,16 @@ class HookBody:
     ) -> None:
         """Adds the definitions `generated` needs, then `generated`, renamed for the hook."""
         defs, unresolved = definitions(scope, small, needed)
-        mapping = self.free_names.mapping(scope, unresolved, [*defs, small])
+        derived = {id(d): derive(d, scope) for d in defs}
+        generated = [derive(g, scope) for g in generated]  # type: ignore[misc]
+        still: set[str] = set()
+        for statement in [*derived.values(), *generated]:
+            still |= reads(statement)
+        for node, _ in if_chain(scope.index, small, scope.node):
+            if keep.get(id(node)) and node.test is not None:
+                still |= reads(derive(node.test, scope))
+        buffer = device_for or min(allowed)
+        mapping = self.free_names.mapping(scope, unresolved & still, [*defs, small], buffer)
         where = Where(scope.index, scope.self_name, step.owner, allowed, frozenset(scope.locals))
         tests = [
             node.test for node, _ in if_chain(scope.index, small, scope.node) if keep[id(node)]
@@ -234,7 +232,8 @@ class HookBody:
                 continue
             self.done.add(id(definition))
             chain = self._kept_chain(scope, definition, keep, mapping)
-            self.items.append((chain, self._rename(definition, mapping, device_for)))
+            renamed = self._rename(derived[id(definition)], mapping, device_for)  # type: ignore[arg-type]
+            self.items.append((chain, renamed))
         chain = self._kept_chain(scope, small, keep, mapping)
         for statement in generated:
             self.items.append((chain, self._rename(statement, mapping, None)))
@@ -251,7 +250,7 @@ class HookBody:
             if node.test is None or id(node) not in keep:
                 raise Unavailable(f"bufferlint cannot follow the conditions in `{scope.name}`")
             if keep[id(node)]:
-                test = substitute(node.test, mapping)
+                test = substitute(derive(node.test, scope), mapping)
                 out.append((id(node), polarity, test))
         return tuple(out)
 
@@ -266,8 +265,50 @@ class HookBody:
             renamed = renamed.visit(
                 PassDevice(self.workspace, self.qualified, self.self_name, device_for)
             )
+        if isinstance(renamed, cst.BaseCompoundStatement):  # a branch or loop, replayed whole
+            return renamed  # type: ignore[return-value]
         assert isinstance(renamed, cst.BaseSmallStatement)
         return renamed.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+
+
+def _sized(
+    value: cst.BaseExpression,
+    scope: MethodScope,
+    target: cst.BaseExpression,
+    small: cst.BaseSmallStatement,
+) -> cst.BaseExpression:
+    """`value` with a size that only the buffer's own shape still holds read from it; a
+    local is replaced by the one expression that set it, where that expression needs it."""
+    source = value
+    if isinstance(value, cst.Name):
+        try:
+            defs, _ = definitions(scope, small, {value.value})
+        except Unavailable:
+            return value
+        if not (len(defs) == 1 and isinstance(defs[0], cst.Assign) and len(defs[0].targets) == 1):
+            return value
+        if binds(defs[0]) != {value.value} or value.value in reads(defs[0]):
+            return value
+        source = derive(defs[0].value, scope)  # type: ignore[assignment]
+    unknown = {
+        p
+        for p in reads(source) & scope.params
+        if p not in scope.stored and p not in ("device", "dtype")
+    }
+    if not unknown:
+        return value
+    sized = sized_by_buffer(source, target, scope.index.facts.imports, unknown)
+    return value if sized is None else sized
+
+
+def _present(value: cst.BaseExpression, nullable: bool) -> cst.BaseExpression:
+    """`v if flag else None` is `v` where the buffer is not None, as the guard ensures."""
+    if nullable and isinstance(value, cst.IfExp):
+        if isinstance(value.orelse, cst.Name) and value.orelse.value == "None":
+            return value.body
+        if isinstance(value.body, cst.Name) and value.body.value == "None":
+            return value.orelse
+    return value
 
 
 def _built_value(
@@ -287,20 +328,26 @@ def _built_value(
     return None
 
 
+def _parameter_data(value: cst.BaseExpression, scope: MethodScope) -> cst.BaseExpression | None:
+    """The data of `nn.Parameter(data)` (None when it is left uninitialized), else `value`."""
+    imports = scope.index.facts.imports
+    if not (isinstance(value, cst.Call) and is_parameter(value, imports)):
+        return value
+    data = argument(value, 0, "data")
+    if data is None:
+        return None
+    if isinstance(data, cst.Call) and qualify(data.func, imports) in EMPTY_FACTORIES:
+        return None
+    return data
+
+
+def is_parameter(value: cst.Call, imports: dict[str, str]) -> bool:
+    """Whether `value` builds an `nn.Parameter`."""
+    return qualify(value.func, imports) in ("torch.nn.Parameter", "torch.nn.parameter.Parameter")
+
+
 def _is_tuple_target(small: cst.Assign) -> bool:
     return any(isinstance(t.target, (cst.Tuple, cst.List)) for t in small.targets)
-
-
-def _negate(test: cst.BaseExpression) -> cst.BaseExpression:
-    if isinstance(test, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or test.lpar:
-        operand = test
-    else:
-        operand = test.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return cst.UnaryOperation(operator=cst.Not(), expression=operand)
-
-
-def _chain_key(chain: tuple[ChainItem, ...]) -> tuple[tuple[int, bool], ...]:
-    return tuple((node, polarity) for node, polarity, _ in chain)
 
 
 def _fresh(name: str, taken: set[str]) -> str:
@@ -308,3 +355,30 @@ def _fresh(name: str, taken: set[str]) -> str:
     while candidate in taken:
         candidate += "_"
     return candidate
+
+
+def is_parameter_step(sites: Sites, step: trace.Step) -> bool:
+    """Whether an assignment step sets `self.x = nn.Parameter(...)`."""
+    try:
+        scope = sites.scope(step)
+        _, small = sites.locate(step, scope)
+    except Unavailable:
+        return False
+    value = small.value if isinstance(small, (cst.Assign, cst.AnnAssign)) else None
+    return isinstance(value, cst.Call) and is_parameter(value, scope.index.facts.imports)
+
+
+def plain_helper(workspace: Workspace, step: trace.Step) -> bool:
+    """Whether the step runs in a method of `self` that takes nothing but `self`."""
+    if step.method.kind != "method":
+        return False
+    located = workspace.method_node(step.owner, step.method)
+    if located is None:
+        return False
+    params = located[1].params
+    return (
+        len([*params.posonly_params, *params.params]) == 1
+        and not params.kwonly_params
+        and not isinstance(params.star_arg, cst.Param)
+        and params.star_kwarg is None
+    )

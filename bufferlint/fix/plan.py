@@ -33,7 +33,7 @@ from bufferlint.facts import ClassFacts
 from bufferlint.findings import Finding
 from bufferlint.fix import trace
 from bufferlint.fix.factories import torch_name
-from bufferlint.fix.hook_body import HookBody
+from bufferlint.fix.hook_body import HookBody, is_parameter_step
 from bufferlint.fix.index import SourceIndex, class_methods
 from bufferlint.fix.purity import SideEffects
 from bufferlint.fix.replay import Unavailable
@@ -64,6 +64,10 @@ class Plan:
     # `index`'s tree, and what the message says of them.
     swaps: list[tuple[cst.CSTNode, cst.CSTNode]] = field(default_factory=list)
     what: str = ""
+    unfixable: dict[str, str] = field(default_factory=dict)  # buffer -> why it is left
+    stores: dict[str, str] = field(default_factory=dict)  # __init__ parameter -> new attribute
+    reinitialized: list[str] = field(default_factory=list)  # parameters a new hook re-inits
+    left_params: dict[str, str] = field(default_factory=dict)  # those it cannot, and why
 
     @property
     def applicability(self) -> str:
@@ -80,12 +84,19 @@ class Plan:
             text = f"Add `{self.hook}`"
             parts = [f"calls `super().{self.hook}()`"] if self.add_super else []
             parts += [f"rebuilds {listed}"] if self.rebuilt else []
+            if self.reinitialized:
+                parts.append(f"re-initializes {names(self.reinitialized)} as `__init__` did")
             text += " that " + " and ".join(parts)
         elif self.add_super:
             text = f"In `{self.hook}`, {call}" + (f" and rebuild {listed}" if self.rebuilt else "")
         else:
             text = f"Rebuild {listed} in `{self.hook}`"
-        return text + unsafe
+        text += unsafe
+        for name, reason in self.left_params.items():
+            text += f"; it does not re-initialize parameter `{name}`: {reason}"
+        for name, reason in self.unfixable.items():
+            text += f"; `{name}` is left as it is: {reason}"
+        return text
 
 
 def names(listed: Sequence[str]) -> str:
@@ -151,10 +162,27 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
         if step.event.kind in trace.REGISTERING:
             first_built.setdefault(step.event.name, step.index)
     targets.sort(key=lambda name: first_built.get(name, 0))
-    body = HookBody(workspace, qualified, index, self_name, effects, steps, all_buffers)
+    own_init = (
+        index.method(class_node, cls.methods["__init__"]) if "__init__" in cls.methods else None
+    )
+    body = HookBody(workspace, qualified, index, self_name, effects, steps, all_buffers, own_init)
+    unfixable: dict[str, str] = {}
     for name in targets:
-        _add_rebuild(body, name, built.get(name))
+        try:
+            body.attempt(name, lambda n=name: _add_rebuild(body, n, built.get(n)))
+        except Unavailable as exc:
+            unfixable[name] = str(exc)
+    if unfixable and len(unfixable) == len(targets) and not add_super:
+        raise Unavailable(next(iter(unfixable.values())))
+    targets = [n for n in targets if n not in unfixable]
+    reinitialized, left_params = (
+        _reinitialize(body, steps, qualified, all_buffers) if not own and targets else ([], {})
+    )
     reasons += body.reasons
+    stores = body.free_names.stores
+    if stores:
+        stored = names([f"self.{attr} = {param}" for param, attr in stores.items()])
+        reasons.append(f"adds {stored} to `__init__` for the hook to read")
 
     early = trace.hook_calls(project, qualified, steps, hook, convention)
     guard = None
@@ -178,6 +206,10 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
         imports=body.imports,
         annotate=_annotates(class_node),
         reasons=list(dict.fromkeys(reasons)),
+        unfixable=unfixable,
+        stores=dict(stores),
+        reinitialized=reinitialized,
+        left_params=left_params,
     )
 
 
@@ -256,6 +288,25 @@ def _add_rebuild(body: HookBody, name: str, building: trace.Building | None) -> 
         raise Unavailable(f"bufferlint cannot tell how `{name}` is built")
     for step in building.steps:
         body.add(step, name)
+
+
+def _reinitialize(
+    body: HookBody, steps: list[trace.Step], qualified: str, buffers: frozenset[str]
+) -> tuple[list[str], dict[str, str]]:
+    """Adds to a new hook the class's own parameter initialization, as construction ran
+    it: FSDP calls the hook to reset the whole module, parameters included. Returns the
+    parameters re-initialized and those that cannot be, with the reason."""
+    done: list[str] = []
+    left: dict[str, str] = {}
+    for name, building in trace.parameter_buildings(steps, qualified, buffers).items():
+        if not is_parameter_step(body.sites, building[0]):
+            continue
+        try:
+            body.attempt(name, lambda b=building, n=name: [body.add(s, n) for s in b])
+            done.append(name)
+        except Unavailable as exc:
+            left[name] = str(exc)
+    return done, left
 
 
 def _self_name(node: cst.FunctionDef | None) -> str:

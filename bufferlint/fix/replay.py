@@ -8,7 +8,7 @@ other than the one being replayed is reported as not available, never guessed.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
@@ -229,6 +229,31 @@ class _Substitute(cst.CSTTransformer):
         return updated.with_changes(keyword=original.keyword)
 
 
+class _Derived(cst.CSTTransformer):
+    def __init__(self, derived: Mapping[str, str], self_name: str) -> None:
+        self.derived = derived
+        self.self_name = self_name
+
+    def on_leave(
+        self, original: cst.CSTNode, updated: cst.CSTNode
+    ) -> cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]:
+        if isinstance(original, (cst.Attribute, cst.Subscript, cst.BinaryOperation)):
+            attr = self.derived.get(code_of(original))
+            if attr is not None:
+                return self_attribute(self.self_name, attr).with_changes(
+                    lpar=original.lpar, rpar=original.rpar
+                )
+        return updated
+
+
+def derive(node: cst.CSTNode, scope: MethodScope) -> cst.CSTNode:
+    """`node` with every expression that `__init__` stored (`self.n_head = config.n_head`)
+    read back from its attribute, in `scope`'s own spelling of `self`."""
+    if not scope.derived:
+        return node
+    return node.visit(_Derived(scope.derived, scope.self_name))
+
+
 def substitute(node: cst.CSTNode, mapping: Mapping[str, cst.BaseExpression]) -> cst.CSTNode:
     """`node` with the names in `mapping` replaced where they are read from its scope."""
     if not mapping:
@@ -254,6 +279,11 @@ class MethodScope:
     params: set[str]
     locals: set[str]
     stored: dict[str, str]
+    # `self.a = <expression of parameters>` (no calls), by the expression's code: the
+    # hook reads `self.a` where replayed code computes the same expression again.
+    derived: dict[str, str] = field(default_factory=dict)
+    attributes: frozenset[str] = frozenset()  # every attribute the method names on `self`
+    rebound: frozenset[str] = frozenset()  # parameters the method assigns again
 
     @classmethod
     def of(
@@ -267,6 +297,7 @@ class MethodScope:
         names = _param_names(params) - {self_name}
         bound = _bound_in(node.body)
         stored: dict[str, str] = {}
+        derived: dict[str, str] = {}
         assigned: dict[str, int] = {}
         for statement in node.body.body if isinstance(node.body, cst.IndentedBlock) else ():
             if not isinstance(statement, cst.SimpleStatementLine):
@@ -276,16 +307,72 @@ class MethodScope:
                     assigned[attr] = assigned.get(attr, 0) + 1
                     if isinstance(value, cst.Name) and value.value in names:
                         stored.setdefault(value.value, attr)
-        stored = {
-            p: attr
-            for p, attr in stored.items()
-            if p not in bound and assigned[attr] == 1 and plain_attribute(attr)
-        }
-        return cls(index, node, self_name, names, bound | names, stored)
+                    elif _derivation(value, names - bound):
+                        assert value is not None
+                        derived.setdefault(code_of(value), attr)
+        keep = {attr for attr, count in assigned.items() if count == 1 and plain_attribute(attr)}
+        stored = {p: attr for p, attr in stored.items() if p not in bound and attr in keep}
+        derived = {code: attr for code, attr in derived.items() if attr in keep}
+        every = frozenset(_self_targets(node.body, self_name))
+        return cls(
+            index,
+            node,
+            self_name,
+            names,
+            bound | names,
+            stored,
+            derived,
+            every,
+            frozenset(bound & names),
+        )
 
     @property
     def name(self) -> str:
         return self.node.name.value
+
+
+_EMPTY_MODULE = cst.Module(body=[])
+
+
+def code_of(node: cst.CSTNode) -> str:
+    """An expression's source text, without the parentheses around it."""
+    if isinstance(node, cst.BaseExpression) and (node.lpar or node.rpar):
+        node = node.with_changes(lpar=[], rpar=[])
+    return _EMPTY_MODULE.code_for_node(node)
+
+
+def _derivation(value: cst.BaseExpression | None, params: set[str]) -> bool:
+    """Whether `value` is computed from parameters alone, without a call: `config.n_head`,
+    `dim // heads`."""
+    if value is None or isinstance(value, cst.Name):
+        return False
+    names = _names_read(value)
+    return bool(names) and names <= params and not walk_calls(value)
+
+
+def walk_calls(node: cst.CSTNode) -> bool:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.Call, cst.Lambda, cst.NamedExpr)):
+            return True
+        stack.extend(children(current))
+    return False
+
+
+def _self_targets(body: cst.CSTNode, self_name: str) -> set[str]:
+    out: set[str] = set()
+    stack = [body]
+    while stack:
+        node = stack.pop()
+        if (
+            isinstance(node, cst.Attribute)
+            and isinstance(node.value, cst.Name)
+            and node.value.value == self_name
+        ):
+            out.add(node.attr.value)
+        stack.extend(children(node))
+    return out
 
 
 def _self_stores(
@@ -441,9 +528,34 @@ def definitions(
             needed |= read - {scope.self_name}
         else:
             clash = _all_names(node) & needed & scope.locals
-            if clash:
+            if not clash:
+                continue
+            if not _replayable_block(node):
                 name = sorted(clash)[0]
                 raise Unavailable(
                     f"`{name}` is set in a branch, loop or nested block of `{scope.name}`"
                 )
+            # A branch or loop is replayed whole, under its own tests, as construction ran it.
+            found.append(node)  # type: ignore[arg-type]
+            bound = _bound_in(node)
+            needed -= bound
+            needed |= (_names_read(node) - bound) | (_names_read(node) & bound & scope.params)
+            needed -= {scope.self_name}
     return list(reversed(found)), needed
+
+
+_BLOCK_EXITS = (cst.Return, cst.Yield, cst.Await, cst.Global, cst.Nonlocal, cst.While)
+
+
+def _replayable_block(node: cst.CSTNode) -> bool:
+    """An `if` or `for` statement (with its `else`) that runs to its end on its own: no
+    `return`, no nested function or class, no `while`."""
+    if not isinstance(node, (cst.If, cst.For)):
+        return False
+    stack: list[cst.CSTNode] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (*_BLOCK_EXITS, cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            return False
+        stack.extend(children(current))
+    return True

@@ -10,6 +10,8 @@ from bufferlint import guards
 from bufferlint.fix import trace
 from bufferlint.fix.replay import MethodScope, Unavailable, if_chain, reads
 from bufferlint.fix.workspace import Workspace
+from bufferlint.syntax import argument
+from bufferlint.walk import descendants
 
 
 class Sites:
@@ -26,6 +28,7 @@ class Sites:
         self.qualified = qualified  # `self.attr` resolves on this class
         self.values = trace.guard_values(steps)
         self.buffers = buffers
+        self.steps = steps
 
     def scope(self, step: trace.Step) -> MethodScope:
         """The method `step` runs in, read once per class and method."""
@@ -85,6 +88,44 @@ class Sites:
             else:
                 raise Unavailable(f"line {step.event.line} runs only if `{guard.code}`")
         return keep
+
+    def nullable(self, name: str) -> bool:
+        """Whether construction can leave buffer `name` as `None`: registered as `None`
+        on some path, or from a value that may be `None` (`m if shift else None`, a
+        local set to `None` on another branch)."""
+        for step in self.steps:
+            event = step.event
+            if event.name != name or event.kind not in ("register", "buffer"):
+                continue
+            if event.value == "none":
+                return True
+            try:
+                scope = self.scope(step)
+                node, _ = self.locate(step, scope)
+            except Unavailable:
+                continue
+            value = argument(node, 1, "tensor") if isinstance(node, cst.Call) else None
+            if value is not None and _may_be_none(value, scope.node):
+                return True
+        return False
+
+
+def _is_none(node: cst.CSTNode | None) -> bool:
+    return isinstance(node, cst.Name) and node.value == "None"
+
+
+def _may_be_none(value: cst.BaseExpression, function: cst.FunctionDef) -> bool:
+    if _is_none(value):
+        return True
+    if isinstance(value, cst.IfExp):
+        return _may_be_none(value.body, function) or _may_be_none(value.orelse, function)
+    if isinstance(value, cst.Name):
+        for node in descendants(function, cst.Assign, (cst.FunctionDef, cst.ClassDef)):
+            targets = [t.target for t in node.targets]
+            if any(isinstance(t, cst.Name) and t.value == value.value for t in targets):
+                if _is_none(node.value):
+                    return True
+    return False
 
 
 def test_reads(

@@ -199,3 +199,21 @@ def buildings(steps: list[Step]) -> dict[str, Building]:
             else:
                 building.steps.append(step)
     return out
+
+
+def parameter_buildings(
+    steps: list[Step], qualified: str, buffers: frozenset[str]
+) -> dict[str, list[Step]]:
+    """For each attribute that the class's own replayable construction code assigns
+    (a parameter, when its value is an `nn.Parameter`), the last unconditional
+    assignment and the fills after it."""
+    out: dict[str, list[Step]] = {}
+    for step in steps:
+        event = step.event
+        if step.owner != qualified or not step.replayable or event.name in buffers:
+            continue
+        if event.kind == "assign" and not step.guards:
+            out[event.name] = [step]
+        elif event.kind == "fill" and event.name in out:
+            out[event.name].append(step)
+    return out

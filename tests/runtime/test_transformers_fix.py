@@ -18,7 +18,7 @@ from bufferlint.cli import main  # noqa: E402
 from bufferlint.runtime import RuntimeSettings, RuntimeTarget, check  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "transformers" / "hf_models.py"
-FLAGGED = {"StampModel": ("stamp",), "Lantern": ("glow",)}
+FLAGGED = {"StampModel": ("stamp",), "Lantern": ("glow",), "Dial": ("dial",)}
 CLEAN = {
     "Ramp": ("ramp",),
     "FastRamp": ("ramp",),
@@ -62,7 +62,7 @@ def test_findings_are_confirmed_and_the_fix_makes_them_right(tmp_path: Path) -> 
     assert set(verdicts(tmp_path, CLEAN).values()) == {"refuted"}
 
     fixed = runner.invoke(main, [path, "--fix", "--unsafe-fixes", "--no-cache"])
-    assert "(2 fixed, 1 remaining)" in fixed.output  # Dial's fix needs its size stored
+    assert fixed.exit_code == 0, fixed.output
     assert set(verdicts(tmp_path, FLAGGED).values()) == {"refuted"}
     assert set(verdicts(tmp_path, CLEAN).values()) == {"refuted"}
 

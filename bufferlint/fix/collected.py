@@ -1,0 +1,118 @@
+"""What a hook's rebuild has collected so far: its statements under the `if`s they keep,
+undone for a buffer whose rebuild fails, and guarded for one construction may leave `None`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import libcst as cst
+
+from bufferlint.fix.free_names import FreeNames
+from bufferlint.fix.replay import Unavailable, self_attribute
+from bufferlint.fix.sites import Sites
+from bufferlint.walk import children
+
+# Chain element kept around a replayed statement: (id of the `if`, polarity, its test).
+ChainItem = tuple[int, bool, cst.BaseExpression]
+
+
+class Collected:
+    """The statements of one hook, with what undoing a buffer's rebuild must restore."""
+
+    self_name: str
+    sites: Sites
+
+    def __init__(self, free_names: FreeNames) -> None:
+        self.free_names = free_names
+        self.items: list[tuple[tuple[ChainItem, ...], cst.BaseSmallStatement]] = []
+        self.done: set[int] = set()  # ids of the statements already replayed
+        self.recalled: set[int] = set()  # indices of the helper calls already replayed
+        self.reasons: list[str] = []
+
+    @property
+    def imports(self) -> dict[str, str]:
+        """Names the hook's file must import: local name -> qualified name."""
+        return self.free_names.imports
+
+    def attempt(self, name: str, rebuild: Callable[[], None]) -> None:
+        """Runs `rebuild` for buffer `name`, keeping what it added only if it succeeds:
+        one buffer that cannot be rebuilt leaves the others' rebuilds as they are. A
+        buffer construction may leave `None` is rebuilt under `if self.b is not None:`."""
+        saved = self._saved()
+        start = len(self.items)
+        try:
+            rebuild()
+        except Unavailable:
+            self._restore(saved)
+            raise
+        if self.sites.nullable(name):
+            test = cst.Comparison(
+                left=self_attribute(self.self_name, name),
+                comparisons=[cst.ComparisonTarget(cst.IsNot(), cst.Name("None"))],
+            )
+            key = -1 - len(self.items)
+            for position in range(start, len(self.items)):
+                chain, small = self.items[position]
+                if _writes(small, self.self_name, name):
+                    self.items[position] = ((*chain, (key, True, test)), small)
+
+    def _saved(self) -> tuple[object, ...]:
+        return (
+            list(self.items),
+            set(self.done),
+            set(self.recalled),
+            list(self.reasons),
+            dict(self.free_names.imports),
+            dict(self.free_names.stores),
+        )
+
+    def _restore(self, saved: tuple[object, ...]) -> None:
+        self.items, self.done, self.recalled, self.reasons = saved[:4]  # type: ignore[assignment]
+        self.free_names.imports, self.free_names.stores = saved[4:]  # type: ignore[assignment]
+
+    def statements(self) -> list[cst.BaseStatement]:
+        """The hook's new statements, under the `if`s they keep."""
+        out: list[cst.BaseStatement] = []
+        for _, group in itertools.groupby(self.items, key=lambda item: _chain_key(item[0])):
+            items = list(group)
+            lines: list[cst.BaseStatement] = [
+                small.with_changes(leading_lines=[])
+                if isinstance(small, cst.BaseCompoundStatement)
+                else cst.SimpleStatementLine(body=[small])
+                for _, small in items
+            ]
+            for _, polarity, test in reversed(items[0][0]):
+                condition = test if polarity else _negate(test)
+                lines = [cst.If(test=condition, body=cst.IndentedBlock(body=lines))]
+            out.extend(lines)
+        return out
+
+
+def _writes(small: cst.CSTNode, self_name: str, name: str) -> bool:
+    """Whether a hook statement touches `self.<name>`."""
+    stack = [small]
+    while stack:
+        node = stack.pop()
+        if (
+            isinstance(node, cst.Attribute)
+            and node.attr.value == name
+            and isinstance(node.value, cst.Name)
+            and node.value.value == self_name
+        ):
+            return True
+        stack.extend(children(node))
+    return False
+
+
+def _negate(test: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(test, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)) or test.lpar:
+        operand = test
+    else:
+        operand = test.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return cst.UnaryOperation(operator=cst.Not(), expression=operand)
+
+
+def _chain_key(chain: tuple[ChainItem, ...]) -> tuple[tuple[int, bool], ...]:
+    return tuple((node, polarity) for node, polarity, _ in chain)

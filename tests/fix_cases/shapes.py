@@ -1,0 +1,125 @@
+"""The shapes of real code that `--fix` handles (issue 18), written from scratch: each
+class marked `# expect:` is fixed, then proved at runtime by tests/test_fix.py, in
+every configuration that CONFIGURATIONS there lists for it."""
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+class OptionalTable(nn.Module):  # expect: BL002 table
+    """Registered only when a flag is set: the rebuild runs under the same test."""
+
+    def __init__(self, n: int, use_table: bool = True) -> None:
+        super().__init__()
+        self.n = n
+        self.use_table = use_table
+        if use_table:
+            self.register_buffer("table", torch.arange(n).float() * 0.5)
+
+
+class ShiftedMask(nn.Module):  # expect: BL002 attn_mask
+    """Registered as `None` on one branch, built in a loop on the other: the branch is
+    replayed whole, and the copy waits for a buffer that exists."""
+
+    def __init__(self, size: int, shift: int = 1) -> None:
+        super().__init__()
+        self.size = size
+        self.shift = shift
+        if self.shift > 0:
+            mask = torch.zeros(size, size)
+            for i in range(size):
+                mask[i, : i + 1] = 1.0
+            mask = mask * -100.0
+        else:
+            mask = None
+        self.register_buffer("attn_mask", mask, persistent=False)
+
+
+class MaybeScale(nn.Module):  # expect: BL002 scale
+    """`value if flag else None`: the copy runs only where the buffer is a tensor."""
+
+    def __init__(self, n: int, scaled: bool = True) -> None:
+        super().__init__()
+        self.n = n
+        scale = torch.linspace(0.5, 1.0, n)
+        self.register_buffer("scale", scale if scaled else None)
+
+
+class Placed(nn.Module):  # expect: BL002 steps radius
+    """`device=` and `dtype=` arguments: the rebuilt buffer's own are used instead."""
+
+    def __init__(self, n: int, r: float = 2.0, device=None, dtype=None) -> None:
+        super().__init__()
+        self.n = n
+        self.r = r
+        self.register_buffer("steps", torch.arange(n, device=device, dtype=dtype))
+        self.register_buffer("radius", torch.tensor(r, device=device, dtype=dtype))
+
+
+@dataclass
+class TinyConfig:
+    max_positions: int = 6
+    n_head: int = 2
+    width: int = 8
+
+
+class Positions(nn.Module):  # expect: BL002 position_ids head_scale
+    """Sizes read from a config that is not stored: the buffer's own shape for one, the
+    attribute `__init__` derived from it (`self.n_head`) for the other."""
+
+    def __init__(self, config: TinyConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        ids = torch.arange(config.max_positions).expand((1, -1))
+        self.register_buffer("position_ids", ids, persistent=False)
+        self.register_buffer("head_scale", torch.arange(config.n_head) + 1.0)
+
+
+class Branchy(nn.Module):  # expect: BL002 freqs
+    """A local set on both branches of an `if`: the branch construction took is replayed."""
+
+    def __init__(self, dim: int, linear: bool = False) -> None:
+        super().__init__()
+        self.dim = dim
+        self.linear = linear
+        if linear:
+            steps = torch.arange(dim)
+            base = steps.float() / dim
+        else:
+            steps = torch.arange(dim).float()
+            base = torch.exp(steps * -0.5)
+        self.register_buffer("freqs", base * 2.0)
+
+
+class WholeInit(nn.Module):  # expect: BL002 freqs_cis
+    """The buffer's last writer is a helper that also re-draws the weights: the fix
+    replays only the statement that builds the buffer."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.proj = nn.Linear(dim, dim)
+        self.register_buffer("freqs_cis", self._precompute(), persistent=False)
+        self.init_weights()
+
+    def _precompute(self) -> torch.Tensor:
+        return torch.outer(torch.arange(4.0), torch.arange(self.dim) * 0.25)
+
+    def init_weights(self) -> None:
+        nn.init.normal_(self.proj.weight)
+        self.freqs_cis = self._precompute()
+
+
+class BiasTable(nn.Module):  # expect: BL002 index
+    """Parameters that `__init__` initialized directly: the new hook initializes them
+    again the same way (a random initializer makes that fix unsafe)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+        self.table = nn.Parameter(torch.zeros(n, 2))
+        nn.init.trunc_normal_(self.table, std=0.02)
+        self.gain = nn.Parameter(torch.ones(n))
+        self.register_buffer("index", torch.arange(n))
