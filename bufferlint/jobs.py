@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from bufferlint import prefilter
+from bufferlint import conventions, prefilter
 from bufferlint.cache import Cache
 from bufferlint.reading import Scan, read, reread
 
@@ -52,10 +52,11 @@ def asked(index: prefilter.FileIndex, offsets: Iterable[int], tokens: bool) -> s
 
 def wanted(job: Job, index: prefilter.FileIndex) -> tuple[set[int], set[int]]:
     """The statements that may report, and those with the ones parsed ahead: in a file
-    with builders, also the classes that may judge them (bufferlint.conventions)."""
+    with builders, also the classes that may judge them (bufferlint.conventions), unless
+    the file is a template, whose models judge nothing."""
     statements = asked(index, job.offsets, job.tokens)
     ahead = asked(index, job.extra, False)
-    if job.tokens:
+    if job.tokens and not conventions.dispatching_template(job.path):
         ahead.update(
             n
             for n, flag in enumerate(index.flags)
