@@ -129,12 +129,17 @@ def advice(judged: JudgedClass, them: str, their: str) -> str:
     """How to rebuild them, in the convention's own terms."""
     convention = judged.convention
     if not convention.dispatches():
-        return f"rebuild {them} there on {their} own device"
+        return f"rebuild {them} there {placed(judged, their)}"
     owner = judged.report.qualified.rpartition(".")[2]
     if judged.report.judges == (judged.report.qualified,):
         return f"rebuild {them} there, in an `isinstance(module, {owner})` branch"
     where = "there" if judged.report.judges else "in the model's own `_init_weights`"
     return f"add an `isinstance(module, {owner})` branch {where} that rebuilds {them}"
+
+
+def placed(judged: JudgedClass, their: str) -> str:
+    """Where the convention's hook rebuilds buffers: "on their own device"."""
+    return judged.convention.rebuild_where.format(their=their)
 
 
 def _relative(target: str, start: str) -> str:
