@@ -13,6 +13,9 @@ from bufferlint.guards import PathGuard
 from bufferlint.model import Project, Reached
 
 REBUILDING = ("assign", "fill", "register", "buffer")
+# Without `to_empty()` a buffer is still on meta when the hook runs: filling it in place
+# leaves it there, only a new tensor rebuilds it.
+REPLACING = ("assign", "register", "buffer")
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ def account(project: Project, qualified: str, convention: Convention) -> ClassRe
     """What construction builds and what the convention's hooks rebuild, for one class."""
     report = ClassReport(qualified)
     report.built = _built(project, project.reach(qualified, "__init__"))
+    if not convention.to_empty:  # persistent buffers come from the checkpoint
+        report.built = {n: b for n, b in report.built.items() if not b.persistent}
     if convention.dispatches():
         report.has_hook = True  # the stack's base hook sees every module
         report.judges = dispatch.judges(project, qualified, convention)
@@ -99,10 +104,11 @@ def account(project: Project, qualified: str, convention: Convention) -> ClassRe
     report.has_hook = project.has_hook(qualified, convention)
     report.defines_hook = any(h in project.classes[qualified][0].methods for h in hooks)
     names = set(report.built)
+    kinds = REBUILDING if convention.to_empty else REPLACING
     for hook in hooks:
         for reached in project.reach(qualified, hook):
             event = reached.event
-            if event.kind not in REBUILDING or event.name not in names:
+            if event.kind not in kinds or event.name not in names:
                 continue
             if event.kind in ("register", "buffer") and event.value != "computed":
                 continue

@@ -14,6 +14,7 @@ from bufferlint.sources import SourceFile
 
 if TYPE_CHECKING:
     from bufferlint.analysis import ClassReport
+    from bufferlint.choice import PerFile
     from bufferlint.conventions import Convention
     from bufferlint.facts import ClassFacts, FileFacts
     from bufferlint.model import Project
@@ -24,17 +25,26 @@ Candidates = Iterable[tuple[SourceFile, "FileFacts", Iterable["ClassFacts"]]]
 
 
 def class_findings(
-    project: Project, candidates: Candidates, select: frozenset[str], convention: Convention
+    project: Project,
+    candidates: Candidates,
+    select: frozenset[str],
+    convention: Convention,
+    per_file: PerFile | None = None,
 ) -> list[Finding]:
     """The class rules' findings, on a large stack: the class model recurses along
-    inheritance and call chains, which may be thousands deep."""
+    inheritance and call chains, which may be thousands deep. `per_file`: the convention
+    configured for a file's classes, if any."""
     from bufferlint import parsing
 
-    return parsing.run_deep(_judge_classes, project, candidates, select, convention)
+    return parsing.run_deep(_judge_classes, project, candidates, select, convention, per_file)
 
 
 def _judge_classes(
-    project: Project, candidates: Candidates, select: frozenset[str], convention: Convention
+    project: Project,
+    candidates: Candidates,
+    select: frozenset[str],
+    convention: Convention,
+    per_file: PerFile | None = None,
 ) -> list[Finding]:
     from bufferlint import analysis, beyond
     from bufferlint.choice import Choice
@@ -43,7 +53,7 @@ def _judge_classes(
     rules = class_rules(select)
     found = []
     reports: dict[tuple[str, str], ClassReport] = {}
-    choose = Choice(project, convention)
+    choose = Choice(project, convention, per_file)
 
     def report_for(qualified: str, chosen: Convention) -> ClassReport:
         key = (qualified, chosen.name)

@@ -31,6 +31,7 @@ KEYS = (
     "respect-gitignore",
     "per-file-ignores",
     "convention",
+    "per-file-conventions",
     "reset-methods",
     "runtime",
 )
@@ -80,6 +81,7 @@ class Config:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     convention: str | None = None
     reset_methods: tuple[str, ...] | None = None
+    per_file_conventions: tuple[tuple[str, str], ...] = ()  # (glob, convention name)
     runtime: RuntimeConfig = RuntimeConfig()
 
 
@@ -235,7 +237,29 @@ def _parse(table: dict[str, Any], where: str, path: str, root: str) -> Config:
         conventions.select(values.get("convention"), values.get("reset_methods"))
     except conventions.UnknownConvention as exc:
         raise ConfigError(f"{where} {exc}") from None
+    if "per-file-conventions" in table:
+        values["per_file_conventions"] = _per_file_conventions(
+            table["per-file-conventions"], where, values.get("reset_methods")
+        )
     return Config(**values)
+
+
+def _per_file_conventions(
+    value: Any, where: str, hooks: tuple[str, ...] | None
+) -> tuple[tuple[str, str], ...]:
+    """Globs as `per-file-ignores`, each naming one convention (`reset-methods` takes the
+    table's `reset-methods`)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f'{where} `per-file-conventions` must be a table: {{"glob" = "timm"}}')
+    for pattern, name in value.items():
+        here = f"{where} `per-file-conventions` `{pattern}`:"
+        if not isinstance(name, str):
+            raise ConfigError(f"{here} must be a convention name, got {name!r}")
+        try:
+            conventions.select(name, hooks if name == "reset-methods" else None)
+        except conventions.UnknownConvention as exc:
+            raise ConfigError(f"{here} {exc}") from None
+    return tuple(value.items())
 
 
 def _per_file_ignores(value: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
@@ -358,6 +382,20 @@ def resolve(config: Config, overrides: Overrides) -> Settings:
             for pattern, codes in config.per_file_ignores
         ),
         project_root=config.root or os.getcwd(),
+        per_file_conventions=_per_file(config, overrides),
+    )
+
+
+def _per_file(
+    config: Config, overrides: Overrides
+) -> tuple[tuple[str, conventions.Convention], ...]:
+    """The file's per-path conventions, unless the command line names one for the run."""
+    if overrides.convention is not None or overrides.reset_methods:
+        return ()
+    hooks = config.reset_methods
+    return tuple(
+        (pattern, conventions.select(name, hooks if name == "reset-methods" else None))
+        for pattern, name in config.per_file_conventions
     )
 
 

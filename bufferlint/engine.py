@@ -45,6 +45,9 @@ class Settings:
     # Which findings (bufferlint.suppressions): (glob, codes) pairs, besides inline noqa.
     per_file_ignores: tuple[tuple[str, frozenset[str]], ...] = ()
     project_root: str = ""  # anchors relative globs; "" is the current directory
+    # Which convention judges the classes of which files (glob, convention), before `auto`
+    # or the run's convention (bufferlint.choice).
+    per_file_conventions: tuple[tuple[str, Convention], ...] = ()
     # How, not what: findings are the same whatever these are.
     jobs: int = 0  # processes that parse; 0: one per CPU; few files are parsed in-process
     cache: bool = False  # use .bufferlint_cache (the CLI does unless --no-cache)

@@ -156,6 +156,10 @@ class Extractor:
         params = node.params.posonly_params or node.params.params
         line, _ = self.locate.find(f"def {node.name.value}", past=True)
         method = MethodFacts(node.name.value, line, kind)
+        method.params = tuple(
+            p.name.value
+            for p in (*node.params.posonly_params, *node.params.params, *node.params.kwonly_params)
+        )[1 if kind != "static" else 0 :]
         if kind != "static" and params:
             arguments = {
                 p.name.value

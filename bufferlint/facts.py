@@ -67,7 +67,9 @@ class MethodFacts:
     # For a dispatcher (`_init_weights(self, module)`): what it does to `module`, whose
     # events carry the method's own line.
     dispatched: list[Event] = field(default_factory=list)
-    params: tuple[str, ...] = ()  # after `self`, positional ones first
+    # The parameters after `self`, by name: `auto` recognizes torchtitan's root by its
+    # `init_weights(self, buffer_device=None)`.
+    params: tuple[str, ...] = ()
 
 
 @dataclass

@@ -92,7 +92,10 @@ def findings_for_classes(
     project: Project, candidates: Iterable[Any], settings: Settings
 ) -> list[Finding]:
     """The rules' findings for the candidate (source, facts, classes), unsuppressed."""
-    return class_findings(project, candidates, settings.select, settings.convention)
+    from bufferlint.choice import per_file
+
+    configured = per_file(settings.per_file_conventions, settings.project_root)
+    return class_findings(project, candidates, settings.select, settings.convention, configured)
 
 
 def suppress(

@@ -54,7 +54,8 @@ RUNTIME_VERDICTS = {
     ("litgpt_rope.py", "GPT"): "confirmed",
     ("random_buffer.py", "NoiseNotRebuilt"): "confirmed",
     ("rope_fixed.py", "RotaryNoHook"): "confirmed",
-    ("torchtune_rope.py", "RotaryPositionalEmbeddings"): "confirmed",
+    # torchtune_rope.py's class defines `rope_init`: `auto` judges it under torchtune,
+    # whose path builds it (tests/test_stack_conventions.py), so it is not flagged here.
     ("meta_unfriendly.py", "ItemInInit"): "error",  # .item() on a meta tensor
     ("hidden_rebuild.py", "RampTable"): "refuted",  # rebuilt through setattr on dict keys
     ("unbuildable.py", "VocabTable"): "unconfirmed",  # needs a Vocabulary: no factory given
@@ -122,7 +123,9 @@ def test_litgpt_is_confirmed_under_every_recipe(recipe):
     runtime = found["litgpt_like.py", "GPT"]["runtime"]
     assert code == 1
     assert (runtime["verdict"], runtime["recipe"]) == ("confirmed", recipe)
-    assert LITGPT_SUMMARY in runtime["summary"]
+    # torchtune never calls to_empty: what no rope_init builds is left on meta.
+    expected = "cos is still on the meta device" if recipe == "torchtune" else LITGPT_SUMMARY
+    assert expected in runtime["summary"]
 
 
 @needs_torch

@@ -14,16 +14,20 @@ from collections.abc import Sequence
 
 from bufferlint.conventions.base import DISPATCHER, Convention
 from bufferlint.conventions.reset_parameters import RESET_PARAMETERS, reset_methods
+from bufferlint.conventions.timm import TIMM
+from bufferlint.conventions.torchtitan import TORCHTITAN
+from bufferlint.conventions.torchtune import TORCHTUNE
 from bufferlint.conventions.transformers import TRANSFORMERS
 
 # `auto`: no hooks of its own; the class model picks one of `CHOSEN` per class.
 AUTO = Convention(name="auto", hooks=(), recipe="auto", summary="chosen per class")
 DEFAULT = AUTO
 FALLBACK = RESET_PARAMETERS  # what `auto` picks when nothing shows another stack
-CHOSEN = (TRANSFORMERS,)  # the conventions `auto` can pick besides the fallback
+# The conventions `auto` can pick besides the fallback, in the order it tries them.
+CHOSEN = (TRANSFORMERS, TORCHTITAN, TIMM, TORCHTUNE)
 # Conventions a user can name; `reset-methods` is made from the hooks they list.
-NAMES = (AUTO.name, RESET_PARAMETERS.name, "reset-methods", TRANSFORMERS.name)
-_FIXED = {c.name: c for c in (RESET_PARAMETERS, TRANSFORMERS)}
+NAMES = (AUTO.name, RESET_PARAMETERS.name, "reset-methods", *(c.name for c in CHOSEN))
+_FIXED = {c.name: c for c in (RESET_PARAMETERS, *CHOSEN)}
 # What the extractor reads twice, as dispatchers, and the helpers they write with.
 DISPATCHING = tuple(c for c in CHOSEN if c.caller == DISPATCHER)
 DISPATCHERS = frozenset(c.hooks[0] for c in DISPATCHING)
@@ -77,6 +81,9 @@ __all__ = [
     "FALLBACK",
     "NAMES",
     "RESET_PARAMETERS",
+    "TIMM",
+    "TORCHTITAN",
+    "TORCHTUNE",
     "TRANSFORMERS",
     "Convention",
     "UnknownConvention",

@@ -36,6 +36,22 @@ class Convention:
     base_source: str = field(default="", repr=False)
     # File names (globs) of templates the stack generates its code from and never runs.
     templates: tuple[str, ...] = ()
+    # The parameter the stack passes the hook the buffers' device in (torchtitan's
+    # `buffer_device`): a new hook takes it, and a rebuild moves the buffer there.
+    hook_device: str = ""
+    # False where the stack never calls `to_empty()` (torchtune): a persistent buffer comes
+    # from the checkpoint, and a buffer left on meta must be given memory, not filled.
+    to_empty: bool = True
+    # What marks a class for `auto` (bufferlint.choice): the stack's own top-level packages,
+    # imports that mark a file (qualified names, or prefixes ending in "."), and methods
+    # that only this stack's modules define.
+    packages: tuple[str, ...] = ()
+    markers: tuple[str, ...] = ()
+    defines: tuple[str, ...] = ()
+    # How messages say where a rebuild goes ("{their}": "its" or "their"), and name the
+    # hooks when not all of them ("" lists `hooks`).
+    rebuild_where: str = "on {their} own device"
+    hook_names: str = ""
     _layers: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -47,6 +63,8 @@ class Convention:
 
     def hook_words(self) -> str:
         """The hooks as messages name them: "`init_weights` or `reset_parameters`"."""
+        if self.hook_names:
+            return self.hook_names
         return " or ".join(f"`{hook}`" for hook in self.hooks)
 
     def is_template(self, path: str) -> bool:

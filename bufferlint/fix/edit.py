@@ -308,9 +308,18 @@ def _new_hook(plan: Plan, blank: int) -> cst.FunctionDef:
         statements.append(_super_call(plan))
     if plan.body:
         statements.append(_rebuild(plan))
+    params = [cst.Param(cst.Name(plan.self_name))]
+    if plan.device_parameter:  # the stack passes the hook the buffers' device
+        params.append(
+            cst.Param(
+                cst.Name(plan.device_parameter),
+                default=cst.Name("None"),
+                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
+            )
+        )
     return cst.FunctionDef(
         name=cst.Name(plan.hook),
-        params=cst.Parameters(params=[cst.Param(cst.Name(plan.self_name))]),
+        params=cst.Parameters(params=params),
         body=cst.IndentedBlock(body=statements or [cst.SimpleStatementLine([cst.Pass()])]),
         returns=cst.Annotation(cst.Name("None")) if plan.annotate else None,
         leading_lines=[cst.EmptyLine(indent=False)] * blank,

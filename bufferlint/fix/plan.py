@@ -68,6 +68,7 @@ class Plan:
     stores: dict[str, str] = field(default_factory=dict)  # __init__ parameter -> new attribute
     reinitialized: list[str] = field(default_factory=list)  # parameters a new hook re-inits
     left_params: dict[str, str] = field(default_factory=dict)  # those it cannot, and why
+    device_parameter: str = ""  # a new hook's parameter for the buffers' device (`=None`)
 
     @property
     def applicability(self) -> str:
@@ -145,6 +146,7 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
     index, class_node = located
     cls = project.classes[qualified][0]
     hook, own, self_name = _hook_of(project, qualified, cls, index, class_node, convention)
+    device = _device_parameter(cls, hook, own, convention)
 
     report = analysis.account(project, qualified, convention)
     targets = [b.name for b in report.missing]
@@ -200,7 +202,7 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
         create=not own,
         add_super=add_super,
         guard=guard,
-        body=body.statements(),
+        body=_in_convention(body.statements(), targets, self_name, device, convention, index),
         rebuilt=targets,
         torch=torch_name(index),
         imports=body.imports,
@@ -210,7 +212,51 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
         stores=dict(stores),
         reinitialized=reinitialized,
         left_params=left_params,
+        device_parameter=device if not own else "",
     )
+
+
+def _device_parameter(cls: ClassFacts, hook: str, own: bool, convention: Convention) -> str:
+    """The parameter the hook receives the buffers' device in (torchtitan's root's
+    `buffer_device`): a new hook takes it; an existing one only if it already does."""
+    wanted = convention.hook_device
+    if not wanted or hook != convention.hooks[0]:
+        return ""
+    return wanted if not own or wanted in cls.methods[hook].params else ""
+
+
+def _in_convention(
+    body: list[cst.BaseStatement],
+    targets: Sequence[str],
+    self_name: str,
+    device: str,
+    convention: Convention,
+    index: SourceIndex,
+) -> list[cst.BaseStatement]:
+    """The rebuild as the stack needs it: where it never calls `to_empty()` (torchtune) a
+    buffer still on meta is given memory on the current default device first; where the
+    hook receives a device (torchtitan), the rebuilt buffer moves there."""
+    if not body:
+        return body
+    if not convention.to_empty:
+        torch = torch_name(index) or "torch"
+        body = [
+            cst.parse_statement(
+                f"{self_name}.{name} = {torch}.empty_like({self_name}.{name}, device="
+                f"{torch}.get_default_device() if {self_name}.{name}.is_meta "
+                f"else {self_name}.{name}.device)"
+            )
+            for name in targets
+        ] + body
+    if device:
+        body = body + [
+            cst.parse_statement(
+                f"if {device} is not None:\n"
+                f"    {self_name}.{name} = {self_name}.{name}.to({device})\n"
+            )
+            for name in targets
+        ]
+    return body
 
 
 def _hook_of(

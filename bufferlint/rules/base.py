@@ -151,7 +151,7 @@ def advice(judged: JudgedClass, them: str, their: str) -> str:
     """How to rebuild them, in the convention's own terms."""
     convention = judged.convention
     if not convention.dispatches():
-        return f"rebuild {them} there on {their} own device"
+        return f"rebuild {them} there {placed(judged, their)}"
     owner = judged.report.qualified.rpartition(".")[2]
     branch = f"an `isinstance(module, {owner})` branch"
     if judged.report.judges == (judged.report.qualified,):
@@ -164,6 +164,11 @@ def advice(judged: JudgedClass, them: str, their: str) -> str:
 
 def _base(convention: Convention) -> str:
     return convention.bases[0].rpartition(".")[2]
+
+
+def placed(judged: JudgedClass, their: str) -> str:
+    """Where the convention's hook rebuilds buffers: "on their own device"."""
+    return judged.convention.rebuild_where.format(their=their)
 
 
 def relative(target: str, start: str) -> str:

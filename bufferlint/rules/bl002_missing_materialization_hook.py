@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from bufferlint.rules.base import ClassRule, Flag, JudgedClass, caveats, describe, pronouns
+from bufferlint.rules.base import (
+    ClassRule,
+    Flag,
+    JudgedClass,
+    caveats,
+    describe,
+    placed,
+    pronouns,
+)
 from bufferlint.rules.registry import register
 
 
@@ -64,7 +72,7 @@ class CausalMask(nn.Module):
         class_name = judged.report.qualified.rsplit(".", 1)[-1]
         text = (
             f"`{class_name}` builds {noun} {describe(missing, judged.path)} during construction "
-            f"but has no {judged.convention.hook_words()}: add one that rebuilds {them} on "
-            f"{their} own device"
+            f"but has no {judged.convention.hook_words()}: add one that rebuilds {them} "
+            f"{placed(judged, their)}"
         )
         return Flag(text + caveats(judged, missing), missing)

@@ -14,8 +14,9 @@ from typing import Any
 
 from bufferlint import conventions
 
-# Recipes that materialize any nn.Module.
-RECIPES = ("fsdp", "fsdp2", "lightning", "torch")
+# Recipes that materialize any nn.Module (torchtitan's, timm's and torchtune's paths are
+# reproduced with torch alone: none of those packages is needed).
+RECIPES = ("fsdp", "fsdp2", "lightning", "torch", "torchtitan", "timm", "torchtune")
 TRANSFORMERS = "transformers"
 # Recipes that materialize a framework's whole model (a transformers PreTrainedModel, built
 # from a tiny config; a class inside one is judged inside the model that holds it).

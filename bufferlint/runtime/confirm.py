@@ -25,6 +25,7 @@ from bufferlint.runtime.recipes import HookRecorder, materialize
 from bufferlint.runtime.report import FACTORY_HINT, Result, failure, verdict_of
 from bufferlint.runtime.sentinel import FILL_BYTES, SentinelFill
 
+TORCHTUNE = "torchtune"  # the recipe that loads a checkpoint instead of `to_empty`
 # Defaults bigger than this are not built eagerly; synthesized small arguments are tried.
 MAX_DEFAULT_ELEMENTS = 1 << 22
 
@@ -226,12 +227,13 @@ def _materialized(
     """Two materializations, one per fill byte; the hook calls and notes of the first, and
     (transformers recipe) which class registers each buffer."""
     passes, calls, notes, owners = [], [], [], {}
+    state = _checkpoint(way, device, subject.seed) if subject.recipe == TORCHTUNE else None
     for byte in FILL_BYTES:
         model = _build(way, "meta", subject.seed)
         recorder = HookRecorder(model, subject.hooks, subject.seed)
         try:
             with SentinelFill(byte):
-                notes = materialize(subject.recipe, model, subject.hooks, device, mesh)
+                notes = materialize(subject.recipe, model, subject.hooks, device, mesh, state)
         except Exception as exc:
             raise Failed(
                 "error",
@@ -246,6 +248,20 @@ def _materialized(
         notes = [*notes, hf.CHECKPOINT_NOTE]
         owners = hf.owners(_part(subject, model))
     return passes, calls, notes, owners
+
+
+def _checkpoint(way: Construction, device: torch.device, seed: int) -> dict[str, torch.Tensor]:
+    """What torchtune loads: a checkpoint of the model, here the eager build's state (its
+    parameters and persistent buffers), made before any sentinel fill."""
+    try:
+        return _build(way, device, seed).state_dict()
+    except Exception as exc:
+        raise Failed(
+            "error",
+            "build",
+            f"eager build failed: {exception_line(exc)}",
+            built_with=way.description,
+        ) from None
 
 
 def _part(subject: Subject, model: nn.Module) -> nn.Module:

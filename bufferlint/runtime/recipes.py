@@ -7,6 +7,7 @@ stack does it, so a buffer that comes out wrong here comes out wrong there.
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import warnings
 import zlib
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bufferlint.conventions import RESET_PARAMETERS
+from bufferlint.conventions import RESET_PARAMETERS, TIMM, TORCHTUNE
 
 
 def module_seed(seed: int, qualname: str, hook: str) -> int:
@@ -140,16 +141,79 @@ def _root_then_hooks(model: nn.Module, hooks: Sequence[str], device: torch.devic
     return notes
 
 
+def _torchtitan(model: nn.Module, device: torch.device) -> list[str]:
+    """torchtitan's trainer: `to_empty`, then under no_grad the root's `init_weights` once,
+    given `buffer_device=None` as the trainer does without CPU offload; the root's code calls
+    its layers'. The later protocol's root without `init_weights` gets what `init_states`
+    does: `_init_self_buffers(buffer_device=None)` on every module."""
+    model.to_empty(device=device)
+    with torch.no_grad():
+        for hook in ("init_weights", "init_states"):
+            method = getattr(model, hook, None)
+            if callable(method):
+                _call_with_device(method, "buffer_device", None)
+                return []
+        called = False
+        for _, module in model.named_modules():
+            method = getattr(module, "_init_self_buffers", None)
+            if callable(method):
+                _call_with_device(method, "buffer_device", None)
+                called = True
+    return [] if called else [f"{_label('', model)} has no init_weights(): nothing was called"]
+
+
+def _call_with_device(method: Callable[..., Any], parameter: str, device: Any) -> None:
+    """`method(parameter=device)` where it takes that parameter, else `method()`."""
+    try:
+        accepted = inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        accepted = {}
+    method(**({parameter: device} if parameter in accepted else {}))
+
+
+def _timm(model: nn.Module, device: torch.device) -> list[str]:
+    """A timm user's path: `to_empty`, `reset_parameters()` where defined, then what
+    `timm.models.reinit_non_persistent_buffers` does (models/_manipulate.py)."""
+    model.to_empty(device=device)
+    with torch.no_grad():
+        for hook in (RESET_PARAMETERS.hooks[0], TIMM.hooks[0]):
+            for _, module in model.named_modules():
+                _call_hooks(module, (hook,))
+    return []
+
+
+def _torchtune(
+    model: nn.Module, device: torch.device, state: dict[str, torch.Tensor] | None
+) -> list[str]:
+    """torchtune's recipes: no `to_empty`; `rope_init()` on every module that has one under
+    the device, then the checkpoint (here the eager build's state) loaded with
+    `assign=True`. A buffer neither gives memory stays on meta."""
+    with torch.device(device), torch.no_grad():
+        for _, module in model.named_modules():
+            _call_hooks(module, TORCHTUNE.hooks)
+    if state is not None:
+        model.load_state_dict(state, strict=True, assign=True)
+    return []
+
+
 def materialize(
     recipe: str,
     model: nn.Module,
     hooks: Sequence[str],
     device: torch.device,
     mesh: Callable[[], Any],
+    state: dict[str, torch.Tensor] | None = None,
 ) -> list[str]:
     """Materialize `model` (built on meta) on `device` by `recipe`; returns notes for the
-    report. `mesh` gives the device mesh for fsdp2 (created only when asked for). The
-    transformers recipe ignores `hooks`: it runs from_pretrained's own loading (hf.py)."""
+    report. `mesh` gives the device mesh for fsdp2 (created only when asked for); `state`,
+    the checkpoint the torchtune recipe loads. The transformers, torchtitan, timm and
+    torchtune recipes ignore `hooks`: they call what their stack calls."""
+    if recipe == "torchtitan":
+        return _torchtitan(model, device)
+    if recipe == "timm":
+        return _timm(model, device)
+    if recipe == "torchtune":
+        return _torchtune(model, device, state)
     if recipe == "fsdp":
         return _fsdp(model, hooks, device)
     if recipe == "lightning":
