@@ -51,7 +51,7 @@ def test_auto_is_the_default_and_naming_only_reset_parameters_is_fsdp():
             "nope",
             None,
             "unknown convention `nope`; known conventions: auto, reset-parameters, "
-            "reset-methods, transformers",
+            "reset-methods, transformers, torchtitan, timm, torchtune",
         ),
         ("reset-methods", None, "needs `reset-methods`"),
         ("reset-parameters", ("init_weights",), "names the hooks of the `reset-methods`"),

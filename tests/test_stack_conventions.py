@@ -1,0 +1,207 @@
+"""The torchtitan, timm and torchtune conventions on fixtures/conventions: what `auto` picks,
+what each reports, `[tool.bufferlint.per-file-conventions]`, each positive confirmed and each
+negative refuted by its stack's recipe, and `--fix` making each positive right."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bufferlint import conventions
+from bufferlint.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "conventions"
+STATIC = ROOT / "fixtures" / "static"
+STACK = {"titan_style": "torchtitan", "timm_style": "timm", "tune_style": "torchtune"}
+# (file, class) -> (code, convention): every finding `auto` gives on the fixtures.
+POSITIVES = {
+    ("titan_style.py", "WindowAttention"): ("BL001", "torchtitan"),
+    ("titan_style.py", "Scale"): ("BL002", "torchtitan"),
+    ("timm_style.py", "ShiftedBlock"): ("BL001", "timm"),
+    ("tune_style.py", "ScaledRoPE"): ("BL001", "torchtune"),
+}
+# `Transformer` is clean itself but holds reported layers: the runtime judges them too.
+NEGATIVES = [
+    ("titan_style.py", "CausalAttention"),
+    ("titan_style.py", "CausalTransformer"),
+    ("timm_style.py", "WindowBlock"),
+    ("tune_style.py", "RotaryEmbedding"),
+]
+needs_torch = pytest.mark.skipif(
+    importlib.util.find_spec("torch") is None, reason="runtime mode needs torch"
+)
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [*args, "--no-cache"])
+
+
+def found(*args: str) -> dict[tuple[str, str], dict]:
+    result = run(*args, "--output-format", "json")
+    assert result.exit_code in (0, 1), result.output
+    return {(Path(i["filename"]).name, i["class_name"]): i for i in json.loads(result.stdout)}
+
+
+def test_auto_picks_each_stack_and_reports_only_what_its_hooks_miss():
+    items = found(str(FIXTURES))
+    assert {key: (i["code"], i["convention"]) for key, i in items.items()} == POSITIVES
+    assert "`buffer_device`" in items["titan_style.py", "WindowAttention"]["message"]
+    assert "calling the class's buffer helper" in items["timm_style.py", "ShiftedBlock"]["message"]
+    rope = items["tune_style.py", "ScaledRoPE"]
+    # `offset` is persistent: torchtune loads it from the checkpoint; `theta` is rope_init's.
+    assert rope["buffers"] == ["scale"]
+    assert "cannot be filled in place" in rope["message"]
+
+
+def test_reset_parameters_judges_the_same_classes_as_before():
+    items = found(str(FIXTURES), "--convention", "reset-parameters")
+    assert {i["convention"] for i in items.values()} == {"reset-parameters"}
+    assert len(items) == 9  # every class: none defines reset_parameters
+    clean = found(str(FIXTURES), "--convention", "torchtitan")
+    assert ("titan_style.py", "Transformer") not in clean
+    assert ("titan_style.py", "Transformer") in items
+
+
+def test_auto_equals_reset_parameters_where_no_stack_shows():
+    assert found(str(STATIC)) == found(str(STATIC), "--convention", "reset-parameters")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # A layer file imported by the file that holds torchtitan's root.
+        ("layer", "torchtitan"),
+        # A file importing timm's registry: its classes are timm's.
+        ("from timm.models import register_model\n", "timm"),
+        ("from torchtitan.protocols.train_spec import ModelProtocol\n", "torchtitan"),
+        ("", "reset-parameters"),
+    ],
+)
+def test_auto_reads_the_project(tmp_path: Path, source: str, expected: str):
+    block = (
+        "import torch\nfrom torch import nn\n\n\nclass Block(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        '        self.register_buffer("m", torch.ones(3), persistent=False)\n'
+    )
+    if source == "layer":
+        (tmp_path / "model.py").write_text(
+            "import torch\nfrom torch import nn\nfrom layer import Block\n\n\n"
+            "class Root(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+            '        self.register_buffer("f", torch.ones(2))\n\n'
+            "    def init_weights(self, buffer_device=None):\n"
+            "        self.f = torch.ones(2)\n"
+        )
+        source = ""
+    (tmp_path / "layer.py").write_text(source + block)
+    [item] = found(str(tmp_path)).values()
+    assert item["convention"] == expected
+
+
+def write_config(tmp_path: Path, table: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.bufferlint.per-file-conventions]\n{table}")
+
+
+def test_per_file_conventions_override_auto_and_yield_to_the_command_line(tmp_path: Path):
+    shutil.copytree(FIXTURES, tmp_path / "src")
+    write_config(tmp_path, '"titan_*.py" = "reset-parameters"\n"src/tune_style.py" = "timm"\n')
+    items = found(str(tmp_path))
+    assert items["titan_style.py", "Transformer"]["convention"] == "reset-parameters"
+    assert items["tune_style.py", "ScaledRoPE"]["convention"] == "timm"
+    assert items["timm_style.py", "ShiftedBlock"]["convention"] == "timm"  # still auto's
+    forced = found(str(tmp_path), "--convention", "auto")
+    assert {(k, i["convention"]) for k, i in forced.items()} == {
+        (k, c) for k, (_, c) in POSITIVES.items()
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('"*.py" = "fsdp9"\n', "`per-file-conventions` `*.py`: unknown convention `fsdp9`"),
+        ('"*.py" = 3\n', "`per-file-conventions` `*.py`: must be a convention name, got 3"),
+        ('"*.py" = "reset-methods"\n', "needs `reset-methods`"),
+    ],
+)
+def test_bad_per_file_conventions_are_one_line_errors(tmp_path: Path, table: str, message: str):
+    write_config(tmp_path, table)
+    result = run(str(tmp_path))
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    (tmp_path / "pyproject.toml").write_text('[tool.bufferlint]\nper-file-conventions = "x"\n')
+    result = run(str(tmp_path))
+    assert result.exit_code == 2 and "must be a table" in result.stderr
+
+
+def test_the_conventions_are_named_and_known():
+    for name in STACK.values():
+        assert conventions.select(name, None).name == name
+        assert name in conventions.NAMES
+    assert conventions.CHOSEN[0] is conventions.TRANSFORMERS
+    assert conventions.TORCHTUNE.to_empty is False
+    assert conventions.TORCHTITAN.hook_device == "buffer_device"
+
+
+def verdicts(root: Path, classes) -> dict[tuple[str, str], dict]:
+    from bufferlint.runtime import RuntimeSettings, RuntimeTarget, check
+
+    targets = []
+    for file, cls in classes:
+        convention = conventions.select(STACK[file.removesuffix(".py")], None)
+        targets.append(
+            RuntimeTarget(
+                path=str(root / file),
+                module=file.removesuffix(".py"),
+                import_root=str(root),
+                class_name=cls,
+                buffers=(),
+                hooks=convention.hooks,
+                convention=convention.name,
+            )
+        )
+    return dict(zip(classes, check(targets, RuntimeSettings(jobs=1)), strict=True))
+
+
+@needs_torch
+def test_each_positive_is_confirmed_by_its_recipe():
+    items = found(str(FIXTURES), "--runtime")
+    for key, (_, convention) in POSITIVES.items():
+        runtime = items[key]["runtime"]
+        assert (runtime["verdict"], runtime["recipe"]) == ("confirmed", convention), key
+    tune = items["tune_style.py", "ScaledRoPE"]["runtime"]
+    assert "scale is still on the meta device" in tune["summary"]
+    assert items["titan_style.py", "WindowAttention"]["runtime"]["hooks_called"] == [
+        "<root>.init_weights"
+    ]
+
+
+@needs_torch
+def test_each_negative_is_refuted_by_its_recipe():
+    results = verdicts(FIXTURES, NEGATIVES)
+    for key, result in results.items():
+        assert result["verdict"] == "refuted", (key, result["summary"])
+    # The root's init_weights called the layers': their masks are right too.
+    assert "layers.0.mask" in results["titan_style.py", "CausalTransformer"]["summary"]
+
+
+@needs_torch
+def test_fix_makes_each_positive_right(tmp_path: Path):
+    copy = tmp_path / "fx"
+    shutil.copytree(FIXTURES, copy)
+    result = run(str(copy), "--fix")
+    assert result.exit_code == 0, result.output
+    assert "4 fixed, 0 remaining" in result.output
+    titan = (copy / "titan_style.py").read_text()
+    assert "def init_weights(self, buffer_device=None) -> None:" in titan
+    assert "self.table = self.table.to(buffer_device)" in titan
+    tune = (copy / "tune_style.py").read_text()
+    assert "torch.get_default_device() if self.scale.is_meta" in tune
+    assert "self.attn_mask.copy_(self._mask())" in (copy / "timm_style.py").read_text()
+    assert run(str(copy)).exit_code == 0
+    for key, result in verdicts(copy, list(POSITIVES)).items():
+        assert result["verdict"] == "refuted", (key, result["summary"])
