@@ -95,7 +95,7 @@ def test_auto_reads_the_project(tmp_path: Path, source: str, expected: str):
             "class Root(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
             '        self.register_buffer("f", torch.ones(2))\n\n'
             "    def init_weights(self, buffer_device=None):\n"
-            "        self.f = torch.ones(2)\n"
+            "        self.f = torch.ones(2, device=buffer_device or self.f.device)\n"
         )
         source = ""
     (tmp_path / "layer.py").write_text(source + block)
