@@ -79,6 +79,7 @@ def opens(project: Project, qualified: str) -> bool:
 def account(
     project: Project, qualified: str, convention: Convention, report: ClassReport
 ) -> Tensors:
+    """What the rules beyond buffers find in one class; `report` is its buffer accounting."""
     out = Tensors()
     construction = list(project.reach(qualified, "__init__"))
     hooks = [r for hook in convention.hooks for r in project.reach(qualified, hook)]

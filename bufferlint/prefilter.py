@@ -33,12 +33,36 @@ TOKENS = ("register_buffer", "Buffer")
 _CALL = r"\s*(?:\\\s*)*\("
 # The other tensors the rules judge start from a statement whose text shows them: a
 # frozen parameter (`requires_grad=False`), or an attribute assigned a factory call
-# (`self.x = torch.zeros(n)`, bufferlint.values.FACTORY). The text of each is a token too.
-_HOLDERS = re.compile(
-    r"requires_grad\s*=\s*False"
-    r"|\.\w+\s*(?::[^=\r\n]*)?=\s*[(\[{]?\s*(?:(?:\w+|\"[^\"\r\n]*\"|'[^'\r\n]*')\s*:\s*)?"
-    r"(?:\w+\s*\.\s*)*(?:" + "|".join(sorted(FACTORIES)) + r")\s*\("
-)
+# (`self.x = torch.zeros(n)`, bufferlint.facts.FACTORY). The text of each is a token too.
+_FROZEN = re.compile(r"requires_grad\s*=\s*False")
+# An attribute assigned a factory call: the text after its `=` up to the factory's name,
+# and its target up to the `=` (on the `=`'s line). Each is matched only behind a name
+# that `str.find` meets: a pattern starting with `.` would try every position of a text.
+_VALUE = re.compile(r"\s*[(\[{]?\s*(?:(?:\w+|\"[^\"\r\n]*\"|'[^'\r\n]*')\s*:\s*)?(?:\w+\s*\.\s*)*")
+_TARGET = re.compile(r"\.\w+\s*(?::[^=\r\n]*)?\Z")
+_CALLED = re.compile(r"\s*\(")
+_BEHIND = 160  # characters looked at before a factory's name for its `=`
+
+
+def _holders(text: str) -> Iterator[int]:
+    """Offsets of the statements' texts that hold a frozen parameter or an attribute
+    assigned a factory call (where the name of the factory starts)."""
+    for match in _FROZEN.finditer(text):
+        yield match.start()
+    for name in FACTORIES:
+        at = text.find(name)
+        while at >= 0:
+            end = at + len(name)
+            if (at == 0 or not _WORD_CHAR.match(text, at - 1)) and _CALLED.match(text, end):
+                equal = text.rfind("=", max(0, at - _BEHIND), at)
+                if (
+                    equal > 0
+                    and text[equal - 1] not in "=!<>+-*/%&|^@:"
+                    and _VALUE.fullmatch(text, equal + 1, at)
+                    and _TARGET.search(text, text.rfind("\n", 0, equal) + 1, equal)
+                ):
+                    yield at
+            at = text.find(name, end)
 
 
 def _tokens(text: str, aliases: Iterable[tuple[str, str]]) -> Iterator[int]:
@@ -51,8 +75,7 @@ def _tokens(text: str, aliases: Iterable[tuple[str, str]]) -> Iterator[int]:
     for name in dict.fromkeys(names):
         for match in _words(re.compile(re.escape(name) + _CALL), text):
             yield match.start()
-    for match in _HOLDERS.finditer(text):
-        yield match.start()
+    yield from _holders(text)
 
 
 # Statement flags. DISPATCH: the statement mentions a dispatcher (`_init_weights`), whose
@@ -209,7 +232,7 @@ def index(text: str, split: bool = False) -> FileIndex:
         if pair[0] != pair[1]
     }
     result = FileIndex(
-        tokens=any(token in text for token in TOKENS) or _HOLDERS.search(text) is not None,
+        tokens=any(token in text for token in TOKENS) or next(_holders(text), None) is not None,
         headers=tuple(headers),
         aliases=tuple(sorted(aliases)),
         bindings=tuple(sorted(set(_bindings(text)))),

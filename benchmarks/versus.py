@@ -1,0 +1,83 @@
+"""The cold CLI of this checkout beside another one's, on the same tree, in turns.
+
+    python benchmarks/versus.py BASELINE TREE [--rounds N] [-- CLI ARGS...]
+
+BASELINE is a folder holding another version's `bufferlint/` package (a `git worktree`, or
+`git archive <commit> | tar -x -C DIR`); both run with this interpreter, so only the code
+differs. Each round runs `python -m bufferlint --no-cache TREE` once for each, alternating
+which goes first, so that a machine shared with other work slows both alike. It prints
+both versions' times (best, median) and the ratio of the medians, and whether the two
+printed the same findings apart from those of codes only this checkout has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent.parent
+_CODE = re.compile(r"^\S+:\d+:\d+: (BL\d+|\S)")
+
+
+def run(root: Path, tree: str, extra: list[str]) -> tuple[float, list[str]]:
+    """Seconds for one cold run with `root`'s bufferlint, and the finding lines it printed."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    command = [sys.executable, "-m", "bufferlint", "--no-cache", "--output-format", "concise"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*command, *extra, str(Path(tree).resolve())],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tempfile.gettempdir(),  # not a folder with a `bufferlint/` of its own
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{root}: exit status {done.returncode}: {done.stderr.strip()[-300:]}")
+    return seconds, [line for line in done.stdout.splitlines() if _CODE.match(line)]
+
+
+def _where(line: str) -> tuple[str, str]:
+    """A finding's place and code (messages may have changed between the versions)."""
+    match = _CODE.match(line)
+    assert match is not None
+    return line[: match.start(1)], match.group(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("baseline", type=Path)
+    parser.add_argument("tree")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("extra", nargs="*", help="more CLI arguments, after --")
+    args = parser.parse_args()
+    roots = {"baseline": args.baseline.resolve(), "this checkout": HERE}
+    times: dict[str, list[float]] = {name: [] for name in roots}
+    lines: dict[str, list[str]] = {}
+    for round_ in range(args.rounds):
+        order = list(roots) if round_ % 2 == 0 else list(reversed(roots))
+        for name in order:
+            seconds, lines[name] = run(roots[name], args.tree, args.extra)
+            times[name].append(seconds)
+            print(f"round {round_ + 1}: {name} {seconds:.2f} s", flush=True)
+    for name, measured in times.items():
+        print(f"{name}: best {min(measured):.2f} s, median {statistics.median(measured):.2f} s")
+    ratio = statistics.median(times["this checkout"]) / statistics.median(times["baseline"])
+    print(f"median ratio (this checkout / baseline): {ratio:.3f}")
+    found = {name: [_where(line) for line in printed] for name, printed in lines.items()}
+    known = {code for _, code in found["baseline"]}
+    ours = [item for item in found["this checkout"] if item[1] in known]
+    same = sorted(ours) == sorted(found["baseline"])
+    print(f"findings of the baseline's codes: {'the same' if same else 'DIFFERENT'}")
+
+
+if __name__ == "__main__":
+    main()
