@@ -49,7 +49,7 @@ class ClassReport:
         return [b for name, b in sorted(self.built.items()) if name not in self.rebuilt]
 
 
-def _blocking_guard(path: Sequence[PathGuard], buffers: set[str]) -> str | None:
+def blocking_guard(path: Sequence[PathGuard], buffers: set[str]) -> str | None:
     """The code of the first guard that keeps an event from running reliably."""
     for guard in path:
         value = guards.on_path(guard, guards.after_to_empty(guard.condition, buffers))
@@ -112,7 +112,7 @@ def account(project: Project, qualified: str, convention: Convention) -> ClassRe
                 continue
             if event.kind in ("register", "buffer") and event.value != "computed":
                 continue
-            blocker = _blocking_guard(reached.guards, names)
+            blocker = blocking_guard(reached.guards, names)
             if blocker is None:
                 report.rebuilt.add(event.name)
             else:
@@ -149,7 +149,7 @@ def dispatched_rebuilds(
                 continue  # a branch for other classes
             pairs = zip(write.dispatch_guards, truths, strict=True)
             blocker = next((g.code for g, t in pairs if t == guards.STATE), None)
-            blocker = blocker or _blocking_guard(write.own_guards, names)
+            blocker = blocker or blocking_guard(write.own_guards, names)
             if blocker is None:
                 rebuilt.add(event.name)
             else:

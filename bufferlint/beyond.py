@@ -9,14 +9,13 @@ convention's, never named here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from bufferlint import analysis, guards
+from bufferlint import analysis
 from bufferlint.analysis import Built, ClassReport
 from bufferlint.conventions import Convention
 from bufferlint.facts import FACTORY
-from bufferlint.guards import PathGuard
 from bufferlint.model import Project, Reached
 
 BUFFER_EVENTS = ("register", "buffer")
@@ -123,15 +122,6 @@ def _site(project: Project, reached: Reached, persistent: bool) -> Built:
     return Built(event.name, event.line, persistent, reached.owner, path)
 
 
-def _blocked(path: Sequence[PathGuard], names: set[str]) -> str | None:
-    """The code of a guard that keeps a rebuild from running after `to_empty()`."""
-    for guard in path:
-        value = guards.on_path(guard, guards.after_to_empty(guard.condition, names))
-        if value in (guards.FALSE, guards.STATE):
-            return guard.code if guard.polarity else f"not ({guard.code})"
-    return None
-
-
 def _wrong_device(
     project: Project,
     qualified: str,
@@ -147,7 +137,7 @@ def _wrong_device(
             continue
         if event.kind in BUFFER_EVENTS and event.value != "computed":
             continue  # a placeholder: no rebuild at all, which is BL001's
-        if _blocked(reached.guards, names) is not None:
+        if analysis.blocking_guard(reached.guards, names) is not None:
             continue
         helper = parameter = ""
         if event.via:
@@ -238,7 +228,7 @@ def _rebuilt(hooks: list[Reached], names: set[str]) -> tuple[set[str], dict[str,
         event = reached.event
         if event.kind not in REBUILDS or event.name not in names:
             continue
-        blocker = _blocked(reached.guards, names)
+        blocker = analysis.blocking_guard(reached.guards, names)
         if blocker is None:
             rebuilt.add(event.name)
         else:
