@@ -118,6 +118,8 @@ class MethodWalker:
                 self.assignment(node, target, value, guards)
             if value is not None:
                 self.expression(value, guards)
+            # A local that shadows a parameter no longer holds the caller's tensor.
+            self.arguments -= {t.value for t in targets if isinstance(t, cst.Name)}
         elif isinstance(node, cst.AugAssign):
             self.expression(node.value, guards)
         elif isinstance(node, cst.Expr):

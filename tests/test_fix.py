@@ -35,8 +35,10 @@ UNSAFE = {
     "RegistersOnUnknownBase": "whose base `somewhere_else.Base` bufferlint cannot see",
 }
 RANDOM_BUFFERS = {("NnBuffer", "c")}  # rebuilt from fresh random numbers: only checked finite
-# Positive fixtures for which no safe rebuild exists, and what their finding says (none yet).
-NO_FIX: dict[str, str] = {}
+# Positive fixtures for which no rebuild exists, and what their finding says.
+NO_FIX = {
+    "ShadowedArgument": "`slopes` (a parameter of `__init__`, read at line",
+}
 # Classes whose own hook defeats a dtype conversion, whatever the fix does.
 KEEPS_NO_DTYPE = {"ReRegistersPlaceholder": "its hook re-registers the buffer in float32"}
 
@@ -291,9 +293,9 @@ def test_lit_gpt_own_fix_loses_a_dtype_conversion_that_ours_keeps(trees):
 def test_every_positive_fixture_is_fixed_or_says_why_not(trees):
     left = {}
     for tree in TREES:
-        left.update(
-            {f.class_name: f for f in lint([str(trees["fixed"] / tree)], Settings()).findings}
-        )
+        result = lint([str(trees["fixed"] / tree)], Settings())
+        attach_fixes(result, Settings())
+        left.update({f.class_name: f for f in result.findings})
     assert set(left) == set(NO_FIX)
     for name, reason in NO_FIX.items():
         assert f"no automatic fix: {reason}" in left[name].message
@@ -305,7 +307,7 @@ def test_every_positive_fixture_is_fixed_or_says_why_not(trees):
 def test_only_safe_fixes_without_unsafe_fixes(tmp_path):
     shutil.copytree(TREES["static"], tmp_path / "static")
     run = fix_paths([str(tmp_path)], Settings())
-    left = {f.class_name: f for f in run.result.findings}
+    left = {f.class_name: f for f in run.result.findings if f.class_name not in NO_FIX}
     assert set(left) == set(UNSAFE)
     for name, reason in UNSAFE.items():
         fix = left[name].fix
@@ -317,7 +319,8 @@ def test_only_safe_fixes_without_unsafe_fixes(tmp_path):
 
 def test_second_fix_changes_nothing(trees):
     run = fix_paths([str(trees["fixed"])], Settings(), unsafe=True)
-    assert run.texts == {} and run.fixed == [] and run.result.findings == []
+    assert run.texts == {} and run.fixed == []
+    assert {f.class_name for f in run.result.findings} == set(NO_FIX)
 
 
 # -- what the fixes look like ------------------------------------------------------------------
