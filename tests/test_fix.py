@@ -218,6 +218,7 @@ CONFIGURATIONS = {
     "ShiftedMask": [{"shift": 0}],
     "MaybeScale": [{"scaled": False}],
     "Branchy": [{"linear": True}],
+    "EarlyReturn": [{"use_scale": False}],
 }
 
 
