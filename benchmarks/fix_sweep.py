@@ -24,8 +24,10 @@ was rebuilt by a rule, with `--candidates`:
 3. that are fixable in principle: every buffer is a deterministic function of the
    constructor's arguments (two eager builds under different seeds agree; no buffer is
    the caller's tensor or module);
-4. at most 4 classes per release (3 for each transformers), in file order, which gives 32.
-Classes that pass 2 and 3 but are left out by 4 are listed by `--candidates`.
+4. at most 4 classes per release (3 for each transformers), in file order, for 32 in all.
+Classes that pass 2 and 3 but are left out by 4 are listed by `--candidates`. CLASSES holds
+the 10 chosen so far: the `--candidates` pass had covered only the first five releases in
+RELEASES' order (part of torch) when the session that wrote this ended.
 
 For each class, the file holding it is fixed in a copy of the release (`--fix
 --unsafe-fixes`, then a second run that must change nothing), and the class is built in
