@@ -162,6 +162,8 @@ class MethodWalker:
                             assert isinstance(value, cst.Call)
                             data = self.classify(argument(value, 0, "data"))
                             self.frozen_locals[target.target.value] = data
+            # A local that shadows a parameter no longer holds the caller's tensor.
+            self.arguments -= {t.value for t in targets if isinstance(t, cst.Name)}
         elif isinstance(node, cst.AugAssign):
             name = self.self_attr(node.target)
             if name is not None:

@@ -37,7 +37,10 @@ UNSAFE = {
 }
 RANDOM_BUFFERS = {("NnBuffer", "c")}  # rebuilt from fresh random numbers: only checked finite
 # Positive fixtures for which no safe fix exists, and what their finding says.
-NO_FIX = {"Collections": "`pair` holds a collection: register each tensor in it"}
+NO_FIX = {
+    "Collections": "`pair` holds a collection: register each tensor in it",
+    "ShadowedArgument": "`slopes` (a parameter of `__init__`, read at line",
+}
 # Classes whose own hook defeats a dtype conversion, whatever the fix does.
 KEEPS_NO_DTYPE = {"ReRegistersPlaceholder": "its hook re-registers the buffer in float32"}
 
@@ -285,6 +288,7 @@ CONFIGURATIONS = {
     "ShiftedMask": [{"shift": 0}],
     "MaybeScale": [{"scaled": False}],
     "Branchy": [{"linear": True}],
+    "EarlyReturn": [{"use_scale": False}],
 }
 
 

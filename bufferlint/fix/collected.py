@@ -47,10 +47,25 @@ class Collected:
         except Unavailable:
             self._restore(saved)
             raise
+        tests: list[cst.BaseExpression] = []
+        if self.sites.may_be_absent(name):  # `"b" in self._buffers`
+            buffers = cst.Attribute(value=cst.Name(self.self_name), attr=cst.Name("_buffers"))
+            tests.append(
+                cst.Comparison(
+                    left=cst.SimpleString(f'"{name}"'),
+                    comparisons=[cst.ComparisonTarget(cst.In(), buffers)],
+                )
+            )
         if self.sites.nullable(name):
-            test = cst.Comparison(
-                left=self_attribute(self.self_name, name),
-                comparisons=[cst.ComparisonTarget(cst.IsNot(), cst.Name("None"))],
+            tests.append(
+                cst.Comparison(
+                    left=self_attribute(self.self_name, name),
+                    comparisons=[cst.ComparisonTarget(cst.IsNot(), cst.Name("None"))],
+                )
+            )
+        if tests:
+            test = (
+                tests[0] if len(tests) == 1 else cst.BooleanOperation(tests[0], cst.And(), tests[1])
             )
             key = -1 - len(self.items)
             for position in range(start, len(self.items)):

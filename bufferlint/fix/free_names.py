@@ -36,11 +36,13 @@ class FreeNames:
         index: SourceIndex,
         self_name: str,
         own_init: cst.FunctionDef | None = None,
+        taken: frozenset[str] = frozenset(),
     ) -> None:
         self.workspace = workspace
         self.index = index  # the file the hook is in
         self.self_name = self_name
         self.own_init = own_init
+        self.taken = taken  # names a new attribute must not have: the class's buffers
         self.imports: dict[str, str] = {}  # names the hook's file must import: local -> qualified
         self.stores: dict[str, str] = {}  # parameters the fix stores: parameter -> attribute
 
@@ -86,7 +88,7 @@ class FreeNames:
         if scope.node is self.own_init and name not in scope.rebound and _storable(scope, name):
             if name not in self.stores:
                 attr = name
-                while attr in scope.attributes or attr in self.stores.values():
+                while attr in scope.attributes | self.taken or attr in self.stores.values():
                     attr = "_" + attr
                 self.stores[name] = attr
             return self_attribute(self.self_name, self.stores[name])

@@ -52,7 +52,7 @@ class HookBody(Collected):
         self.steps = steps
         self.buffers = buffers
         self.sites = Sites(workspace, qualified, steps, buffers)
-        super().__init__(FreeNames(workspace, index, self_name, own_init))
+        super().__init__(FreeNames(workspace, index, self_name, own_init, buffers))
 
     def add(self, step: trace.Step, name: str) -> None:
         """Adds what rebuilds buffer `name` as construction step `step` built it: its own

@@ -109,6 +109,24 @@ class Sites:
                 return True
         return False
 
+    def may_be_absent(self, name: str) -> bool:
+        """Whether a `return` before the registration of buffer `name` (`if not use_xpos:
+        return`) can end construction without it."""
+        for step in self.steps:
+            event = step.event
+            if event.name != name or event.kind not in ("register", "buffer"):
+                continue
+            try:
+                scope = self.scope(step)
+            except Unavailable:
+                return True
+            for node in descendants(
+                scope.node, cst.Return, (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+            ):
+                if scope.index.line_of(node) < event.line:
+                    return True
+        return False
+
 
 def _is_none(node: cst.CSTNode | None) -> bool:
     return isinstance(node, cst.Name) and node.value == "None"

@@ -123,3 +123,16 @@ class BiasTable(nn.Module):  # expect: BL002 index
         nn.init.trunc_normal_(self.table, std=0.02)
         self.gain = nn.Parameter(torch.ones(n))
         self.register_buffer("index", torch.arange(n))
+
+
+class EarlyReturn(nn.Module):  # expect: BL002 cache scale
+    """Registered only after an early `return` that a flag decides: rebuilt only where
+    construction registered it."""
+
+    def __init__(self, n: int, use_scale: bool = True) -> None:
+        super().__init__()
+        self.n = n
+        self.register_buffer("cache", torch.zeros(n), persistent=False)
+        if not use_scale:
+            return
+        self.register_buffer("scale", torch.linspace(0.1, 1.0, n), persistent=False)
