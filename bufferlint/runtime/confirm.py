@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bufferlint import conventions
 from bufferlint.runtime import TRANSFORMERS, standin, unavailable
 from bufferlint.runtime.build import Construction, constructions, load
 from bufferlint.runtime.compare import Snapshot, judge, reference, snapshot
@@ -26,6 +27,11 @@ from bufferlint.runtime.report import FACTORY_HINT, Result, failure, verdict_of
 from bufferlint.runtime.sentinel import FILL_BYTES, SentinelFill
 
 TORCHTUNE = "torchtune"  # the recipe that loads a checkpoint instead of `to_empty`
+# The hooks a stack's recipe calls, whatever convention flagged the class: the calls recorded
+# are replayed on the eager build.
+STACK_HOOKS = {
+    c.recipe: c.hooks for c in (conventions.TORCHTITAN, conventions.TIMM, conventions.TORCHTUNE)
+}
 # Defaults bigger than this are not built eagerly; synthesized small arguments are tried.
 MAX_DEFAULT_ELEMENTS = 1 << 22
 
@@ -83,7 +89,7 @@ def load_subject(job: dict[str, Any]) -> Subject:
             raise Failed("error", "import", f"import failed: {exception_line(exc)}") from None
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
             raise Failed("error", "import", f"{job['label']} is not an nn.Module subclass")
-    hooks, part = tuple(job["hooks"]), ""
+    hooks, part = STACK_HOOKS.get(job["recipe"], tuple(job["hooks"])), ""
     if job["recipe"] == TRANSFORMERS:
         hooks = _transformers().HOOKS
     if cls is None:
