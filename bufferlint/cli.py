@@ -307,7 +307,7 @@ def check(
     if fix or diff:
         if stdin_path is not None:
             raise UserError("--fix and --diff work on files, not on stdin")
-        result, fixed = _fix(list(paths) or ["."], settings, unsafe_fixes, diff)
+        result, fixed = _fix(list(paths) or ["."], settings, unsafe_fixes, diff, runtime_settings)
     else:
         # Fixes are planned only where the output shows them (`[*]`, edits, statistics).
         plan = not silent and (statistics or fmt in TEXT_FORMATS or fmt in EDIT_FORMATS)
@@ -315,16 +315,25 @@ def check(
         result, texts = _run(list(paths) or ["."], settings, stdin_path, unsafe_fixes, edits)
         fixed = 0
     if runtime_settings is not None:
-        from bufferlint.runtime.attach import confirm_findings
-
-        try:  # `auto` knows the recipes, and so the packages, only once findings name them
-            confirm_findings(result.findings, runtime_settings)
-        except RuntimeUnavailable as exc:
-            raise UserError(str(exc)) from None
+        _confirm(result, runtime_settings)
     if not silent:
         _write(_rendered(result, texts, fixed, fmt, statistics, quiet), output_file)
     failing = any(f.verdict != "refuted" for f in result.findings)
     sys.exit(EXIT_FINDINGS if failing and not exit_zero else EXIT_CLEAN)
+
+
+def _confirm(result: Result, runtime: RuntimeSettings) -> None:
+    """Each finding's runtime verdict; a finding whose fix --fix --runtime did not write
+    keeps why in `runtime` too (`fix_check`, from bufferlint.fix.verify)."""
+    from bufferlint.runtime.attach import confirm_findings
+
+    try:  # `auto` knows the recipes, and so the packages, only once findings name them
+        confirm_findings(result.findings, runtime)
+    except RuntimeUnavailable as exc:
+        raise UserError(str(exc)) from None
+    for finding in result.findings:
+        if finding.runtime is not None and "fix_check" in finding.extra:
+            finding.runtime["fix_check"] = finding.extra["fix_check"]
 
 
 def _stdin_path(paths: Sequence[str], stdin_filename: str | None) -> str | None:
@@ -395,14 +404,29 @@ def _runtime_settings(
         raise UserError(str(exc)) from None
 
 
-def _fix(paths: list[str], settings: Settings, unsafe: bool, diff: bool) -> tuple[Result, int]:
+def _fix(
+    paths: list[str],
+    settings: Settings,
+    unsafe: bool,
+    diff: bool,
+    runtime: RuntimeSettings | None = None,
+) -> tuple[Result, int]:
     """Fixes in memory; `--diff` prints the diff and exits (1 when there is one), `--fix`
-    writes the files and returns what is left and how many findings it fixed."""
+    writes the files and returns what is left and how many findings it fixed. With
+    `runtime`, only the fixes the runtime check shows right are written."""
     from bufferlint.fix import fix_paths  # LibCST's codemods: only when needed
 
+    failed: dict[Any, Any] = {}
     try:
-        run = fix_paths(paths, settings, unsafe)
+        if runtime is None:
+            run = fix_paths(paths, settings, unsafe)
+        else:
+            from bufferlint.fix.verify import fix_verified
+
+            run, failed = fix_verified(paths, settings, unsafe, runtime)
     except SourceError as exc:
+        raise UserError(str(exc)) from None
+    except RuntimeUnavailable as exc:
         raise UserError(str(exc)) from None
     if diff:
         sys.stdout.write(run.diff())
@@ -412,6 +436,10 @@ def _fix(paths: list[str], settings: Settings, unsafe: bool, diff: bool) -> tupl
         click.echo(f"Would fix {count} error{'s' if count != 1 else ''}.", err=True)
         sys.exit(EXIT_FINDINGS if run.texts else EXIT_CLEAN)
     run.write()
+    if failed:  # a failed write lints again: the findings need their reasons back
+        from bufferlint.fix.verify import mark
+
+        mark(run.result.findings, failed)
     for problem in run.problems:
         click.echo(f"bufferlint: {problem}", err=True)
     return run.result, len(run.fixed)

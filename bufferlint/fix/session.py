@@ -355,8 +355,14 @@ def prove(
     return fixed, failed
 
 
-def fix_paths(paths: Sequence[str], settings: Settings, unsafe: bool = False) -> FixRun:
-    """Lints and fixes in memory until nothing changes (at most MAX_ROUNDS rounds)."""
+def fix_paths(
+    paths: Sequence[str],
+    settings: Settings,
+    unsafe: bool = False,
+    skip: frozenset[tuple[str, str]] = frozenset(),
+) -> FixRun:
+    """Lints and fixes in memory until nothing changes (at most MAX_ROUNDS rounds), leaving
+    the classes in `skip` (path, class name) as they are: --fix --runtime's failed ones."""
     run = FixRun(paths, settings, unsafe)
     # Only files with a finding to fix are read into the fixer: the lint (cached, parsing
     # little) finds them, and what the others report stays as it is.
@@ -374,7 +380,7 @@ def fix_paths(paths: Sequence[str], settings: Settings, unsafe: bool = False) ->
     reported = {(f.path, f.class_name) for f in linted.findings}
     for _ in range(MAX_ROUNDS):
         run.result = _lint_loaded(sources, loaded, settings, reported)
-        if not _round(run, sources, loaded, settings, unsafe):
+        if not _round(run, sources, loaded, settings, unsafe, skip):
             break
     else:
         run.result = _lint_loaded(sources, loaded, settings, reported)
@@ -421,12 +427,15 @@ def _round(
     loaded: dict[str, Loaded],
     settings: Settings,
     unsafe: bool,
+    skip: frozenset[tuple[str, str]],
 ) -> bool:
     """Applies every fix it can prove; True if any file changed."""
     workspace = Workspace(loaded.values())
     plans: dict[str, list[Plan]] = {}
     for finding in run.result.findings:
         if finding.code not in fixable() or finding.path not in loaded:
+            continue
+        if (finding.path, finding.class_name) in skip:
             continue
         try:
             fix = _plan(finding, workspace, settings.convention)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from bufferlint import conventions
-from bufferlint.runtime import TRANSFORMERS, standin, unavailable
+from bufferlint.runtime import TRANSFORMERS, configurations, standin, unavailable
 from bufferlint.runtime.build import Construction, constructions, load
 from bufferlint.runtime.compare import Snapshot, judge, reference, snapshot
 from bufferlint.runtime.recipes import HookRecorder, materialize
@@ -49,6 +49,9 @@ class Subject:
     seed: int
     part: str = ""  # the submodule judged ("": the whole model), for the transformers recipe
     stand_in: bool = False  # judge devices again with the default device away (standin.py)
+    # How many configurations `--fix --runtime` verifies; 0 when the job checks the first
+    # that builds (bufferlint.runtime.configurations).
+    configurations: int = 0
 
 
 class Failed(Exception):
@@ -98,6 +101,10 @@ def load_subject(job: dict[str, Any]) -> Subject:
         ways, notes, part = _transformers_ways(cls)
     else:
         ways, notes = constructions(cls, factory, job["factory"] or "")
+    count = 0
+    if job.get("way") is not None:  # one configuration of those a fix is verified on
+        ways = configurations.every(cls, ways) if cls is not None else ways
+        count, ways = len(ways), ways[job["way"] : job["way"] + 1]
     return Subject(
         label=job["label"],
         ways=ways,
@@ -108,6 +115,7 @@ def load_subject(job: dict[str, Any]) -> Subject:
         seed=job["seed"],
         part=part,
         stand_in=bool(job.get("stand_in")),
+        configurations=count,
     )
 
 
@@ -311,6 +319,9 @@ def confirm(subject: Subject, device: torch.device, mesh: Callable[[], Any]) -> 
         "device": device.type,
         "materialized_on": str(device),
     }
+    if subject.configurations:
+        base["configurations"] = subject.configurations
+        base["configuration"] = subject.ways[0].description if subject.ways else ""
     try:
         with isolated(device):
             way = _choose(subject, device)
