@@ -423,7 +423,10 @@ def _fix(
         else:
             from bufferlint.fix.verify import fix_verified
 
-            run, failed = fix_verified(paths, settings, unsafe, runtime)
+            try:
+                run, failed = fix_verified(paths, settings, unsafe, runtime)
+            except OSError as exc:  # the temporary mirror the fixes are checked in
+                raise UserError(f"--runtime cannot check the fixes: {exc}") from None
     except SourceError as exc:
         raise UserError(str(exc)) from None
     except RuntimeUnavailable as exc:

@@ -236,3 +236,18 @@ def test_the_mirror_links_the_rest_and_never_writes_the_tree(project: Path) -> N
 )
 def test_what_went_wrong(result: dict[str, Any], problem: str | None) -> None:
     assert verify.problem_of(result) == problem
+
+
+@needs_torch
+def test_no_room_for_the_mirror_is_one_line(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def full(*args: Any, **kwargs: Any) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(verify.tempfile, "mkdtemp", full)
+    before = snapshot(project)
+    result = invoke(str(project), "--fix", "--runtime")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "bufferlint: error: --runtime cannot check the fixes: [Errno 28] No space left on device\n",
+    )
+    assert snapshot(project) == before
