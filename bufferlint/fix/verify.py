@@ -12,6 +12,7 @@ the runtime never does.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import tempfile
@@ -21,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bufferlint.engine import Settings, lint
+from bufferlint.engine import Settings
 from bufferlint.findings import Finding
-from bufferlint.fix.session import FixRun, attach_fixes, fix_paths
+from bufferlint.fix.session import FixRun, fix_paths
 from bufferlint.rules import RULES
 from bufferlint.runtime import (
     RuntimeSettings,
@@ -34,14 +35,16 @@ from bufferlint.runtime import (
     validate,
 )
 
-# Rounds of plan, check, plan again without the classes that failed; then the files still
-# failing are left as they are, whole.
+# Rounds of plan, check, plan again without the classes that failed, before the files
+# still failing are left as they are, whole.
 MAX_ROUNDS = 4
 # Stages at which a check never got to materialize: the configuration may not exist at all.
 _UNBUILT = ("import", "build")
 # A buffer the configuration does not have (registered under a flag it turns off).
 _ABSENT = "not a buffer of the module as built"
 _DEVICE_NOT_JUDGED = "device not judged"
+
+LEFT_OUT = "left out"  # a class that passed, in a file whose other fixes kept failing
 
 Key = tuple[str, str]  # (path, class_name)
 
@@ -85,10 +88,12 @@ class Failure:
 
     class_name: str
     configuration: str
-    problem: str  # value, device, dtype, meta, crash, timeout, unverified
+    problem: str  # value, device, dtype, meta, crash, timeout, unverified, or LEFT_OUT
     result: dict[str, Any]
 
     def line(self) -> str:
+        if self.problem == LEFT_OUT:
+            return f"left out with its file's other fixes: {self.result['summary']}"
         where = f" built with {self.configuration}" if self.configuration else ""
         return (
             f"the runtime check of its fix failed for `{self.class_name}`{where}: "
@@ -113,16 +118,22 @@ def fix_verified(
     left out failed. Raises RuntimeUnavailable when torch (or a recipe's package) is
     missing."""
     failed: dict[Key, Failure] = {}
+    skip: set[Key] = set()
     cache: dict[tuple[Touched, str], Failure | None] = {}
-    for _ in range(MAX_ROUNDS):
-        run = fix_paths(paths, settings, unsafe, skip=frozenset(failed))
+    # Each round leaves out at least one class more (a failed class is never touched
+    # again), so the rounds end; after MAX_ROUNDS whole files are left out, to end sooner.
+    for rounds in itertools.count(1):
+        run = fix_paths(paths, settings, unsafe, skip=frozenset(skip))
         new = _check(run, runtime, cache)
         if not new:
             break
         failed.update(new)
-    else:
-        _leave_whole_files(run, new, settings, unsafe)
-        failed.update(new)
+        skip.update(new)
+        if rounds >= MAX_ROUNDS:
+            rest = _rest_of_files(run, new)
+            skip.update(rest)
+            why = {"summary": f"they still failed after {rounds} rounds", "verdict": None}
+            failed.update({key: Failure(key[1], "", LEFT_OUT, why) for key in rest})
     for (path, class_name), failure in failed.items():
         run.problems.append(f"{path}: `{class_name}` not fixed: {failure.line()}")
     mark(run.result.findings, failed)
@@ -330,15 +341,10 @@ def _mirror(root: Path, into: Path, files: Mapping[Path, bytes]) -> None:
     fill(Path("."))
 
 
-def _leave_whole_files(
-    run: FixRun, failed: Mapping[Key, Failure], settings: Settings, unsafe: bool
-) -> None:
-    """After the last round: the files whose fixes still fail are not written at all."""
+def _rest_of_files(run: FixRun, failed: Mapping[Key, Failure]) -> set[Key]:
+    """The other fixed classes of the files with a class that failed."""
     paths = {path for path, _ in failed}
-    run.texts = {p: t for p, t in run.texts.items() if p not in paths}
-    run.fixed = [f for f in run.fixed if f.path not in paths]
-    run.result = lint(run.paths, settings)
-    attach_fixes(run.result, settings, unsafe)
+    return {(f.path, f.class_name) for f in run.fixed if f.path in paths} - set(failed)
 
 
 def mark(findings: Sequence[Finding], failed: Mapping[Key, Failure]) -> None:

@@ -251,3 +251,18 @@ def test_no_room_for_the_mirror_is_one_line(project: Path, monkeypatch: pytest.M
         "bufferlint: error: --runtime cannot check the fixes: [Errno 28] No space left on device\n",
     )
     assert snapshot(project) == before
+
+
+@needs_torch
+def test_after_the_last_round_a_failing_file_is_left_whole(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verify, "MAX_ROUNDS", 1)
+    mixed = project / "zoo" / "mixed.py"
+    before = mixed.read_bytes()
+    result = invoke(str(mixed), "--fix", "--runtime", "--output-format", "json")
+    assert mixed.read_bytes() == before  # Window passed, but ReadsChild and Tied did not
+    items = {i["class_name"]: i for i in json.loads(result.stdout)}
+    assert items["Window"]["runtime"]["fix_check"]["problem"] == "left out"
+    assert "fix not written: left out with its file's other fixes" in items["Window"]["message"]
+    assert items["Tied"]["runtime"]["fix_check"]["problem"] == "crash"
