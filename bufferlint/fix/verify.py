@@ -236,13 +236,16 @@ def verify(
 
 
 def _run_jobs(jobs: Sequence[dict[str, Any]], runtime: RuntimeSettings) -> list[dict[str, Any]]:
-    """`run_jobs`, one recipe at a time: a worker imports what any of its call's recipes
-    needs (transformers: seconds per worker), so the other recipes' workers are spared."""
+    """`run_jobs`, apart for the recipes whose package a worker imports at start
+    (transformers: seconds per worker), so that the other recipes' workers are spared it."""
     from bufferlint.runtime.launch import run_jobs
+    from bufferlint.runtime.worker import RECIPE_PRELOAD
 
     results: list[dict[str, Any]] = [{} for _ in jobs]
-    for recipe in dict.fromkeys(job["recipe"] for job in jobs):
-        chosen = [i for i, job in enumerate(jobs) if job["recipe"] == recipe]
+    groups: dict[str | None, list[int]] = {}
+    for i, job in enumerate(jobs):
+        groups.setdefault(RECIPE_PRELOAD.get(job["recipe"]), []).append(i)
+    for chosen in groups.values():
         for i, result in zip(chosen, run_jobs([jobs[i] for i in chosen], runtime), strict=True):
             results[i] = result
     return results
