@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from bufferlint import dispatch, guards
+from bufferlint import cascade, dispatch, guards
+from bufferlint.cascade import Holding
 from bufferlint.conventions import Convention
+from bufferlint.conventions.base import ROOT_ONLY
 from bufferlint.guards import PathGuard
 from bufferlint.model import Project, Reached
 
@@ -43,6 +45,9 @@ class ClassReport:
     has_hook: bool | None = None
     defines_hook: bool = False
     judges: tuple[str, ...] = ()  # a dispatching convention's models whose hook was read
+    # A root-only convention: the holders through which the root's hook never reaches the
+    # class's (bufferlint.cascade), which then rebuilds nothing.
+    unreached: tuple[Holding, ...] = ()
 
     @property
     def missing(self) -> list[Built]:
@@ -119,6 +124,10 @@ def account(project: Project, qualified: str, convention: Convention) -> ClassRe
                 report.guarded.setdefault(
                     event.name, GuardedRebuild(event.name, event.line, blocker)
                 )
+    if convention.caller == ROOT_ONLY and report.has_hook:
+        report.unreached = cascade.unreached(project, qualified, convention)
+        if report.unreached:
+            report.rebuilt, report.guarded = set(), {}
     return report
 
 

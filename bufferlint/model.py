@@ -160,6 +160,20 @@ class Project:
             self.lookup(name)
         return self.classes[name]
 
+    def module_classes(self, module: str) -> list[str]:
+        """The top-level classes of a module, those a prefiltered run left out looked up."""
+        facts = self._module(module)
+        if facts is None:
+            return []
+        if self.lookup is not None and module in self.lookup.modules:
+            for word in sorted(self.lookup.words):
+                self.has_class(f"{module}.{word}")
+        return [
+            f"{module}.{cls.name}"
+            for cls in facts.classes
+            if "." not in cls.name and self.classes.get(f"{module}.{cls.name}", (None,))[0] is cls
+        ]
+
     # -- names -------------------------------------------------------------------
     def _module(self, name: str) -> FileFacts | None:
         if name not in self.modules and self._loader is not None and name not in self._tried:

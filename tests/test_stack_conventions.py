@@ -18,11 +18,18 @@ from bufferlint.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "conventions"
 STATIC = ROOT / "fixtures" / "static"
-STACK = {"titan_style": "torchtitan", "timm_style": "timm", "tune_style": "torchtune"}
+STACK = {
+    "titan_style": "torchtitan",
+    "titan_cascade": "torchtitan",
+    "timm_style": "timm",
+    "tune_style": "torchtune",
+}
 # (file, class) -> (code, convention): every finding `auto` gives on the fixtures.
 POSITIVES = {
     ("titan_style.py", "WindowAttention"): ("BL001", "torchtitan"),
     ("titan_style.py", "Scale"): ("BL002", "torchtitan"),
+    # Its own `init_weights` is right, but its root's never calls it.
+    ("titan_cascade.py", "RelativeBias"): ("BL001", "torchtitan"),
     ("timm_style.py", "ShiftedBlock"): ("BL001", "timm"),
     ("tune_style.py", "ScaledRoPE"): ("BL001", "torchtune"),
 }
@@ -30,6 +37,8 @@ POSITIVES = {
 NEGATIVES = [
     ("titan_style.py", "CausalAttention"),
     ("titan_style.py", "CausalTransformer"),
+    ("titan_cascade.py", "GatedBias"),  # reached through `Block` in a `ModuleDict` loop
+    ("titan_cascade.py", "Decoder"),
     ("timm_style.py", "WindowBlock"),
     ("tune_style.py", "RotaryEmbedding"),
 ]
@@ -62,7 +71,7 @@ def test_auto_picks_each_stack_and_reports_only_what_its_hooks_miss():
 def test_reset_parameters_judges_the_same_classes_as_before():
     items = found(str(FIXTURES), "--convention", "reset-parameters")
     assert {i["convention"] for i in items.values()} == {"reset-parameters"}
-    assert len(items) == 9  # every class: none defines reset_parameters
+    assert len(items) == 11  # every class with buffers: none defines reset_parameters
     clean = found(str(FIXTURES), "--convention", "torchtitan")
     assert ("titan_style.py", "Transformer") not in clean
     assert ("titan_style.py", "Transformer") in items
@@ -193,6 +202,7 @@ def test_each_negative_is_refuted_by_its_recipe():
 def test_fix_makes_each_positive_right(tmp_path: Path):
     copy = tmp_path / "fx"
     shutil.copytree(FIXTURES, copy)
+    (copy / "titan_cascade.py").unlink()  # the fix belongs to the holder: not fixed below
     result = run(str(copy), "--fix")
     assert result.exit_code == 0, result.output
     assert "4 fixed, 0 remaining" in result.output
@@ -203,5 +213,105 @@ def test_fix_makes_each_positive_right(tmp_path: Path):
     assert "torch.get_default_device() if self.scale.is_meta" in tune
     assert "self.attn_mask.copy_(self._mask())" in (copy / "timm_style.py").read_text()
     assert run(str(copy)).exit_code == 0
-    for key, result in verdicts(copy, list(POSITIVES)).items():
+    for key, result in verdicts(copy, [k for k in POSITIVES if k[0] != "titan_cascade.py"]).items():
         assert result["verdict"] == "refuted", (key, result["summary"])
+
+
+def test_torchtitan_reports_a_layer_its_root_never_reaches():
+    items = found(str(FIXTURES), "--convention", "torchtitan")
+    message = items["titan_cascade.py", "RelativeBias"]["message"]
+    assert message.startswith(
+        "the root's `init_weights` never reaches `RelativeBias.init_weights`, so buffer "
+        "`offsets` (line 16, non-persistent)"
+    )
+    assert (
+        "`Encoder` holds it as `self.bias`, and `Encoder.init_weights` does not call "
+        "`self.bias.init_weights(...)`: call it there"
+    ) in message
+    # `GatedBias` is reached through `Block`, itself called in a loop over a `ModuleDict`.
+    assert ("titan_cascade.py", "GatedBias") not in items
+    # Under reset-parameters, nothing cascades: its hook is `reset_parameters`, absent.
+    plain = found(str(FIXTURES), "--convention", "reset-parameters")
+    assert plain["titan_cascade.py", "RelativeBias"]["code"] == "BL002"
+
+
+@pytest.mark.parametrize(
+    ("call", "reported"),
+    [
+        ("self.bias.init_weights()", False),
+        ("for layer in (self.proj, self.bias):\n            layer.init_weights()", False),
+        # A helper's loop over the list that holds the other instance: one is reached.
+        (
+            "self._layers()\n\n    def _layers(self):\n        for m in self.parts:\n"
+            "            m.init_weights()",
+            False,
+        ),
+        ("self.proj.reset_parameters()\n        self.parts[0].init_weights()", False),
+        ("self.proj.reset_parameters()", True),
+        ("for m in self.proj.children():\n            m.init_weights()", True),
+    ],
+)
+def test_the_cascade_follows_attributes_loops_and_helpers(
+    tmp_path: Path, call: str, reported: bool
+):
+    layer = (FIXTURES / "titan_cascade.py").read_text().split("class Encoder")[0]
+    root = (
+        "class Root(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.proj = nn.Linear(2, 2)\n        self.bias = RelativeBias()\n"
+        "        parts = []\n        parts.append(RelativeBias())\n"
+        "        self.parts = nn.ModuleList(parts)\n\n"
+        f"    def init_weights(self, buffer_device=None):\n        {call}\n"
+    )
+    (tmp_path / "m.py").write_text(layer + root)
+    items = found(str(tmp_path), "--convention", "torchtitan")
+    assert bool(items) is reported
+    if reported:
+        [item] = items.values()
+        assert "`Root` holds it as `self.bias`" in item["message"]
+        assert "`Root` holds it as `self.parts`" in item["message"]
+
+
+def test_later_torchtitan_modules_recurse_without_a_cascade(tmp_path: Path):
+    (tmp_path / "m.py").write_text(
+        "import torch\nfrom torch import nn\n"
+        "from torchtitan.protocols.module import Module\n\n\n"
+        "class Rope(Module):\n    def __init__(self):\n        super().__init__()\n"
+        '        self.register_buffer("cache", torch.ones(2), persistent=False)\n\n'
+        "    def _init_self_buffers(self, *, buffer_device=None):\n"
+        "        self.cache = torch.ones(2, device=buffer_device)\n\n\n"
+        "class Root(Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.rope = Rope()\n\n"
+        "    def init_weights(self, **kwargs):\n        self.init_states(**kwargs)\n"
+    )
+    assert found(str(tmp_path), "--convention", "torchtitan") == {}
+
+
+@needs_torch
+def test_torchtitan_judges_a_layer_inside_the_root_that_holds_it():
+    results = verdicts(
+        FIXTURES, [("titan_cascade.py", "RelativeBias"), ("titan_style.py", "Scale")]
+    )
+    bias = results["titan_cascade.py", "RelativeBias"]
+    assert (bias["verdict"], bias["judged_at"]) == ("confirmed", "bias")
+    assert bias["built_with"] == "Encoder (defaults), holding RelativeBias as bias"
+    assert bias["hooks_called"] == ["<root>.init_weights"]
+    alone = results["titan_style.py", "Scale"]  # nothing holds it: it is the root
+    assert "judged_at" not in alone
+
+
+def test_a_new_torchtitan_hook_forwards_buffer_device_to_super(tmp_path: Path):
+    (tmp_path / "m.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Root(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        '        self.register_buffer("f", torch.arange(3).float())\n\n'
+        "    def init_weights(self, buffer_device=None):\n"
+        "        with torch.device(buffer_device or self.f.device):\n"
+        "            self.f = torch.arange(3).float()\n\n\n"
+        "class Tagged(Root):\n    def __init__(self):\n        super().__init__()\n"
+        '        self.register_buffer("tag", torch.ones(3), persistent=False)\n'
+    )
+    result = run(str(tmp_path), "--convention", "torchtitan", "--fix")
+    assert "1 fixed, 0 remaining" in result.output, result.output
+    text = (tmp_path / "m.py").read_text()
+    assert "    def init_weights(self, buffer_device=None):\n" in text.split("class Tagged")[1]
+    assert "super().init_weights(buffer_device=buffer_device)" in text

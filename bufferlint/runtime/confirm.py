@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from bufferlint import conventions
-from bufferlint.runtime import TRANSFORMERS, standin, unavailable
+from bufferlint.runtime import TRANSFORMERS, roots, standin, unavailable
 from bufferlint.runtime.build import Construction, constructions, load
 from bufferlint.runtime.compare import Snapshot, judge, reference, snapshot
 from bufferlint.runtime.recipes import HookRecorder, materialize
@@ -96,6 +96,8 @@ def load_subject(job: dict[str, Any]) -> Subject:
         ways, notes = [Construction(f"factory {job['factory']}", factory, "factory")], []
     elif job["recipe"] == TRANSFORMERS and factory is None:
         ways, notes, part = _transformers_ways(cls)
+    elif job["recipe"] == conventions.TORCHTITAN.recipe and factory is None:
+        ways, notes, part = roots.ways(cls)  # judged inside a root that holds it
     else:
         ways, notes = constructions(cls, factory, job["factory"] or "")
     return Subject(
@@ -349,6 +351,8 @@ def confirm(subject: Subject, device: torch.device, mesh: Callable[[], Any]) -> 
     extra = {}
     if subject.recipe == TRANSFORMERS:
         extra = {"owners": owners, "judged_at": subject.part or "<root>"}
+    elif subject.part:
+        extra = {"judged_at": subject.part}
     return {
         **base,
         **extra,
