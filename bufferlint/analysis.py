@@ -90,6 +90,8 @@ def _built(project: Project, events: Iterator[Reached]) -> dict[str, Built]:
 def account(project: Project, qualified: str, convention: Convention) -> ClassReport:
     """What construction builds and what the convention's hooks rebuild, for one class."""
     report = ClassReport(qualified)
+    if cascade.built_late(project, qualified, convention):
+        return report  # built after materialization, on the device: never on meta
     report.built = _built(project, project.reach(qualified, "__init__"))
     if not convention.to_empty:  # persistent buffers come from the checkpoint
         report.built = {n: b for n, b in report.built.items() if not b.persistent}

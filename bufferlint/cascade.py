@@ -3,7 +3,10 @@ only the root's `init_weights(buffer_device=...)`, and a layer's `init_weights` 
 if the hook of a class that holds it calls it (`self.attention.init_weights(...)`, `for
 layer in self.layers.values(): layer.init_weights(...)`), and so on up to a root. A class
 that no class of the project holds is taken for a root. Modules following the later
-protocol (`init_states`, `_init_self_buffers`) are reached by its automatic recursion."""
+protocol (`init_states`, `_init_self_buffers`) are reached by its automatic recursion.
+
+The same constructions tell where a class is built: torchtune builds its KV caches only in
+`setup_caches()`, under the device, after materialization."""
 
 from __future__ import annotations
 
@@ -68,20 +71,43 @@ def _recurses(project: Project, qualified: str, convention: Convention) -> bool:
     return False
 
 
+def built_late(project: Project, qualified: str, convention: Convention) -> bool:
+    """Whether only the stack's late builders (torchtune's `setup_caches`) construct the
+    class: some does, and no other method of a class that holds it; or, where no
+    construction is seen, they construct its base (a cache's subclass is a cache)."""
+    if not convention.late_builders:
+        return False
+    methods = {method for _, _, method in _constructions(project, qualified)}
+    if methods:
+        return methods <= set(convention.late_builders)
+    return any(
+        project.has_class(base)
+        and project.is_module(base)
+        and built_late(project, base, convention)
+        for base in project.bases(qualified)
+    )
+
+
 def _holdings(project: Project, qualified: str) -> tuple[tuple[str, str], ...]:
     """(holder, attribute): the module classes whose methods construct the class into
     `self.<attribute>`, among the classes of its file and of the files importing it."""
-    key = ("cascade-holdings", qualified)
+    return tuple(sorted({(holder, attr) for holder, attr, _ in _constructions(project, qualified)}))
+
+
+def _constructions(project: Project, qualified: str) -> tuple[tuple[str, str, str], ...]:
+    """(holder, attribute, method): where the module classes of the class's file and of the
+    files importing it construct it into `self.<attribute>`."""
+    key = ("constructions", qualified)
     if key not in project.memo:
         module = project.classes[qualified][1].module
-        found: set[tuple[str, str]] = set()
-        for name in (module, *project.importers(module)):
+        found: set[tuple[str, str, str]] = set()
+        for name in (module, *project.linted_importers(module)):
             for holder in project.module_classes(name):
                 if holder == qualified or not project.is_module(holder):
                     continue
-                for owner, attribute, written in _children(project, holder):
+                for owner, method, attribute, written in _children(project, holder):
                     if _class_named(project, written, owner) == qualified:
-                        found.add((holder, attribute))
+                        found.add((holder, attribute, method))
         project.memo[key] = tuple(sorted(found))
     held = project.memo[key]
     assert isinstance(held, tuple)
@@ -98,12 +124,12 @@ def _class_named(project: Project, written: str, where: str) -> str:
     return project.resolve_written(written, where)
 
 
-def _children(project: Project, qualified: str) -> Iterator[tuple[str, str, str]]:
+def _children(project: Project, qualified: str) -> Iterator[tuple[str, str, str, str]]:
     for owner in project.mro(qualified):
         if project.has_class(owner):
             for method in project.class_facts(owner)[0].methods.values():
                 for attribute, written in method.children:
-                    yield owner, attribute, written
+                    yield owner, method.name, attribute, written
 
 
 def _calls(project: Project, holder: str, attribute: str, convention: Convention) -> bool:

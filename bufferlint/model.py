@@ -64,6 +64,7 @@ class Lookup:
     find: Callable[[str], bool]
     words: Collection[str]
     modules: Collection[str]
+    linted: Collection[str] = ()  # the modules of every linted file, held or not
 
     def __call__(self, name: str) -> bool:
         return findable(name, self.words, self.modules) and self.find(name)
@@ -159,6 +160,25 @@ class Project:
         if name not in self.classes and self.lookup is not None:
             self.lookup(name)
         return self.classes[name]
+
+    def linted_importers(self, module: str) -> list[str]:
+        """`importers`, and the linted modules the model does not hold that import from
+        `module` (a prefiltered run holds only files that may build buffers), added."""
+        key = ("linted-importers",)
+        if key not in self.memo:
+            found: dict[str, set[str]] = {}
+            if self.lookup is not None and self._loader is not None:
+                for name in sorted(self.lookup.linted):
+                    facts = self.modules.get(name) or self._loader(name)
+                    targets = (*facts.imports.values(), *facts.star_imports) if facts else ()
+                    for target in targets:
+                        found.setdefault(target, set()).add(name)
+                        found.setdefault(target.rpartition(".")[0], set()).add(name)
+            self.memo[key] = found
+        linted = self.memo[key]
+        assert isinstance(linted, dict)
+        names = {*self.importers(module), *linted.get(module, ())}
+        return sorted(name for name in names if self._module(name) is not None)
 
     def module_classes(self, module: str) -> list[str]:
         """The top-level classes of a module, those a prefiltered run left out looked up."""

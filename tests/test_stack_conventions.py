@@ -23,6 +23,7 @@ STACK = {
     "titan_cascade": "torchtitan",
     "timm_style": "timm",
     "tune_style": "torchtune",
+    "tune_cache": "torchtune",
 }
 # (file, class) -> (code, convention): every finding `auto` gives on the fixtures.
 POSITIVES = {
@@ -57,8 +58,14 @@ def found(*args: str) -> dict[tuple[str, str], dict]:
     return {(Path(i["filename"]).name, i["class_name"]): i for i in json.loads(result.stdout)}
 
 
+def by_auto(*args: str) -> dict[tuple[str, str], dict]:
+    """The fixtures' findings under `auto`, but tune_cache.py's: nothing there shows
+    torchtune to `auto` (no `rope_init`), so it is judged under torchtune when forced."""
+    return {k: i for k, i in found(*args).items() if k[0] != "tune_cache.py"}
+
+
 def test_auto_picks_each_stack_and_reports_only_what_its_hooks_miss():
-    items = found(str(FIXTURES))
+    items = by_auto(str(FIXTURES))
     assert {key: (i["code"], i["convention"]) for key, i in items.items()} == POSITIVES
     assert "`buffer_device`" in items["titan_style.py", "WindowAttention"]["message"]
     assert "calling the class's buffer helper" in items["timm_style.py", "ShiftedBlock"]["message"]
@@ -71,7 +78,7 @@ def test_auto_picks_each_stack_and_reports_only_what_its_hooks_miss():
 def test_reset_parameters_judges_the_same_classes_as_before():
     items = found(str(FIXTURES), "--convention", "reset-parameters")
     assert {i["convention"] for i in items.values()} == {"reset-parameters"}
-    assert len(items) == 11  # every class with buffers: none defines reset_parameters
+    assert len(items) == 13  # every class with buffers: none defines reset_parameters
     clean = found(str(FIXTURES), "--convention", "torchtitan")
     assert ("titan_style.py", "Transformer") not in clean
     assert ("titan_style.py", "Transformer") in items
@@ -123,7 +130,7 @@ def test_per_file_conventions_override_auto_and_yield_to_the_command_line(tmp_pa
     assert items["titan_style.py", "Transformer"]["convention"] == "reset-parameters"
     assert items["tune_style.py", "ScaledRoPE"]["convention"] == "timm"
     assert items["timm_style.py", "ShiftedBlock"]["convention"] == "timm"  # still auto's
-    forced = found(str(tmp_path), "--convention", "auto")
+    forced = by_auto(str(tmp_path), "--convention", "auto")
     assert {(k, i["convention"]) for k, i in forced.items()} == {
         (k, c) for k, (_, c) in POSITIVES.items()
     }
@@ -178,7 +185,7 @@ def verdicts(root: Path, classes) -> dict[tuple[str, str], dict]:
 
 @needs_torch
 def test_each_positive_is_confirmed_by_its_recipe():
-    items = found(str(FIXTURES), "--runtime")
+    items = by_auto(str(FIXTURES), "--runtime")
     for key, (_, convention) in POSITIVES.items():
         runtime = items[key]["runtime"]
         assert (runtime["verdict"], runtime["recipe"]) == ("confirmed", convention), key
@@ -199,10 +206,18 @@ def test_each_negative_is_refuted_by_its_recipe():
 
 
 @needs_torch
+def test_a_cache_built_with_the_model_is_confirmed_by_torchtune():
+    [result] = verdicts(FIXTURES, [("tune_cache.py", "PrefixCache")]).values()
+    assert result["verdict"] == "confirmed"
+    assert "prefix is still on the meta device" in result["summary"], result["summary"]
+
+
+@needs_torch
 def test_fix_makes_each_positive_right(tmp_path: Path):
     copy = tmp_path / "fx"
     shutil.copytree(FIXTURES, copy)
     (copy / "titan_cascade.py").unlink()  # the fix belongs to the holder: not fixed below
+    (copy / "tune_cache.py").unlink()  # no `rope_init` to rebuild a cache in
     result = run(str(copy), "--fix")
     assert result.exit_code == 0, result.output
     assert "4 fixed, 0 remaining" in result.output
@@ -213,7 +228,8 @@ def test_fix_makes_each_positive_right(tmp_path: Path):
     assert "torch.get_default_device() if self.scale.is_meta" in tune
     assert "self.attn_mask.copy_(self._mask())" in (copy / "timm_style.py").read_text()
     assert run(str(copy)).exit_code == 0
-    for key, result in verdicts(copy, [k for k in POSITIVES if k[0] != "titan_cascade.py"]).items():
+    fixed = [k for k in POSITIVES if k[0] not in ("titan_cascade.py", "tune_cache.py")]
+    for key, result in verdicts(copy, fixed).items():
         assert result["verdict"] == "refuted", (key, result["summary"])
 
 
@@ -315,3 +331,51 @@ def test_a_new_torchtitan_hook_forwards_buffer_device_to_super(tmp_path: Path):
     text = (tmp_path / "m.py").read_text()
     assert "    def init_weights(self, buffer_device=None):\n" in text.split("class Tagged")[1]
     assert "super().init_weights(buffer_device=buffer_device)" in text
+
+
+def test_torchtune_does_not_judge_a_cache_only_setup_caches_builds():
+    items = found(str(FIXTURES / "tune_cache.py"), "--convention", "torchtune")
+    assert set(items) == {("tune_cache.py", "PrefixCache")}
+    assert items["tune_cache.py", "PrefixCache"]["code"] == "BL002"
+    plain = found(str(FIXTURES / "tune_cache.py"), "--convention", "reset-parameters")
+    assert ("tune_cache.py", "StepCache") in plain
+
+
+@needs_torch
+def test_a_cache_setup_caches_builds_after_loading_is_right():
+    """torchtune's generation path (recipes/generate.py): meta build, the recipe's
+    `rope_init` loop and load, then `setup_caches` under the device."""
+    import sys
+
+    import torch
+
+    from bufferlint.runtime.recipes import materialize
+
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        import tune_cache
+    finally:
+        sys.path.remove(str(FIXTURES))
+    state = tune_cache.CachedAttention().state_dict()
+    with torch.device("meta"):
+        model = tune_cache.CachedAttention()
+    materialize("torchtune", model, (), torch.device("cpu"), lambda: None, state)
+    with torch.device("cpu"):
+        model.setup_caches(1, 4)
+    assert not model.cache.keys.is_meta and torch.equal(model.cache.steps, torch.arange(4))
+    assert torch.count_nonzero(model.cache.keys) == 0
+
+
+@needs_torch
+def test_the_runtime_flips_a_boolean_to_register_the_flagged_buffer(tmp_path: Path):
+    (tmp_path / "pool.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Pool(nn.Module):\n"
+        "    def __init__(self, r: float = 2.0, learnable: bool = True):\n"
+        "        super().__init__()\n        if learnable:\n"
+        "            self.r = nn.Parameter(torch.tensor(r))\n        else:\n"
+        '            self.register_buffer("r", torch.tensor(r))\n'
+    )
+    items = found(str(tmp_path), "--convention", "timm", "--runtime")
+    runtime = items["pool.py", "Pool"]["runtime"]
+    assert runtime["built_with"] == "synthesized args {learnable=False}"
+    assert runtime["verdict"] == "confirmed", runtime["summary"]

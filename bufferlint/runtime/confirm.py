@@ -182,6 +182,7 @@ def _choose(subject: Subject, device: torch.device) -> Construction:
     works eagerly is an error in itself: meta-device init would fail for the user too."""
     attempts = list(subject.notes)
     user_error = None
+    lacking: Construction | None = None  # the first build without a flagged buffer
     for way in subject.ways:
         try:
             model = _build(way, "meta", subject.seed)
@@ -208,6 +209,10 @@ def _choose(subject: Subject, device: torch.device) -> Construction:
         if way.kind == "defaults" and size > MAX_DEFAULT_ELEMENTS:
             attempts.append(f"defaults: too large to build eagerly ({size:,} elements)")
             continue
+        if _lacks_buffers(subject, model):
+            lacking = lacking or way
+            attempts.append(f"{way.description}: registers no {', '.join(subject.buffers)}")
+            continue
         if tensors and not any(t.is_meta for t in tensors):
             raise Failed(
                 "error",
@@ -218,6 +223,9 @@ def _choose(subject: Subject, device: torch.device) -> Construction:
                 built_with=way.description,
             )
         return way
+    if lacking is not None:  # judged as built: the verdict says the buffers are absent
+        subject.notes.append(f"no construction tried registers {', '.join(subject.buffers)}")
+        return lacking
     if user_error:
         raise Failed("error", "build", user_error, attempts=attempts)
     tried = "; ".join(attempts) or "no way to construct it"
@@ -227,6 +235,15 @@ def _choose(subject: Subject, device: torch.device) -> Construction:
         f"could not build {subject.label}: {tried}; " + FACTORY_HINT.format(key=subject.label),
         attempts=attempts,
     )
+
+
+def _lacks_buffers(subject: Subject, model: nn.Module) -> bool:
+    """Whether the build registers none of some flagged buffer: a configuration that
+    does not have it cannot judge it."""
+    if not subject.buffers or subject.part:
+        return False
+    names = {name for name, _ in model.named_buffers()}
+    return not set(subject.buffers) <= names
 
 
 def _materialized(
