@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bufferlint.conventions import Convention
-from bufferlint.model import Project
+from bufferlint.model import Project, linted_importers, module_classes
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ def _constructions(project: Project, qualified: str) -> tuple[tuple[str, str, st
     if key not in project.memo:
         module = project.classes[qualified][1].module
         found: set[tuple[str, str, str]] = set()
-        for name in (module, *project.linted_importers(module)):
-            for holder in project.module_classes(name):
+        for name in (module, *linted_importers(project, module)):
+            for holder in module_classes(project, name):
                 if holder == qualified or not project.is_module(holder):
                     continue
                 for owner, method, attribute, written in _children(project, holder):

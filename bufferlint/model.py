@@ -161,39 +161,6 @@ class Project:
             self.lookup(name)
         return self.classes[name]
 
-    def linted_importers(self, module: str) -> list[str]:
-        """`importers`, and the linted modules the model does not hold that import from
-        `module` (a prefiltered run holds only files that may build buffers), added."""
-        key = ("linted-importers",)
-        if key not in self.memo:
-            found: dict[str, set[str]] = {}
-            if self.lookup is not None and self._loader is not None:
-                for name in sorted(self.lookup.linted):
-                    facts = self.modules.get(name) or self._loader(name)
-                    targets = (*facts.imports.values(), *facts.star_imports) if facts else ()
-                    for target in targets:
-                        found.setdefault(target, set()).add(name)
-                        found.setdefault(target.rpartition(".")[0], set()).add(name)
-            self.memo[key] = found
-        linted = self.memo[key]
-        assert isinstance(linted, dict)
-        names = {*self.importers(module), *linted.get(module, ())}
-        return sorted(name for name in names if self._module(name) is not None)
-
-    def module_classes(self, module: str) -> list[str]:
-        """The top-level classes of a module, those a prefiltered run left out looked up."""
-        facts = self._module(module)
-        if facts is None:
-            return []
-        if self.lookup is not None and module in self.lookup.modules:
-            for word in sorted(self.lookup.words):
-                self.has_class(f"{module}.{word}")
-        return [
-            f"{module}.{cls.name}"
-            for cls in facts.classes
-            if "." not in cls.name and self.classes.get(f"{module}.{cls.name}", (None,))[0] is cls
-        ]
-
     # -- names -------------------------------------------------------------------
     def _module(self, name: str) -> FileFacts | None:
         if name not in self.modules and self._loader is not None and name not in self._tried:
@@ -347,6 +314,41 @@ class Project:
                 yield Reached(event, owner, path)
             if callee is not None and callee[1].kind in ("method", "setter"):
                 yield from self._walk(cls, callee[0], callee[1], path, seen)
+
+
+def linted_importers(project: Project, module: str) -> list[str]:
+    """`importers`, and the linted modules the model does not hold that import from
+    `module` (a prefiltered run holds only files that may build buffers), added."""
+    key = ("linted-importers",)
+    if key not in project.memo:
+        found: dict[str, set[str]] = {}
+        if project.lookup is not None and project._loader is not None:
+            for name in sorted(project.lookup.linted):
+                facts = project.modules.get(name) or project._loader(name)
+                targets = (*facts.imports.values(), *facts.star_imports) if facts else ()
+                for target in targets:
+                    found.setdefault(target, set()).add(name)
+                    found.setdefault(target.rpartition(".")[0], set()).add(name)
+        project.memo[key] = found
+    linted = project.memo[key]
+    assert isinstance(linted, dict)
+    names = {*project.importers(module), *linted.get(module, ())}
+    return sorted(name for name in names if project._module(name) is not None)
+
+
+def module_classes(project: Project, module: str) -> list[str]:
+    """The top-level classes of a module, those a prefiltered run left out looked up."""
+    facts = project._module(module)
+    if facts is None:
+        return []
+    if project.lookup is not None and module in project.lookup.modules:
+        for word in sorted(project.lookup.words):
+            project.has_class(f"{module}.{word}")
+    return [
+        f"{module}.{cls.name}"
+        for cls in facts.classes
+        if "." not in cls.name and project.classes.get(f"{module}.{cls.name}", (None,))[0] is cls
+    ]
 
 
 class _FileBinds:
