@@ -379,3 +379,26 @@ def test_the_runtime_flips_a_boolean_to_register_the_flagged_buffer(tmp_path: Pa
     runtime = items["pool.py", "Pool"]["runtime"]
     assert runtime["built_with"] == "synthesized args {learnable=False}"
     assert runtime["verdict"] == "confirmed", runtime["summary"]
+
+
+@pytest.mark.parametrize("calls", [False, True])
+def test_holders_in_files_without_buffers_count_in_prefiltered_runs(tmp_path: Path, calls: bool):
+    """The holder's file builds no buffer, so a prefiltered run does not parse it unless the
+    cascade asks: both runs must agree."""
+    from bufferlint.engine import Settings, lint
+
+    layer = (FIXTURES / "titan_cascade.py").read_text().split("class Encoder")[0]
+    (tmp_path / "layer.py").write_text(layer)
+    (tmp_path / "model.py").write_text(
+        "from torch import nn\n\nfrom layer import RelativeBias\n\n\nclass Root(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.bias = RelativeBias()\n\n"
+        "    def init_weights(self, buffer_device=None):\n"
+        f"        {'self.bias.init_weights(buffer_device)' if calls else 'pass'}\n"
+    )
+    titan = conventions.TORCHTITAN
+    runs = [
+        {(f.class_name, f.code) for f in lint([str(tmp_path)], s).findings}
+        for s in (Settings(convention=titan), Settings(convention=titan, prefilter=False))
+    ]
+    assert runs[0] == runs[1] == (set() if calls else {("RelativeBias", "BL001")})
