@@ -3,6 +3,7 @@
     python benchmarks/sweep.py                       # every package below
     python benchmarks/sweep.py --packages torch,timm --cache ~/.cache/bufferlint-sweep
     python benchmarks/sweep.py --offline             # only what the cache already holds
+    python benchmarks/sweep.py --by-convention       # also: findings per convention `auto` chose
 
 Each release is fetched with `pip download --no-deps` (the installed `torch` package is used
 as it is) into the cache folder, unpacked, and:
@@ -14,7 +15,10 @@ as it is) into the cache folder, unpacked, and:
 3. fixed again: that must change no file.
 
 It prints a Markdown table (package, version, files, findings, files that do not parse,
-fixes applied, crashes, seconds) and exits 1 if anything crashed. Real code stays in the
+fixes applied, crashes, seconds) and exits 1 if anything crashed. With `--by-convention`, each
+tree is also linted whole with `--output-format json` under `auto` and under
+`reset-parameters`, and a second table gives the findings of each and `auto`'s by the
+convention it judged them under (docs/conventions.md, "auto on the sweep"). Real code stays in the
 cache folder, never in the repository.
 """
 
@@ -68,6 +72,10 @@ class Row:
     crashes: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)  # what each crash was
+    # --by-convention: findings under reset-parameters, auto's per convention, exit statuses
+    plain: int = 0
+    chosen: dict[str, int] = field(default_factory=dict)
+    exits: str = ""
 
 
 @dataclass
@@ -252,6 +260,44 @@ def _unparsable(original: Path, fixed: Path) -> str:
     return ""
 
 
+def by_convention(row: Row, tree: Path, timeout: float) -> None:
+    """Findings under `auto`, by the convention each was judged under, and under
+    `reset-parameters`, from the JSON of a whole-tree lint."""
+    exits = []
+    for convention in ("auto", "reset-parameters"):
+        run = bufferlint(
+            [str(tree), "--convention", convention, "--output-format", "json"], timeout
+        )
+        _record(row, run)
+        exits.append("-" if run.status is None else str(run.status))
+        try:
+            items = json.loads(run.stdout or "[]")
+        except json.JSONDecodeError:
+            row.crashes += 1
+            row.problems.append(f"--convention {convention}: output is not JSON")
+            items = []
+        if convention == "auto":
+            for item in items:
+                name = item.get("convention") or "(parse error)"
+                row.chosen[name] = row.chosen.get(name, 0) + 1
+        else:
+            row.plain = len(items)
+    row.exits = ",".join(exits)
+
+
+def convention_table(rows: list[Row]) -> str:
+    """The `--by-convention` figures as a Markdown table."""
+    lines = [
+        "| Package | `reset-parameters` findings | `auto` findings | `auto`'s conventions | exit |",
+        "|---|---:|---:|---|---|",
+    ]
+    for r in rows:
+        chosen = ", ".join(f"{name} {count}" for name, count in sorted(r.chosen.items()))
+        cells = (f"{r.package} {r.version}", r.plain, sum(r.chosen.values()), chosen, r.exits)
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 COLUMNS = ("package", "version", "files", "findings", "unparsable", "fixes applied", "crashes")
 
 
@@ -277,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--offline", action="store_true", help="use only the cache")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--by-convention", action="store_true", help="also count findings per convention"
+    )
     options = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="bufferlint-sweep-") as work:
@@ -286,11 +335,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: not available, skipped", file=sys.stderr)
                 continue
             row = sweep_tree(name.strip(), *fetched, Path(work), options.timeout)
+            if options.by_convention:
+                by_convention(row, fetched[1], options.timeout)
             rows.append(row)
             print(f"{row.package} {row.version}: {row.seconds} s", file=sys.stderr)
             for problem in row.problems:
                 print(f"  {problem}", file=sys.stderr)
     print(table(rows), end="")
+    if options.by_convention:
+        print("\n" + convention_table(rows), end="")
     if options.json:
         options.json.write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
     return 1 if any(r.crashes for r in rows) else 0

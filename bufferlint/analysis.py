@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from bufferlint import dispatch, guards
+from bufferlint import cascade, dispatch, guards
+from bufferlint.cascade import Holding
 from bufferlint.conventions import Convention
+from bufferlint.conventions.base import ROOT_ONLY
 from bufferlint.guards import PathGuard
 from bufferlint.model import Project, Reached
 
@@ -43,6 +45,9 @@ class ClassReport:
     has_hook: bool | None = None
     defines_hook: bool = False
     judges: tuple[str, ...] = ()  # a dispatching convention's models whose hook was read
+    # A root-only convention: the holders through which the root's hook never reaches the
+    # class's (bufferlint.cascade), which then rebuilds nothing.
+    unreached: tuple[Holding, ...] = ()
 
     @property
     def missing(self) -> list[Built]:
@@ -85,6 +90,8 @@ def _built(project: Project, events: Iterator[Reached]) -> dict[str, Built]:
 def account(project: Project, qualified: str, convention: Convention) -> ClassReport:
     """What construction builds and what the convention's hooks rebuild, for one class."""
     report = ClassReport(qualified)
+    if cascade.built_late(project, qualified, convention):
+        return report  # built after materialization, on the device: never on meta
     report.built = _built(project, project.reach(qualified, "__init__"))
     if not convention.to_empty:  # persistent buffers come from the checkpoint
         report.built = {n: b for n, b in report.built.items() if not b.persistent}
@@ -119,6 +126,10 @@ def account(project: Project, qualified: str, convention: Convention) -> ClassRe
                 report.guarded.setdefault(
                     event.name, GuardedRebuild(event.name, event.line, blocker)
                 )
+    if convention.caller == ROOT_ONLY and report.has_hook:
+        report.unreached = cascade.unreached(project, qualified, convention)
+        if report.unreached:
+            report.rebuilt, report.guarded = set(), {}
     return report
 
 

@@ -70,6 +70,11 @@ class MethodFacts:
     # The parameters after `self`, by name: `auto` recognizes torchtitan's root by its
     # `init_weights(self, buffer_device=None)`.
     params: tuple[str, ...] = ()
+    # The children, for a root hook that cascades (bufferlint.children, bufferlint.cascade):
+    # (attribute, class name as written) the method constructs into `self.<attribute>`, and
+    # (attribute, method) it calls on `self.<attribute>` or on the modules it holds.
+    children: tuple[tuple[str, str], ...] = ()
+    descends: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass

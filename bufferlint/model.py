@@ -64,6 +64,7 @@ class Lookup:
     find: Callable[[str], bool]
     words: Collection[str]
     modules: Collection[str]
+    linted: Collection[str] = ()  # the modules of every linted file, held or not
 
     def __call__(self, name: str) -> bool:
         return findable(name, self.words, self.modules) and self.find(name)
@@ -313,6 +314,41 @@ class Project:
                 yield Reached(event, owner, path)
             if callee is not None and callee[1].kind in ("method", "setter"):
                 yield from self._walk(cls, callee[0], callee[1], path, seen)
+
+
+def linted_importers(project: Project, module: str) -> list[str]:
+    """`importers`, and the linted modules the model does not hold that import from
+    `module` (a prefiltered run holds only files that may build buffers), added."""
+    key = ("linted-importers",)
+    if key not in project.memo:
+        found: dict[str, set[str]] = {}
+        if project.lookup is not None and project._loader is not None:
+            for name in sorted(project.lookup.linted):
+                facts = project.modules.get(name) or project._loader(name)
+                targets = (*facts.imports.values(), *facts.star_imports) if facts else ()
+                for target in targets:
+                    found.setdefault(target, set()).add(name)
+                    found.setdefault(target.rpartition(".")[0], set()).add(name)
+        project.memo[key] = found
+    linted = project.memo[key]
+    assert isinstance(linted, dict)
+    names = {*project.importers(module), *linted.get(module, ())}
+    return sorted(name for name in names if project._module(name) is not None)
+
+
+def module_classes(project: Project, module: str) -> list[str]:
+    """The top-level classes of a module, those a prefiltered run left out looked up."""
+    facts = project._module(module)
+    if facts is None:
+        return []
+    if project.lookup is not None and module in project.lookup.modules:
+        for word in sorted(project.lookup.words):
+            project.has_class(f"{module}.{word}")
+    return [
+        f"{module}.{cls.name}"
+        for cls in facts.classes
+        if "." not in cls.name and project.classes.get(f"{module}.{cls.name}", (None,))[0] is cls
+    ]
 
 
 class _FileBinds:

@@ -27,7 +27,7 @@ class OnDemand:
         self.files = files
         self.objects: dict[Key, FileFacts] = {}  # one FileFacts per file, as the model holds
         self.partial_modules: dict[str, Key] = {}  # modules whose facts have some classes
-        lookup = Lookup(self._parse_left_out, files.words, self.partial_modules)
+        lookup = Lookup(self._parse_left_out, files.words, self.partial_modules, files.by_module)
         self.project: Project = Project((), self._load, lookup)
 
     def facts(self, key: Key) -> FileFacts:

@@ -18,11 +18,19 @@ from bufferlint.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "conventions"
 STATIC = ROOT / "fixtures" / "static"
-STACK = {"titan_style": "torchtitan", "timm_style": "timm", "tune_style": "torchtune"}
+STACK = {
+    "titan_style": "torchtitan",
+    "titan_cascade": "torchtitan",
+    "timm_style": "timm",
+    "tune_style": "torchtune",
+    "tune_cache": "torchtune",
+}
 # (file, class) -> (code, convention): every finding `auto` gives on the fixtures.
 POSITIVES = {
     ("titan_style.py", "WindowAttention"): ("BL001", "torchtitan"),
     ("titan_style.py", "Scale"): ("BL002", "torchtitan"),
+    # Its own `init_weights` is right, but its root's never calls it.
+    ("titan_cascade.py", "RelativeBias"): ("BL001", "torchtitan"),
     ("timm_style.py", "ShiftedBlock"): ("BL001", "timm"),
     ("tune_style.py", "ScaledRoPE"): ("BL001", "torchtune"),
 }
@@ -30,6 +38,8 @@ POSITIVES = {
 NEGATIVES = [
     ("titan_style.py", "CausalAttention"),
     ("titan_style.py", "CausalTransformer"),
+    ("titan_cascade.py", "GatedBias"),  # reached through `Block` in a `ModuleDict` loop
+    ("titan_cascade.py", "Decoder"),
     ("timm_style.py", "WindowBlock"),
     ("tune_style.py", "RotaryEmbedding"),
 ]
@@ -48,8 +58,14 @@ def found(*args: str) -> dict[tuple[str, str], dict]:
     return {(Path(i["filename"]).name, i["class_name"]): i for i in json.loads(result.stdout)}
 
 
+def by_auto(*args: str) -> dict[tuple[str, str], dict]:
+    """The fixtures' findings under `auto`, but tune_cache.py's: nothing there shows
+    torchtune to `auto` (no `rope_init`), so it is judged under torchtune when forced."""
+    return {k: i for k, i in found(*args).items() if k[0] != "tune_cache.py"}
+
+
 def test_auto_picks_each_stack_and_reports_only_what_its_hooks_miss():
-    items = found(str(FIXTURES))
+    items = by_auto(str(FIXTURES))
     assert {key: (i["code"], i["convention"]) for key, i in items.items()} == POSITIVES
     assert "`buffer_device`" in items["titan_style.py", "WindowAttention"]["message"]
     assert "calling the class's buffer helper" in items["timm_style.py", "ShiftedBlock"]["message"]
@@ -62,7 +78,7 @@ def test_auto_picks_each_stack_and_reports_only_what_its_hooks_miss():
 def test_reset_parameters_judges_the_same_classes_as_before():
     items = found(str(FIXTURES), "--convention", "reset-parameters")
     assert {i["convention"] for i in items.values()} == {"reset-parameters"}
-    assert len(items) == 9  # every class: none defines reset_parameters
+    assert len(items) == 13  # every class with buffers: none defines reset_parameters
     clean = found(str(FIXTURES), "--convention", "torchtitan")
     assert ("titan_style.py", "Transformer") not in clean
     assert ("titan_style.py", "Transformer") in items
@@ -114,7 +130,7 @@ def test_per_file_conventions_override_auto_and_yield_to_the_command_line(tmp_pa
     assert items["titan_style.py", "Transformer"]["convention"] == "reset-parameters"
     assert items["tune_style.py", "ScaledRoPE"]["convention"] == "timm"
     assert items["timm_style.py", "ShiftedBlock"]["convention"] == "timm"  # still auto's
-    forced = found(str(tmp_path), "--convention", "auto")
+    forced = by_auto(str(tmp_path), "--convention", "auto")
     assert {(k, i["convention"]) for k, i in forced.items()} == {
         (k, c) for k, (_, c) in POSITIVES.items()
     }
@@ -169,7 +185,7 @@ def verdicts(root: Path, classes) -> dict[tuple[str, str], dict]:
 
 @needs_torch
 def test_each_positive_is_confirmed_by_its_recipe():
-    items = found(str(FIXTURES), "--runtime")
+    items = by_auto(str(FIXTURES), "--runtime")
     for key, (_, convention) in POSITIVES.items():
         runtime = items[key]["runtime"]
         assert (runtime["verdict"], runtime["recipe"]) == ("confirmed", convention), key
@@ -190,9 +206,18 @@ def test_each_negative_is_refuted_by_its_recipe():
 
 
 @needs_torch
+def test_a_cache_built_with_the_model_is_confirmed_by_torchtune():
+    [result] = verdicts(FIXTURES, [("tune_cache.py", "PrefixCache")]).values()
+    assert result["verdict"] == "confirmed"
+    assert "prefix is still on the meta device" in result["summary"], result["summary"]
+
+
+@needs_torch
 def test_fix_makes_each_positive_right(tmp_path: Path):
     copy = tmp_path / "fx"
     shutil.copytree(FIXTURES, copy)
+    (copy / "titan_cascade.py").unlink()  # the fix belongs to the holder: not fixed below
+    (copy / "tune_cache.py").unlink()  # no `rope_init` to rebuild a cache in
     result = run(str(copy), "--fix")
     assert result.exit_code == 0, result.output
     assert "4 fixed, 0 remaining" in result.output
@@ -203,5 +228,177 @@ def test_fix_makes_each_positive_right(tmp_path: Path):
     assert "torch.get_default_device() if self.scale.is_meta" in tune
     assert "self.attn_mask.copy_(self._mask())" in (copy / "timm_style.py").read_text()
     assert run(str(copy)).exit_code == 0
-    for key, result in verdicts(copy, list(POSITIVES)).items():
+    fixed = [k for k in POSITIVES if k[0] not in ("titan_cascade.py", "tune_cache.py")]
+    for key, result in verdicts(copy, fixed).items():
         assert result["verdict"] == "refuted", (key, result["summary"])
+
+
+def test_torchtitan_reports_a_layer_its_root_never_reaches():
+    items = found(str(FIXTURES), "--convention", "torchtitan")
+    message = items["titan_cascade.py", "RelativeBias"]["message"]
+    assert message.startswith(
+        "the root's `init_weights` never reaches `RelativeBias.init_weights`, so buffer "
+        "`offsets` (line 16, non-persistent)"
+    )
+    assert (
+        "`Encoder` holds it as `self.bias`, and `Encoder.init_weights` does not call "
+        "`self.bias.init_weights(...)`: call it there"
+    ) in message
+    # `GatedBias` is reached through `Block`, itself called in a loop over a `ModuleDict`.
+    assert ("titan_cascade.py", "GatedBias") not in items
+    # Under reset-parameters, nothing cascades: its hook is `reset_parameters`, absent.
+    plain = found(str(FIXTURES), "--convention", "reset-parameters")
+    assert plain["titan_cascade.py", "RelativeBias"]["code"] == "BL002"
+
+
+@pytest.mark.parametrize(
+    ("call", "reported"),
+    [
+        ("self.bias.init_weights()", False),
+        ("for layer in (self.proj, self.bias):\n            layer.init_weights()", False),
+        # A helper's loop over the list that holds the other instance: one is reached.
+        (
+            "self._layers()\n\n    def _layers(self):\n        for m in self.parts:\n"
+            "            m.init_weights()",
+            False,
+        ),
+        ("self.proj.reset_parameters()\n        self.parts[0].init_weights()", False),
+        ("self.proj.reset_parameters()", True),
+        ("for m in self.proj.children():\n            m.init_weights()", True),
+    ],
+)
+def test_the_cascade_follows_attributes_loops_and_helpers(
+    tmp_path: Path, call: str, reported: bool
+):
+    layer = (FIXTURES / "titan_cascade.py").read_text().split("class Encoder")[0]
+    root = (
+        "class Root(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.proj = nn.Linear(2, 2)\n        self.bias = RelativeBias()\n"
+        "        parts = []\n        parts.append(RelativeBias())\n"
+        "        self.parts = nn.ModuleList(parts)\n\n"
+        f"    def init_weights(self, buffer_device=None):\n        {call}\n"
+    )
+    (tmp_path / "m.py").write_text(layer + root)
+    items = found(str(tmp_path), "--convention", "torchtitan")
+    assert bool(items) is reported
+    if reported:
+        [item] = items.values()
+        assert "`Root` holds it as `self.bias`" in item["message"]
+        assert "`Root` holds it as `self.parts`" in item["message"]
+
+
+def test_later_torchtitan_modules_recurse_without_a_cascade(tmp_path: Path):
+    (tmp_path / "m.py").write_text(
+        "import torch\nfrom torch import nn\n"
+        "from torchtitan.protocols.module import Module\n\n\n"
+        "class Rope(Module):\n    def __init__(self):\n        super().__init__()\n"
+        '        self.register_buffer("cache", torch.ones(2), persistent=False)\n\n'
+        "    def _init_self_buffers(self, *, buffer_device=None):\n"
+        "        self.cache = torch.ones(2, device=buffer_device)\n\n\n"
+        "class Root(Module):\n    def __init__(self):\n        super().__init__()\n"
+        "        self.rope = Rope()\n\n"
+        "    def init_weights(self, **kwargs):\n        self.init_states(**kwargs)\n"
+    )
+    assert found(str(tmp_path), "--convention", "torchtitan") == {}
+
+
+@needs_torch
+def test_torchtitan_judges_a_layer_inside_the_root_that_holds_it():
+    results = verdicts(
+        FIXTURES, [("titan_cascade.py", "RelativeBias"), ("titan_style.py", "Scale")]
+    )
+    bias = results["titan_cascade.py", "RelativeBias"]
+    assert (bias["verdict"], bias["judged_at"]) == ("confirmed", "bias")
+    assert bias["built_with"] == "Encoder (defaults), holding RelativeBias as bias"
+    assert bias["hooks_called"] == ["<root>.init_weights"]
+    alone = results["titan_style.py", "Scale"]  # nothing holds it: it is the root
+    assert "judged_at" not in alone
+
+
+def test_a_new_torchtitan_hook_forwards_buffer_device_to_super(tmp_path: Path):
+    (tmp_path / "m.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Root(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        '        self.register_buffer("f", torch.arange(3).float())\n\n'
+        "    def init_weights(self, buffer_device=None):\n"
+        "        with torch.device(buffer_device or self.f.device):\n"
+        "            self.f = torch.arange(3).float()\n\n\n"
+        "class Tagged(Root):\n    def __init__(self):\n        super().__init__()\n"
+        '        self.register_buffer("tag", torch.ones(3), persistent=False)\n'
+    )
+    result = run(str(tmp_path), "--convention", "torchtitan", "--fix")
+    assert "1 fixed, 0 remaining" in result.output, result.output
+    text = (tmp_path / "m.py").read_text()
+    assert "    def init_weights(self, buffer_device=None):\n" in text.split("class Tagged")[1]
+    assert "super().init_weights(buffer_device=buffer_device)" in text
+
+
+def test_torchtune_does_not_judge_a_cache_only_setup_caches_builds():
+    items = found(str(FIXTURES / "tune_cache.py"), "--convention", "torchtune")
+    assert set(items) == {("tune_cache.py", "PrefixCache")}
+    assert items["tune_cache.py", "PrefixCache"]["code"] == "BL002"
+    plain = found(str(FIXTURES / "tune_cache.py"), "--convention", "reset-parameters")
+    assert ("tune_cache.py", "StepCache") in plain
+
+
+@needs_torch
+def test_a_cache_setup_caches_builds_after_loading_is_right():
+    """torchtune's generation path (recipes/generate.py): meta build, the recipe's
+    `rope_init` loop and load, then `setup_caches` under the device."""
+    import sys
+
+    import torch
+
+    from bufferlint.runtime.recipes import materialize
+
+    sys.path.insert(0, str(FIXTURES))
+    try:
+        import tune_cache
+    finally:
+        sys.path.remove(str(FIXTURES))
+    state = tune_cache.CachedAttention().state_dict()
+    with torch.device("meta"):
+        model = tune_cache.CachedAttention()
+    materialize("torchtune", model, (), torch.device("cpu"), lambda: None, state)
+    with torch.device("cpu"):
+        model.setup_caches(1, 4)
+    assert not model.cache.keys.is_meta and torch.equal(model.cache.steps, torch.arange(4))
+    assert torch.count_nonzero(model.cache.keys) == 0
+
+
+@needs_torch
+def test_the_runtime_flips_a_boolean_to_register_the_flagged_buffer(tmp_path: Path):
+    (tmp_path / "pool.py").write_text(
+        "import torch\nfrom torch import nn\n\n\nclass Pool(nn.Module):\n"
+        "    def __init__(self, r: float = 2.0, learnable: bool = True):\n"
+        "        super().__init__()\n        if learnable:\n"
+        "            self.r = nn.Parameter(torch.tensor(r))\n        else:\n"
+        '            self.register_buffer("r", torch.tensor(r))\n'
+    )
+    items = found(str(tmp_path), "--convention", "timm", "--runtime")
+    runtime = items["pool.py", "Pool"]["runtime"]
+    assert runtime["built_with"] == "synthesized args {learnable=False}"
+    assert runtime["verdict"] == "confirmed", runtime["summary"]
+
+
+@pytest.mark.parametrize("calls", [False, True])
+def test_holders_in_files_without_buffers_count_in_prefiltered_runs(tmp_path: Path, calls: bool):
+    """The holder's file builds no buffer, so a prefiltered run does not parse it unless the
+    cascade asks: both runs must agree."""
+    from bufferlint.engine import Settings, lint
+
+    layer = (FIXTURES / "titan_cascade.py").read_text().split("class Encoder")[0]
+    (tmp_path / "layer.py").write_text(layer)
+    (tmp_path / "model.py").write_text(
+        "from torch import nn\n\nfrom layer import RelativeBias\n\n\nclass Root(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n"
+        "        self.bias = RelativeBias()\n\n"
+        "    def init_weights(self, buffer_device=None):\n"
+        f"        {'self.bias.init_weights(buffer_device)' if calls else 'pass'}\n"
+    )
+    titan = conventions.TORCHTITAN
+    runs = [
+        {(f.class_name, f.code) for f in lint([str(tmp_path)], s).findings}
+        for s in (Settings(convention=titan), Settings(convention=titan, prefilter=False))
+    ]
+    assert runs[0] == runs[1] == (set() if calls else {("RelativeBias", "BL001")})

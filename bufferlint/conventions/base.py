@@ -52,6 +52,9 @@ class Convention:
     # hooks when not all of them ("" lists `hooks`).
     rebuild_where: str = "on {their} own device"
     hook_names: str = ""
+    # Methods the stack calls only after materialization, under the target device
+    # (torchtune's `setup_caches`): a module that only they construct is never on meta.
+    late_builders: tuple[str, ...] = ()
     _layers: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -2,7 +2,8 @@
 every module that has one, then load the checkpoint with `load_state_dict(..., assign=True)`
 (recipes/full_finetune_distributed.py:539-620; training/_distributed.py:201-314). There is no
 `to_empty()`: a persistent buffer comes from the checkpoint, and a non-persistent one that
-`rope_init()` does not build stays on meta."""
+`rope_init()` does not build stays on meta. KV caches are built later, by `setup_caches()`
+under the device, and are not judged."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ TORCHTUNE = Convention(
         "loaded with `assign=True` (no `to_empty()`)"
     ),
     to_empty=False,
+    # recipes/generate.py:132-138: `with self._device: model.setup_caches(...)`, after loading;
+    # attention layers build their `KVCache` there (modules/attention.py:148-172).
+    late_builders=("setup_caches", "setup_cache"),
     packages=("torchtune",),
     defines=("rope_init",),
     rebuild_where=(

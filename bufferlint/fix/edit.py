@@ -273,9 +273,8 @@ def _blank_lines(body: list[cst.BaseStatement], position: int) -> int:
 
 
 def _super_call(plan: Plan) -> cst.SimpleStatementLine:
-    call = cst.Call(
-        func=cst.Attribute(value=cst.Call(func=cst.Name("super")), attr=cst.Name(plan.hook))
-    )
+    forward = f"{plan.device_parameter}={plan.device_parameter}" if plan.device_parameter else ""
+    call = cst.parse_expression(f"super().{plan.hook}({forward})")
     return cst.SimpleStatementLine(body=[cst.Expr(call)])
 
 

@@ -114,6 +114,8 @@ class RotaryEmbedding(nn.Module):
         missing = judged.missing
         if not missing or judged.report.has_hook is False:
             return None  # no hook at all is BL002's
+        if judged.report.unreached:
+            return Flag(_unreached_message(judged) + caveats(judged, missing), missing)
         updated = _updated(judged)
         if updated:
             return Flag(_update_message(judged, updated) + caveats(judged, missing), missing)
@@ -152,4 +154,29 @@ def _update_message(judged: JudgedClass, updated: dict[str, int]) -> str:
     )
     if rest:
         text += f"; it does not rebuild {describe(rest, judged.path)} either"
+    return text
+
+
+def _unreached_message(judged: JudgedClass) -> str:
+    """A root-only convention's hook that never reaches the class's (bufferlint.cascade)."""
+    hook = judged.convention.hooks[0]
+    owner = judged.report.qualified.rpartition(".")[2]
+    noun, _, _ = pronouns(judged.missing)
+    reasons = []
+    for held in judged.report.unreached:
+        holder = held.holder.rpartition(".")[2]
+        if held.calls:
+            reasons.append(f"`{holder}.{hook}` calls it, but nothing reaches `{holder}.{hook}`")
+        else:
+            reasons.append(
+                f"`{holder}` holds it as `self.{held.attribute}`, and `{holder}.{hook}` "
+                f"does not call `self.{held.attribute}.{hook}(...)`"
+            )
+    text = (
+        f"the root's `{hook}` never reaches `{owner}.{hook}`, so {noun} "
+        f"{describe(judged.missing, judged.path)} built during construction "
+        f"{'is' if len(judged.missing) == 1 else 'are'} not rebuilt: {'; '.join(reasons)}"
+    )
+    if any(not held.calls for held in judged.report.unreached):
+        text += ": call it there"
     return text

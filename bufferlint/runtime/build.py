@@ -39,6 +39,10 @@ class Construction:
         return self.kind != "synthesized"
 
 
+# Boolean parameters flipped, at most, when a build lacks a flagged buffer.
+MAX_FLIPS = 8
+
+
 class Unsynthesizable(Exception):
     """No sensible small value exists for some parameter."""
 
@@ -83,7 +87,31 @@ def constructions(
         if description not in seen:
             seen.add(description)
             ways.append(Construction(description, _maker(cls, kwargs), "synthesized"))
+    ways += _flipped(cls, params, ways)
     return ways, notes
+
+
+def _flipped(
+    cls: type, params: list[inspect.Parameter], ways: list[Construction]
+) -> list[Construction]:
+    """The first way again with each boolean default flipped, one at a time: a buffer that
+    only some configurations register (`r_learnable=False`, `standardize=True`) is judged in
+    one that does. Tried after the others, only when they lack a flagged buffer."""
+    if not ways:
+        return []
+    try:
+        base = synthesize(cls, params, True)
+    except Unsynthesizable:
+        return []
+    flips = [p for p in params if isinstance(p.default, bool)][:MAX_FLIPS]
+    found = []
+    for p in flips:
+        kwargs = {**base, p.name: not p.default}
+        shown = ", ".join(f"{k}={_describe(v)}" for k, v in kwargs.items())
+        found.append(
+            Construction(f"synthesized args {{{shown}}}", _maker(cls, kwargs), "synthesized")
+        )
+    return found
 
 
 def _maker(cls: type, kwargs: dict[str, Any]) -> Callable[[], nn.Module]:

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from bufferlint import conventions
-from bufferlint.runtime import TRANSFORMERS, configurations, standin, unavailable
+from bufferlint.runtime import TRANSFORMERS, configurations, roots, standin, unavailable
 from bufferlint.runtime.build import Construction, constructions, load
 from bufferlint.runtime.compare import Snapshot, judge, reference, snapshot
 from bufferlint.runtime.recipes import HookRecorder, materialize
@@ -99,6 +99,8 @@ def load_subject(job: dict[str, Any]) -> Subject:
         ways, notes = [Construction(f"factory {job['factory']}", factory, "factory")], []
     elif job["recipe"] == TRANSFORMERS and factory is None:
         ways, notes, part = _transformers_ways(cls)
+    elif job["recipe"] == conventions.TORCHTITAN.recipe and factory is None:
+        ways, notes, part = roots.ways(cls)  # judged inside a root that holds it
     else:
         ways, notes = constructions(cls, factory, job["factory"] or "")
     count = 0
@@ -188,6 +190,7 @@ def _choose(subject: Subject, device: torch.device) -> Construction:
     works eagerly is an error in itself: meta-device init would fail for the user too."""
     attempts = list(subject.notes)
     user_error = None
+    lacking: Construction | None = None  # the first build without a flagged buffer
     for way in subject.ways:
         try:
             model = _build(way, "meta", subject.seed)
@@ -214,6 +217,10 @@ def _choose(subject: Subject, device: torch.device) -> Construction:
         if way.kind == "defaults" and size > MAX_DEFAULT_ELEMENTS:
             attempts.append(f"defaults: too large to build eagerly ({size:,} elements)")
             continue
+        if _lacks_buffers(subject, model):
+            lacking = lacking or way
+            attempts.append(f"{way.description}: registers no {', '.join(subject.buffers)}")
+            continue
         if tensors and not any(t.is_meta for t in tensors):
             raise Failed(
                 "error",
@@ -224,6 +231,9 @@ def _choose(subject: Subject, device: torch.device) -> Construction:
                 built_with=way.description,
             )
         return way
+    if lacking is not None:  # judged as built: the verdict says the buffers are absent
+        subject.notes.append(f"no construction tried registers {', '.join(subject.buffers)}")
+        return lacking
     if user_error:
         raise Failed("error", "build", user_error, attempts=attempts)
     tried = "; ".join(attempts) or "no way to construct it"
@@ -233,6 +243,15 @@ def _choose(subject: Subject, device: torch.device) -> Construction:
         f"could not build {subject.label}: {tried}; " + FACTORY_HINT.format(key=subject.label),
         attempts=attempts,
     )
+
+
+def _lacks_buffers(subject: Subject, model: nn.Module) -> bool:
+    """Whether the build registers none of some flagged buffer: a configuration that
+    does not have it cannot judge it."""
+    if not subject.buffers or subject.part:
+        return False
+    names = {name for name, _ in model.named_buffers()}
+    return not set(subject.buffers) <= names
 
 
 def _materialized(
@@ -360,6 +379,8 @@ def confirm(subject: Subject, device: torch.device, mesh: Callable[[], Any]) -> 
     extra = {}
     if subject.recipe == TRANSFORMERS:
         extra = {"owners": owners, "judged_at": subject.part or "<root>"}
+    elif subject.part:
+        extra = {"judged_at": subject.part}
     return {
         **base,
         **extra,
