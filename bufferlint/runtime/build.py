@@ -39,7 +39,7 @@ class Construction:
         return self.kind != "synthesized"
 
 
-# Boolean parameters flipped, at most, when a build lacks a flagged buffer.
+# Arguments changed, at most, one at a time (each variant costs one more build).
 MAX_FLIPS = 8
 
 
@@ -81,12 +81,10 @@ def constructions(
             break
         if not kwargs:
             continue  # identical to calling with defaults
-        description = (
-            "synthesized args {" + ", ".join(f"{k}={_describe(v)}" for k, v in kwargs.items()) + "}"
-        )
-        if description not in seen:
-            seen.add(description)
-            ways.append(Construction(description, _maker(cls, kwargs), "synthesized"))
+        way = synthesized(cls, kwargs)
+        if way.description not in seen:
+            seen.add(way.description)
+            ways.append(way)
     ways += _flipped(cls, params, ways)
     return ways, notes
 
@@ -94,24 +92,52 @@ def constructions(
 def _flipped(
     cls: type, params: list[inspect.Parameter], ways: list[Construction]
 ) -> list[Construction]:
-    """The first way again with each boolean default flipped, one at a time: a buffer that
-    only some configurations register (`r_learnable=False`, `standardize=True`) is judged in
-    one that does. Tried after the others, only when they lack a flagged buffer."""
+    """The small build again with one argument changed at a time: a buffer that only some
+    configurations register (`r_learnable=False`, `standardize=True`) is judged in one that
+    does, and `--fix --runtime` checks a fix in the configurations that lack it."""
     if not ways:
         return []
     try:
         base = synthesize(cls, params, True)
     except Unsynthesizable:
         return []
-    flips = [p for p in params if isinstance(p.default, bool)][:MAX_FLIPS]
+    seen = {way.description for way in ways}
     found = []
-    for p in flips:
-        kwargs = {**base, p.name: not p.default}
-        shown = ", ".join(f"{k}={_describe(v)}" for k, v in kwargs.items())
-        found.append(
-            Construction(f"synthesized args {{{shown}}}", _maker(cls, kwargs), "synthesized")
-        )
+    for kwargs in variants(cls, params, base)[:MAX_FLIPS]:
+        way = synthesized(cls, kwargs)
+        if way.description not in seen:
+            seen.add(way.description)
+            found.append(way)
     return found
+
+
+def variants(
+    cls: type, params: list[inspect.Parameter], base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """`base` with one argument changed: a boolean negated, a `None` default given a small
+    value, an Optional argument given `None`."""
+    hints = _hints(cls.__init__)
+    out = []
+    for p in params:
+        current = base.get(p.name, p.default)
+        annotation, optional = _unwrap_optional(_from_text(hints.get(p.name, p.annotation)))
+        if isinstance(current, bool):
+            out.append({**base, p.name: not current})
+        elif current is None and p.default is not p.empty:
+            try:
+                value = _value(p.name, annotation, _MISSING, True)
+            except Unsynthesizable:
+                continue
+            if value is not None and value is not _KEEP:
+                out.append({**base, p.name: value})
+        elif optional and current is not None and current is not p.empty:
+            out.append({**base, p.name: None})
+    return out
+
+
+def synthesized(cls: type, kwargs: dict[str, Any]) -> Construction:
+    shown = ", ".join(f"{k}={_describe(v)}" for k, v in kwargs.items())
+    return Construction(f"synthesized args {{{shown}}}", _maker(cls, kwargs), "synthesized")
 
 
 def _maker(cls: type, kwargs: dict[str, Any]) -> Callable[[], nn.Module]:

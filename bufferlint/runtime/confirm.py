@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from bufferlint import conventions
-from bufferlint.runtime import TRANSFORMERS, configurations, roots, standin, unavailable
+from bufferlint.runtime import TRANSFORMERS, roots, standin, unavailable
 from bufferlint.runtime.build import Construction, constructions, load
 from bufferlint.runtime.compare import Snapshot, judge, reference, snapshot
 from bufferlint.runtime.recipes import HookRecorder, materialize
@@ -105,7 +105,6 @@ def load_subject(job: dict[str, Any]) -> Subject:
         ways, notes = constructions(cls, factory, job["factory"] or "")
     count = 0
     if job.get("way") is not None:  # one configuration of those a fix is verified on
-        ways = configurations.every(cls, ways) if cls is not None else ways
         count, ways = len(ways), ways[job["way"] : job["way"] + 1]
     return Subject(
         label=job["label"],

@@ -89,11 +89,11 @@ def test_right_fixes_are_written_and_wrong_ones_are_not(project: Path) -> None:
     assert "Cannot copy out of meta tensor" in checks["ReadsChild"]["summary"]
     # Tied's default build is right; the configuration with the flag flipped crashes.
     assert (checks["Tied"]["configuration"], checks["Tied"]["problem"]) == (
-        "args {tied=True}",
+        "synthesized args {tied=True}",
         "crash",
     )
     assert (
-        "fix not written: the runtime check of its fix failed for `Tied` built with args"
+        "fix not written: the runtime check of its fix failed for `Tied` built with synthesized"
         in (items["Tied"]["message"])
     )
     assert items["Tied"]["fix"] is None  # no `[*]`: --fix would not write it

@@ -85,7 +85,9 @@ def test_constructions_in_order() -> None:
 
     ways, notes = constructions(Model, None, "")
     assert [w.description for w in ways] == [
-        "synthesized args {dim=8, opts=Options(max_seq_len=16), theta=10000.0, causal=False}"
+        "synthesized args {dim=8, opts=Options(max_seq_len=16), theta=10000.0, causal=False}",
+        # then each argument changed in turn, for buffers only some configurations register
+        "synthesized args {dim=8, opts=Options(max_seq_len=16), theta=10000.0, causal=True}",
     ]
     ways, notes = constructions(TokenEmbedding, None, "")
     assert ways == [] and notes == ["synthesized args: cannot make a Tokenizer for 'tokenizer'"]
