@@ -50,7 +50,10 @@ class BufferNotRebuilt(ClassRule):
         "as rebuilt when a branch that the class takes (`isinstance(module, ...)`, a "
         "class-name test) writes it, in the class's own model, a model of its file or "
         "of a file that imports it, or the base `PreTrainedModel` rules; the fix is "
-        "such a branch (huggingface/transformers#48892, docs/conventions.md)."
+        "such a branch (huggingface/transformers#48892, docs/conventions.md). Under "
+        "`torchtitan` the trainer calls only the root's `init_weights(buffer_device=...)`: "
+        "a layer's hook counts only if the hooks of the classes holding it call it, and "
+        "the message names the holder that forgets the call."
     )
     example = """\
 import torch
