@@ -195,8 +195,8 @@ def _rewrite_class(node: cst.ClassDef, plan: Plan) -> cst.ClassDef:
         assert isinstance(init, cst.FunctionDef)
         body[position] = _store_arguments(init, plan)
     if plan.create:
-        position = _after_init(body)
-        body.insert(position, _new_hook(plan, _blank_lines(body, position)))
+        position, blank = new_method_slot(body)
+        body.insert(position, _new_hook(plan, blank))
     else:
         position = max(
             i
@@ -255,6 +255,13 @@ def _after_init(body: list[cst.BaseStatement]) -> int:
         if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__"
     ]
     return positions[-1] + 1 if positions else len(body)
+
+
+def new_method_slot(body: list[cst.BaseStatement]) -> tuple[int, int]:
+    """Where a new method goes in a class body (right after `__init__`) and how many blank
+    lines lead it, as the class separates its methods."""
+    position = _after_init(body)
+    return position, _blank_lines(body, position)
 
 
 def _blank_lines(body: list[cst.BaseStatement], position: int) -> int:
