@@ -11,6 +11,7 @@ from typing import Any
 import libcst as cst
 
 from bufferlint import parsing, walk
+from bufferlint.fix.free_names import is_docstring, store_position
 from bufferlint.fix.index import SourceIndex
 from bufferlint.fix.plan import Plan
 from bufferlint.syntax import dotted
@@ -218,11 +219,7 @@ def _store_arguments(init: cst.FunctionDef, plan: Plan) -> cst.FunctionDef:
     statements = list(suite.body)
     params = [*init.params.posonly_params, *init.params.params]
     self_name = params[0].name.value if params else "self"
-    start = 1 if statements and _is_docstring(statements[0]) else 0
-    for position, statement in enumerate(statements):
-        if _calls_super_init(statement):
-            start = position + 1
-            break
+    start = store_position(statements)
     lines = [
         cst.SimpleStatementLine(
             body=[
@@ -236,16 +233,6 @@ def _store_arguments(init: cst.FunctionDef, plan: Plan) -> cst.FunctionDef:
     ]
     statements[start:start] = lines
     return init.with_changes(body=suite.with_changes(body=statements))
-
-
-def _calls_super_init(statement: cst.BaseStatement) -> bool:
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return False
-    small = statement.body[0]
-    if not isinstance(small, cst.Expr) or not isinstance(small.value, cst.Call):
-        return False
-    func = small.value.func
-    return isinstance(func, cst.Attribute) and func.attr.value == "__init__"
 
 
 def _after_init(body: list[cst.BaseStatement]) -> int:
@@ -343,7 +330,7 @@ def _extend(hook: cst.FunctionDef, plan: Plan) -> cst.FunctionDef:
         )
         suite = cst.IndentedBlock(body=[line], header=suite.trailing_whitespace)
     statements = list(suite.body)
-    start = 1 if statements and _is_docstring(statements[0]) else 0
+    start = 1 if statements and is_docstring(statements[0]) else 0
     if plan.add_super:
         statements.insert(start, _super_call(plan))
         start += 1
@@ -356,15 +343,6 @@ def _extend(hook: cst.FunctionDef, plan: Plan) -> cst.FunctionDef:
         else:
             statements.append(rebuild)
     return hook.with_changes(body=suite.with_changes(body=statements))
-
-
-def _is_docstring(statement: cst.BaseStatement) -> bool:
-    return (
-        isinstance(statement, cst.SimpleStatementLine)
-        and len(statement.body) == 1
-        and isinstance(statement.body[0], cst.Expr)
-        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-    )
 
 
 def _is_pass(statement: cst.BaseStatement) -> bool:

@@ -18,6 +18,7 @@ from bufferlint.fix.replay import (
     MethodScope,
     Unavailable,
     binds,
+    bound_in,
     definitions,
     derive,
     if_chain,
@@ -214,7 +215,10 @@ class HookBody(Collected):
             if keep.get(id(node)) and node.test is not None:
                 still |= reads(derive(node.test, scope))
         buffer = device_for or min(allowed)
-        mapping = self.free_names.mapping(scope, unresolved & still, [*defs, small], buffer)
+        shadowed = _shadowed(defs, unresolved & still & scope.rebound)
+        mapping = self.free_names.mapping(
+            scope, unresolved & still, [*defs, small], buffer, frozenset(shadowed)
+        )
         where = Where(scope.index, scope.self_name, step.owner, allowed, frozenset(scope.locals))
         tests = [
             node.test for node, _ in if_chain(scope.index, small, scope.node) if keep[id(node)]
@@ -227,16 +231,27 @@ class HookBody(Collected):
         self.reasons += self.effects.of_statements(
             [n if isinstance(n, cst.BaseSmallStatement) else cst.Expr(n) for n in judged], where
         )
-        for definition in defs:
+        for position, definition in enumerate(defs):
+            # A parameter assigned again is read as the argument up to that assignment's
+            # value, and as the local it became after it.
+            local = {p for p, at in shadowed.items() if at < position}
+            now = {k: v for k, v in mapping.items() if k not in local}
             if id(definition) in self.done:
                 continue
             self.done.add(id(definition))
-            chain = self._kept_chain(scope, definition, keep, mapping)
-            renamed = self._rename(derived[id(definition)], mapping, device_for)  # type: ignore[arg-type]
+            chain = self._kept_chain(scope, definition, keep, now)
+            statement = derived[id(definition)]
+            if position in shadowed.values():
+                assert isinstance(statement, (cst.Assign, cst.AnnAssign))
+                value = substitute(statement.value, now)  # type: ignore[arg-type]
+                now = {k: v for k, v in now.items() if shadowed.get(k) != position}
+                statement = statement.with_changes(value=value)
+            renamed = self._rename(statement, now, device_for)  # type: ignore[arg-type]
             self.items.append((chain, renamed))
-        chain = self._kept_chain(scope, small, keep, mapping)
+        after = {k: v for k, v in mapping.items() if k not in shadowed}
+        chain = self._kept_chain(scope, small, keep, after)
         for statement in generated:
-            self.items.append((chain, self._rename(statement, mapping, None)))
+            self.items.append((chain, self._rename(statement, after, None)))
 
     def _kept_chain(
         self,
@@ -269,6 +284,25 @@ class HookBody(Collected):
             return renamed  # type: ignore[return-value]
         assert isinstance(renamed, cst.BaseSmallStatement)
         return renamed.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+
+
+def _shadowed(defs: list[cst.BaseSmallStatement], rebound: set[str]) -> dict[str, int]:
+    """For each parameter in `rebound` that the replayed statements `defs` assign again,
+    the position of the plain assignment that does it first (`slopes = f(slopes)`), when
+    no branch or loop among them assigns it: the replay reads the argument before that
+    assignment and the local after it."""
+    out: dict[str, int] = {}
+    for name in rebound:
+        binding = [i for i, d in enumerate(defs) if name in bound_in(d)]
+        if not binding:
+            continue
+        first = defs[binding[0]]
+        if not all(isinstance(defs[i], (cst.Assign, cst.AnnAssign)) for i in binding):
+            continue
+        if isinstance(first, cst.AnnAssign) and first.value is None:
+            continue
+        out[name] = binding[0]
+    return out
 
 
 def _sized(

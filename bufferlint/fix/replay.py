@@ -295,7 +295,7 @@ class MethodScope:
         ordered = [*params.posonly_params, *params.params]
         self_name = ordered[0].name.value if ordered else "self"
         names = _param_names(params) - {self_name}
-        bound = _bound_in(node.body)
+        bound = bound_in(node.body)
         stored: dict[str, str] = {}
         derived: dict[str, str] = {}
         assigned: dict[str, int] = {}
@@ -409,12 +409,12 @@ def _one_store(
 _BINDINGS = (cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Import, cst.ImportFrom)
 _SCOPES = (cst.FunctionDef, cst.ClassDef)
 _TARGETS = (cst.For, cst.WithItem, cst.ExceptHandler, cst.NamedExpr)
-# The node types `_bound_in` looks at, by exact type: LibCST's node classes are ABCs, so
+# The node types `bound_in` looks at, by exact type: LibCST's node classes are ABCs, so
 # an isinstance check costs more than the rest of the walk (the parser makes no subclasses).
 _BINDING_TYPES = frozenset({*_BINDINGS, *_SCOPES, *_TARGETS, cst.Lambda})
 
 
-def _bound_in(body: cst.CSTNode) -> set[str]:
+def bound_in(body: cst.CSTNode) -> set[str]:
     """Names bound anywhere in `body`, nested functions and classes by their names only.
     A walk over the nodes' fields (bufferlint.walk): LibCST's visitor rebuilds every node."""
     names: set[str] = set()
@@ -537,7 +537,7 @@ def definitions(
                 )
             # A branch or loop is replayed whole, under its own tests, as construction ran it.
             found.append(node)  # type: ignore[arg-type]
-            bound = _bound_in(node)
+            bound = bound_in(node)
             needed -= bound
             needed |= (_names_read(node) - bound) | (_names_read(node) & bound & scope.params)
             needed -= {scope.self_name}

@@ -136,3 +136,15 @@ class EarlyReturn(nn.Module):  # expect: BL002 cache scale
         if not use_scale:
             return
         self.register_buffer("scale", torch.linspace(0.1, 1.0, n), persistent=False)
+
+
+class Reassigned(nn.Module):  # expect: BL002 rates
+    """An argument assigned again before the buffer reads it (`rates = f(rates)`): the fix
+    stores the argument before that assignment, and the hook replays from there."""
+
+    def __init__(self, n: int, rates: list[float] | None = None) -> None:
+        super().__init__()
+        self.n = n
+        rates = torch.tensor(rates if rates is not None else [1.0 / (i + 1) for i in range(n)])
+        rates = rates.unsqueeze(0) * 2.0
+        self.register_buffer("rates", rates, persistent=False)
