@@ -51,6 +51,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep import _unpack  # noqa: E402
@@ -190,27 +191,32 @@ def _class_at(path: Path, row: int) -> str:
     return line.split("class ", 1)[1].split("(")[0].split(":")[0].strip()
 
 
-def fixed_copy(release: str, root: Path, module: str, work: Path) -> tuple[Path, Path, str]:
-    """(original file, fixed file, problem): the module's file fixed in a copy of its
-    release (Python files only), and fixed again to prove that nothing changes."""
+def module_file(root: Path, module: str) -> Path:
     relative = Path(*module.split("."))
-    original = root / relative.with_suffix(".py")
-    if not original.exists():
-        original = root / relative / "__init__.py"
-    top = root / module.split(".")[0]
-    copy = work / release / top.name
-    if not copy.is_dir():
-        shutil.copytree(top, copy, ignore=_not_python)
-    fixed = work / release / original.relative_to(root)
-    first = bufferlint(["--fix", "--unsafe-fixes", str(fixed)])
-    text = fixed.read_text(encoding="utf-8")
-    second = bufferlint(["--fix", "--unsafe-fixes", str(fixed)])
+    found = root / relative.with_suffix(".py")
+    return found if found.exists() else root / relative / "__init__.py"
+
+
+def fixed_copy(release: str, root: Path, modules: list[str], work: Path) -> tuple[list[Path], str]:
+    """(fixed files, problem): the modules' files fixed together in a copy of their
+    release (Python files only), as `--fix` on a project fixes every flagged class, and
+    fixed again to prove that nothing changes."""
+    fixed = []
+    for module in modules:
+        top = root / module.split(".")[0]
+        copy = work / release / top.name
+        if not copy.is_dir():
+            shutil.copytree(top, copy, ignore=_not_python)
+        fixed.append(work / release / module_file(root, module).relative_to(root))
+    first = bufferlint(["--fix", "--unsafe-fixes", *map(str, fixed)])
+    texts = [f.read_text(encoding="utf-8") for f in fixed]
+    second = bufferlint(["--fix", "--unsafe-fixes", *map(str, fixed)])
     problem = ""
     if first.returncode not in (0, 1) or second.returncode not in (0, 1):
         problem = "bufferlint crashed: " + (first.stderr or second.stderr).strip()[-200:]
-    elif fixed.read_text(encoding="utf-8") != text:
+    elif [f.read_text(encoding="utf-8") for f in fixed] != texts:
         problem = "a second --fix changed the file"
-    return original, fixed, problem
+    return fixed, problem
 
 
 def _not_python(folder: str, names: list[str]) -> list[str]:
@@ -369,7 +375,7 @@ def _same(have, want, torch) -> bool:
     return bool(torch.equal(have, want))
 
 
-def child(task: dict[str, str]) -> dict[str, object]:
+def child(task: dict[str, Any]) -> dict[str, object]:
     """Every configuration of the class, materialized from the original file and from the
     fixed one (loaded under the same module name, after its package)."""
     import functools
@@ -386,25 +392,43 @@ def child(task: dict[str, str]) -> dict[str, object]:
     module = importlib.import_module(task["module"])
     before_cls = getattr(module, task["name"])
     configurations = _configurations(before_cls)
+    parts = _parts(functools.partial(before_cls, **configurations[0]), task["module"])
+    if task.get("parts_only"):
+        return {"parts": parts}
     before = [_state(functools.partial(before_cls, **c), torch) for c in configurations]
     after: list[str] = []
     if task.get("fixed"):
-        spec = importlib.util.spec_from_file_location(task["module"], task["fixed"])
-        assert spec is not None and spec.loader is not None
-        fixed = importlib.util.module_from_spec(spec)
-        sys.modules[task["module"]] = fixed
-        spec.loader.exec_module(fixed)
+        fixed = None
+        for name, path in task["fixed"]:  # the submodules' files first, the class's last
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None and spec.loader is not None
+            fixed = importlib.util.module_from_spec(spec)
+            sys.modules[name] = fixed
+            spec.loader.exec_module(fixed)
         after_cls = getattr(fixed, task["name"])
         after = [_state(functools.partial(after_cls, **c), torch) for c in configurations]
     return {
+        "parts": parts,
         "configurations": [
             {"arguments": {k: repr(v)[:40] for k, v in c.items()}, "before": b, "after": a}
             for c, b, a in zip(configurations, before, after or [""] * len(before), strict=True)
-        ]
+        ],
     }
 
 
-def run_child(task: dict[str, str], path: str) -> dict[str, object]:
+def _parts(make, module: str) -> list[str]:
+    """The other modules of the class's package that define the classes of its default
+    build's submodules: a user's `--fix` fixes them too."""
+    try:
+        built = make()
+    except Exception:
+        return []
+    top = module.split(".")[0] + "."
+    found = [type(sub).__module__ for sub in built.modules()]
+    return [m for m in dict.fromkeys(found) if m.startswith(top) and m != module]
+
+
+def run_child(task: dict[str, Any], path: str) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     try:
         done = subprocess.run(
@@ -464,16 +488,19 @@ def sweep(
         outcome = Outcome(release, module, name)
         outcomes.append(outcome)
         root = fetch(release, cache)
-        task = {"module": module, "name": name}
+        task: dict[str, Any] = {"module": module, "name": name}
         reported = None
+        path = python_path(release, root, sites)
         if fix:
-            original, fixed, problem = fixed_copy(release, root, module, work)
+            first = run_child({**task, "parts_only": True}, path)
+            modules = [*first.get("parts", []), module]  # type: ignore[list-item]
+            fixed, problem = fixed_copy(release, root, modules, work)
             if problem:
                 outcome.verdict, outcome.reason = "error", problem
                 continue
-            task["fixed"] = str(fixed)
-            reported = findings(fixed).get(name)
-        result = run_child(task, python_path(release, root, sites))
+            task["fixed"] = [[m, str(f)] for m, f in zip(modules, fixed, strict=True)]
+            reported = findings(fixed[-1]).get(name)
+        result = run_child(task, path)
         if "error" in result:
             outcome.verdict, outcome.reason = "error", str(result["error"])
             continue

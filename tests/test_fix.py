@@ -316,6 +316,17 @@ def test_a_new_hook_initializes_the_parameters_that_construction_did(trees):
         assert not hasattr(loaded.BiasTable, "reset_parameters")
 
 
+def test_a_branch_that_only_reads_a_size_is_not_replayed(tmp_path):
+    """rotary-embedding-torch: a branch that reads `n` but sets nothing the buffer needs
+    (it reads an argument the hook cannot know) was replayed, which stopped the fix."""
+    shutil.copytree(TREES["cases"], tmp_path / "cases")
+    run = fix_paths([str(tmp_path)], Settings())
+    assert "ReadOnlyBranch" not in {f.class_name for f in run.result.findings}
+    fixed = run.texts[str(tmp_path / "cases" / "shapes.py")]
+    hook = fixed.split("class ReadOnlyBranch")[1].split("def reset_parameters")[1]
+    assert "width" not in hook and "table" not in hook
+
+
 def test_one_buffer_without_a_rebuild_leaves_the_others_fixed(tmp_path):
     """Per-buffer fixes: the cache needs no name, the table is built in a loop."""
     source = (

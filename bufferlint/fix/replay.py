@@ -174,6 +174,20 @@ def mutates(node: cst.BaseSmallStatement, self_name: str) -> set[str]:
     return out
 
 
+def _changed_in(node: cst.CSTNode, self_name: str) -> set[str]:
+    """Locals a block binds or changes in place: a block that only reads a name leaves
+    its value as it was."""
+    found = bound_in(node)
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.BaseSmallStatement):
+            found |= mutates(current, self_name)
+        else:
+            stack.extend(children(current))
+    return found
+
+
 def _all_names(node: cst.CSTNode) -> set[str]:
     found: set[str] = set()
     stack = [node]
@@ -527,7 +541,7 @@ def definitions(
                 needed -= bound - read
             needed |= read - {scope.self_name}
         else:
-            clash = _all_names(node) & needed & scope.locals
+            clash = _changed_in(node, scope.self_name) & needed & scope.locals
             if not clash:
                 continue
             if not _replayable_block(node):

@@ -148,3 +148,17 @@ class Reassigned(nn.Module):  # expect: BL002 rates
         rates = torch.tensor(rates if rates is not None else [1.0 / (i + 1) for i in range(n)])
         rates = rates.unsqueeze(0) * 2.0
         self.register_buffer("rates", rates, persistent=False)
+
+
+class ReadOnlyBranch(nn.Module):  # expect: BL002 scale
+    """A branch before the buffer reads the size the buffer needs but sets nothing it
+    needs (it reads an argument the hook cannot know): the rebuild does not replay it."""
+
+    def __init__(self, n: int, table: list[float] | None = None) -> None:
+        super().__init__()
+        self.n = n
+        if table is not None:
+            self.width = len(table) + n
+        else:
+            self.width = n
+        self.register_buffer("scale", torch.arange(n) / n, persistent=False)
