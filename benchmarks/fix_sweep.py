@@ -76,6 +76,10 @@ DEPENDENCIES = {
     "charset_normalizer certifi".split(),
     "site4": ["huggingface_hub<1.0", "tokenizers<=0.23.0,>=0.22.0"],  # transformers 4 only
 }
+# Methods the release's own stack calls on every module that has one after `to_empty()`,
+# besides FSDP1's `reset_parameters()` (bufferlint's convention for the release writes
+# its fixes there): timm's `reinit_non_persistent_buffers(model)`, torchtune's RoPE walk.
+STACK_HOOKS = {"timm": ["init_non_persistent_buffers"], "torchtune": ["rope_init"]}
 TRANSFORMERS_FAMILIES = ("bert", "gpt2", "llama", "clip", "swin", "mistral")
 
 # Chosen so far by the rule above (the `--candidates` pass covered litgpt, nano-gpt,
@@ -87,6 +91,10 @@ CLASSES: list[tuple[str, str, str]] = [
     ("timm", "timm.layers.evo_norm", "EvoNorm2dB1"),
     ("timm", "timm.layers.evo_norm", "EvoNorm2dB2"),
     ("timm", "timm.layers.norm_act", "FrozenBatchNormAct2d"),
+    ("timm", "timm.layers.other_pool", "LsePlus2d"),
+    ("timm", "timm.layers.other_pool", "LsePlus1d"),
+    ("timm", "timm.models.csatv2", "Dct1d"),
+    ("timm", "timm.models.efficientformer", "Attention"),
     ("torch", "torch.ao.nn.quantized.modules.activation", "LeakyReLU"),
     ("torch", "torch.ao.nn.quantized.modules.batchnorm", "_BatchNorm"),
     ("torch", "torch.ao.quantization.fake_quantize", "FakeQuantize"),
@@ -95,6 +103,22 @@ CLASSES: list[tuple[str, str, str]] = [
         "torch.ao.quantization.fx._model_report.model_report_observer",
         "ModelReportObserver",
     ),
+    ("torch", "torch.ao.quantization.observer", "MinMaxObserver"),
+    ("torch", "torch.ao.quantization.observer", "PerChannelMinMaxObserver"),
+    ("torch", "torch.ao.quantization.observer", "HistogramObserver"),
+    ("torchtune", "torchtune.models.t5._encoder", "T5EncoderRelativePositionBias"),
+    ("torchtune", "torchtune.modules.kv_cache", "KVCache"),
+    ("torchvision", "torchvision.models.maxvit", "RelativePositionalMultiHeadAttention"),
+    ("torchvision", "torchvision.ops.misc", "FrozenBatchNorm2d"),
+    ("torchvision", "torchvision.models.swin_transformer", "ShiftedWindowAttention"),
+    ("torchvision", "torchvision.models.swin_transformer", "ShiftedWindowAttentionV2"),
+    ("torchvision", "torchvision.models.video.swin_transformer", "ShiftedWindowAttention3d"),
+    ("x-transformers", "x_transformers.free_transformer", "BinaryMapper"),
+    ("x-transformers", "x_transformers.x_transformers", "ScaledSinusoidalEmbedding"),
+    ("x-transformers", "x_transformers.x_transformers", "AlibiPositionalBias"),
+    ("x-transformers", "x_transformers.x_transformers", "RotaryEmbedding"),
+    ("x-transformers", "x_transformers.x_transformers", "PolarEmbedding"),
+    ("x-transformers", "x_transformers.x_transformers", "CoPE"),
 ]
 
 
@@ -322,7 +346,7 @@ def _configurations(cls: type) -> list[dict[str, object]]:
     return out
 
 
-def _state(make, torch) -> str:
+def _state(make, torch, hooks: list[str]) -> str:
     """right, `wrong: names`, `crash: ...` or `unbuildable: ...` for one configuration."""
     try:
         torch.manual_seed(0)
@@ -342,6 +366,11 @@ def _state(make, torch) -> str:
             hook = getattr(sub, "reset_parameters", None)
             if owns and callable(hook):
                 hook()
+        for name in hooks:  # the stack's own walk, after FSDP1's
+            for sub in late.modules():
+                hook = getattr(sub, name, None)
+                if callable(hook):
+                    hook()
     except Exception as exc:
         return f"crash: {type(exc).__name__}: {str(exc)[:120]}"
     got = dict(late.named_buffers())
@@ -395,7 +424,8 @@ def child(task: dict[str, Any]) -> dict[str, object]:
     parts = _parts(functools.partial(before_cls, **configurations[0]), task["module"])
     if task.get("parts_only"):
         return {"parts": parts}
-    before = [_state(functools.partial(before_cls, **c), torch) for c in configurations]
+    hooks = STACK_HOOKS.get(task.get("release", ""), [])
+    before = [_state(functools.partial(before_cls, **c), torch, hooks) for c in configurations]
     after: list[str] = []
     if task.get("fixed"):
         fixed = None
@@ -406,7 +436,7 @@ def child(task: dict[str, Any]) -> dict[str, object]:
             sys.modules[name] = fixed
             spec.loader.exec_module(fixed)
         after_cls = getattr(fixed, task["name"])
-        after = [_state(functools.partial(after_cls, **c), torch) for c in configurations]
+        after = [_state(functools.partial(after_cls, **c), torch, hooks) for c in configurations]
     return {
         "parts": parts,
         "configurations": [
@@ -488,7 +518,7 @@ def sweep(
         outcome = Outcome(release, module, name)
         outcomes.append(outcome)
         root = fetch(release, cache)
-        task: dict[str, Any] = {"module": module, "name": name}
+        task: dict[str, Any] = {"module": module, "name": name, "release": release}
         reported = None
         path = python_path(release, root, sites)
         if fix:

@@ -97,7 +97,7 @@ class HookBody(Collected):
                 raise Unavailable(
                     f"bufferlint cannot read the value built at line {step.event.line}"
                 )
-            value = _parameter_data(_present(value, self.sites.nullable(name)), scope)
+            value = _parameter_data(_present(_unplaced(value), self.sites.nullable(name)), scope)
             if value is None:  # `nn.Parameter(torch.empty(n))`: the initializers that follow
                 return
             constant = constant_rebuild(value, scope, small, target, self.index)
@@ -333,6 +333,26 @@ def _sized(
         return value
     sized = sized_by_buffer(source, target, scope.index.facts.imports, unknown)
     return value if sized is None else sized
+
+
+def _unplaced(value: cst.BaseExpression) -> cst.BaseExpression:
+    """`torch.tensor(v, **factory_kwargs)` without the `**factory_kwargs` (torch's own
+    `device`/`dtype` dict): the value goes into the buffer's tensor, placed and typed."""
+    if not isinstance(value, cst.Call):
+        return value
+    args = [
+        a
+        for a in value.args
+        if not (a.star == "**" and isinstance(a.value, cst.Name) and a.value.value in _PLACING)
+    ]
+    if len(args) == len(value.args):
+        return value
+    if args:
+        args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return value.with_changes(args=args)
+
+
+_PLACING = {"factory_kwargs"}
 
 
 def _present(value: cst.BaseExpression, nullable: bool) -> cst.BaseExpression:

@@ -162,3 +162,14 @@ class ReadOnlyBranch(nn.Module):  # expect: BL002 scale
         else:
             self.width = n
         self.register_buffer("scale", torch.arange(n) / n, persistent=False)
+
+
+class FactoryKwargs(nn.Module):  # expect: BL002 floor
+    """torch's `**factory_kwargs` idiom (the device and dtype in one dict): the value is
+    copied into the buffer's own tensor, which is already placed and typed."""
+
+    def __init__(self, floor: float = 1e-3, factory_kwargs: dict | None = None) -> None:
+        factory_kwargs = torch.nn.factory_kwargs(factory_kwargs)
+        super().__init__()
+        self.least = floor
+        self.register_buffer("floor", torch.tensor([floor], **factory_kwargs))
