@@ -429,6 +429,9 @@ def child(task: dict[str, Any]) -> dict[str, object]:
     after: list[str] = []
     if task.get("fixed"):
         fixed = None
+        registry = sys.modules.get("torchvision.models._api")
+        if registry is not None:  # its builders register again, under the same names
+            registry.BUILTIN_MODELS.clear()  # type: ignore[attr-defined]
         for name, path in task["fixed"]:  # the submodules' files first, the class's last
             spec = importlib.util.spec_from_file_location(name, path)
             assert spec is not None and spec.loader is not None
@@ -533,6 +536,7 @@ def sweep(
         result = run_child(task, path)
         if "error" in result:
             outcome.verdict, outcome.reason = "error", str(result["error"])
+            print(f"{release} {module}.{name}: error {outcome.reason}", file=sys.stderr)
             continue
         outcome.configurations = result["configurations"]  # type: ignore[assignment]
         if fix:

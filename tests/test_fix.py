@@ -290,6 +290,7 @@ CONFIGURATIONS = {
     "Branchy": [{"linear": True}],
     "EarlyReturn": [{"use_scale": False}],
     "Reassigned": [{"rates": [0.5, 0.25, 0.125]}],
+    "Rescaled": [{"factor": 1.0}],
 }
 
 

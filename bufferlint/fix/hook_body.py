@@ -242,10 +242,8 @@ class HookBody(Collected):
             chain = self._kept_chain(scope, definition, keep, now)
             statement = derived[id(definition)]
             if position in shadowed.values():
-                assert isinstance(statement, (cst.Assign, cst.AnnAssign))
-                value = substitute(statement.value, now)  # type: ignore[arg-type]
+                statement = _first_assignment(statement, now)  # type: ignore[arg-type]
                 now = {k: v for k, v in now.items() if shadowed.get(k) != position}
-                statement = statement.with_changes(value=value)
             renamed = self._rename(statement, now, device_for)  # type: ignore[arg-type]
             self.items.append((chain, renamed))
         after = {k: v for k, v in mapping.items() if k not in shadowed}
@@ -297,12 +295,37 @@ def _shadowed(defs: list[cst.BaseSmallStatement], rebound: set[str]) -> dict[str
         if not binding:
             continue
         first = defs[binding[0]]
-        if not all(isinstance(defs[i], (cst.Assign, cst.AnnAssign)) for i in binding):
+        if not all(isinstance(defs[i], _ASSIGNMENTS) for i in binding):
             continue
         if isinstance(first, cst.AnnAssign) and first.value is None:
             continue
+        if isinstance(first, cst.AugAssign) and not isinstance(first.target, cst.Name):
+            continue
         out[name] = binding[0]
     return out
+
+
+_ASSIGNMENTS = (cst.Assign, cst.AnnAssign, cst.AugAssign)
+
+
+def _first_assignment(
+    statement: cst.Assign | cst.AnnAssign | cst.AugAssign, mapping: dict[str, cst.BaseExpression]
+) -> cst.BaseSmallStatement:
+    """The assignment that first rebinds a parameter, reading the parameter from where
+    the hook has it: `base *= f` becomes `base = self._base * (f)`."""
+    if not isinstance(statement, cst.AugAssign):
+        return statement.with_changes(value=substitute(statement.value, mapping))  # type: ignore[arg-type]
+    operator = getattr(cst, type(statement.operator).__name__.removesuffix("Assign"))()
+    right = substitute(statement.value, mapping)
+    assert isinstance(right, cst.BaseExpression)
+    if not right.lpar:
+        right = right.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    left = substitute(statement.target, mapping)
+    assert isinstance(left, cst.BaseExpression)
+    return cst.Assign(
+        targets=[cst.AssignTarget(statement.target)],
+        value=cst.BinaryOperation(left=left, operator=operator, right=right),
+    )
 
 
 def _sized(

@@ -173,3 +173,14 @@ class FactoryKwargs(nn.Module):  # expect: BL002 floor
         super().__init__()
         self.least = floor
         self.register_buffer("floor", torch.tensor([floor], **factory_kwargs))
+
+
+class Rescaled(nn.Module):  # expect: BL002 inv_freq
+    """An argument rescaled in place (`base *= f`) before the buffer reads it: the hook
+    starts from the argument, stored, as `base = self.base * (f)`."""
+
+    def __init__(self, dim: int, base: float = 100.0, factor: float = 2.0) -> None:
+        super().__init__()
+        self.dim = dim
+        base *= factor ** (dim / (dim - 2))
+        self.register_buffer("inv_freq", 1.0 / base ** (torch.arange(0, dim, 2).float() / dim))
