@@ -232,21 +232,17 @@ class HookBody(Collected):
             [n if isinstance(n, cst.BaseSmallStatement) else cst.Expr(n) for n in judged], where
         )
         for position, definition in enumerate(defs):
-            # A parameter assigned again is read as the argument up to that assignment's
-            # value, and as the local it became after it.
-            local = {p for p, at in shadowed.items() if at < position}
-            now = {k: v for k, v in mapping.items() if k not in local}
             if id(definition) in self.done:
                 continue
             self.done.add(id(definition))
+            now = _reading_at(mapping, shadowed, position)
             chain = self._kept_chain(scope, definition, keep, now)
             statement = derived[id(definition)]
             if position in shadowed.values():
                 statement = _first_assignment(statement, now)  # type: ignore[arg-type]
-                now = {k: v for k, v in now.items() if shadowed.get(k) != position}
-            renamed = self._rename(statement, now, device_for)  # type: ignore[arg-type]
-            self.items.append((chain, renamed))
-        after = {k: v for k, v in mapping.items() if k not in shadowed}
+                now = _reading_at(mapping, shadowed, position + 1)
+            self.items.append((chain, self._rename(statement, now, device_for)))  # type: ignore[arg-type]
+        after = _reading_at(mapping, shadowed, len(defs))
         chain = self._kept_chain(scope, small, keep, after)
         for statement in generated:
             self.items.append((chain, self._rename(statement, after, None)))
@@ -306,6 +302,14 @@ def _shadowed(defs: list[cst.BaseSmallStatement], rebound: set[str]) -> dict[str
 
 
 _ASSIGNMENTS = (cst.Assign, cst.AnnAssign, cst.AugAssign)
+
+
+def _reading_at(
+    mapping: dict[str, cst.BaseExpression], shadowed: dict[str, int], position: int
+) -> dict[str, cst.BaseExpression]:
+    """`mapping` as replayed statement `position` reads it: a parameter assigned again
+    is read as the argument up to that assignment's value, as the local it became after."""
+    return {k: v for k, v in mapping.items() if shadowed.get(k, position) >= position}
 
 
 def _first_assignment(
