@@ -1,39 +1,44 @@
 """`--fix` on real code: does each fix materialize right in every configuration of its class?
 
-    python benchmarks/fix_sweep.py                    # the 32 classes below (downloads once)
+    python benchmarks/fix_sweep.py                    # the classes below (downloads once)
     python benchmarks/fix_sweep.py --cache /tmp/h18/fix-sweep --only timm
-    python benchmarks/fix_sweep.py --candidates       # the pool the 32 were chosen from
+    python benchmarks/fix_sweep.py --candidates       # the pool they were chosen from
 
 The releases are pinned (RELEASES) and fetched with `pip download --no-deps` into the cache
 folder, never into the repository; the pure-Python packages they import go to the cache
 too (DEPENDENCIES). torch is the installed one (2.13.0); torchvision is 0.28.0, the release
 built for it, whose CUDA-only operator library is stubbed out (no operator runs here).
 
-How the 32 classes were chosen (CLASSES). An earlier session's set was not recorded, so it
-was rebuilt by a rule, with `--candidates`:
+How the classes were chosen (CLASSES). The issue's set of 32 was not recorded, so it was
+rebuilt by a rule, with `--candidates`:
 1. the classes that bufferlint (this branch, default convention) reports under BL001 or
    BL002 in the pinned releases: every file of litgpt, nano-gpt, rotary-embedding-torch,
    timm, torch, torchtitan, torchtune, torchvision and x-transformers, and, for transformers
    4 and 5 (hundreds of near-identical model files, and a whole-package lint of 4.57.3
    that overflows the stack in bufferlint.names), the files of six model families: bert,
    gpt2, llama, clip, swin and mistral;
-2. that are real bugs under reset-parameters: this script's harness builds the class (its
-   defaults, else arguments synthesized by bufferlint.runtime.build) and a buffer comes out
-   wrong after `to_empty()` and every module's `reset_parameters()` (FSDP1's path),
-   compared with an eager build, with uninitialized memory filled with NaN;
+2. that are real bugs: this script's harness builds the class (its defaults, ARGUMENTS, or
+   arguments synthesized by bufferlint.runtime.build) and a buffer comes out wrong after
+   `to_empty()`, every module's `reset_parameters()` (FSDP1's path) and the release's own
+   walk (STACK_HOOKS), compared with an eager build, with uninitialized memory filled with
+   NaN;
 3. that are fixable in principle: every buffer is a deterministic function of the
    constructor's arguments (two eager builds under different seeds agree; no buffer is
    the caller's tensor or module);
-4. at most 4 classes per release (3 for each transformers), in file order, for 32 in all.
-Classes that pass 2 and 3 but are left out by 4 are listed by `--candidates`. CLASSES holds
-the 10 chosen so far: the `--candidates` pass had covered only the first five releases in
-RELEASES' order (part of torch) when the session that wrote this ended.
+4. all of them, in file order. The rule first capped each release at 4 (3 for each
+   transformers), but the pool holds only 31 classes: litgpt's one finding is no bug,
+   transformers 4's five findings take a config the harness cannot synthesize (and their
+   fix goes into the model's `_init_weights`, which this harness does not call),
+   transformers 5 reports none in the six families, and torchtitan's two are classes
+   defined inside test methods. `--candidates` prints the pool with those errors.
 
 For each class, the file holding it is fixed in a copy of the release (`--fix
---unsafe-fixes`, then a second run that must change nothing), and the class is built in
-every configuration this script can construct: its default build, and that build with each
-boolean argument flipped and each argument defaulting to `None` given a value (or one
-typed Optional given `None`). Each configuration is materialized before and after the fix.
+--unsafe-fixes`, then a second run that must change nothing), together with the files of
+the release that define its default build's submodules (FakeQuantize's observer), as
+`--fix` on a project fixes every flagged class. The class is built in every configuration
+this script can construct: its default build, and that build with each boolean argument
+flipped and each argument defaulting to `None` given a value (or one typed Optional given
+`None`). Each configuration is materialized before and after the fix.
 A class is **right** when every configuration that builds materializes right after the fix,
 **broken** when a configuration that materialized (right or wrong) before crashes after, or
 one that was right becomes wrong, and **not fixed** when bufferlint wrote no fix (with its
@@ -51,6 +56,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sweep import _unpack  # noqa: E402
@@ -75,10 +81,13 @@ DEPENDENCIES = {
     "charset_normalizer certifi".split(),
     "site4": ["huggingface_hub<1.0", "tokenizers<=0.23.0,>=0.22.0"],  # transformers 4 only
 }
+# Methods the release's own stack calls on every module that has one after `to_empty()`,
+# besides FSDP1's `reset_parameters()` (bufferlint's convention for the release writes
+# its fixes there): timm's `reinit_non_persistent_buffers(model)`, torchtune's RoPE walk.
+STACK_HOOKS = {"timm": ["init_non_persistent_buffers"], "torchtune": ["rope_init"]}
 TRANSFORMERS_FAMILIES = ("bert", "gpt2", "llama", "clip", "swin", "mistral")
 
-# Chosen so far by the rule above (the `--candidates` pass covered litgpt, nano-gpt,
-# rotary-embedding-torch, timm and part of torch before the session ended): 10 of 32.
+# Chosen by the rule above: the whole pool, 31 classes.
 CLASSES: list[tuple[str, str, str]] = [
     ("nano-gpt", "nano_gpt.model", "CausalSelfAttention"),
     ("rotary-embedding-torch", "rotary_embedding_torch.rotary_embedding_torch", "RotaryEmbedding"),
@@ -86,6 +95,11 @@ CLASSES: list[tuple[str, str, str]] = [
     ("timm", "timm.layers.evo_norm", "EvoNorm2dB1"),
     ("timm", "timm.layers.evo_norm", "EvoNorm2dB2"),
     ("timm", "timm.layers.norm_act", "FrozenBatchNormAct2d"),
+    ("timm", "timm.layers.other_pool", "LsePlus2d"),
+    ("timm", "timm.layers.other_pool", "LsePlus1d"),
+    ("timm", "timm.models.csatv2", "Dct1d"),
+    ("timm", "timm.models.efficientformer", "Attention"),
+    ("timm", "timm.models.gemma4_vit", "Gemma4VitEncoder"),
     ("torch", "torch.ao.nn.quantized.modules.activation", "LeakyReLU"),
     ("torch", "torch.ao.nn.quantized.modules.batchnorm", "_BatchNorm"),
     ("torch", "torch.ao.quantization.fake_quantize", "FakeQuantize"),
@@ -94,6 +108,22 @@ CLASSES: list[tuple[str, str, str]] = [
         "torch.ao.quantization.fx._model_report.model_report_observer",
         "ModelReportObserver",
     ),
+    ("torch", "torch.ao.quantization.observer", "MinMaxObserver"),
+    ("torch", "torch.ao.quantization.observer", "PerChannelMinMaxObserver"),
+    ("torch", "torch.ao.quantization.observer", "HistogramObserver"),
+    ("torchtune", "torchtune.models.t5._encoder", "T5EncoderRelativePositionBias"),
+    ("torchtune", "torchtune.modules.kv_cache", "KVCache"),
+    ("torchvision", "torchvision.models.maxvit", "RelativePositionalMultiHeadAttention"),
+    ("torchvision", "torchvision.ops.misc", "FrozenBatchNorm2d"),
+    ("torchvision", "torchvision.models.swin_transformer", "ShiftedWindowAttention"),
+    ("torchvision", "torchvision.models.swin_transformer", "ShiftedWindowAttentionV2"),
+    ("torchvision", "torchvision.models.video.swin_transformer", "ShiftedWindowAttention3d"),
+    ("x-transformers", "x_transformers.free_transformer", "BinaryMapper"),
+    ("x-transformers", "x_transformers.x_transformers", "ScaledSinusoidalEmbedding"),
+    ("x-transformers", "x_transformers.x_transformers", "CoPE"),
+    ("x-transformers", "x_transformers.x_transformers", "AlibiPositionalBias"),
+    ("x-transformers", "x_transformers.x_transformers", "RotaryEmbedding"),
+    ("x-transformers", "x_transformers.x_transformers", "PolarEmbedding"),
 ]
 
 
@@ -190,27 +220,32 @@ def _class_at(path: Path, row: int) -> str:
     return line.split("class ", 1)[1].split("(")[0].split(":")[0].strip()
 
 
-def fixed_copy(release: str, root: Path, module: str, work: Path) -> tuple[Path, Path, str]:
-    """(original file, fixed file, problem): the module's file fixed in a copy of its
-    release (Python files only), and fixed again to prove that nothing changes."""
+def module_file(root: Path, module: str) -> Path:
     relative = Path(*module.split("."))
-    original = root / relative.with_suffix(".py")
-    if not original.exists():
-        original = root / relative / "__init__.py"
-    top = root / module.split(".")[0]
-    copy = work / release / top.name
-    if not copy.is_dir():
-        shutil.copytree(top, copy, ignore=_not_python)
-    fixed = work / release / original.relative_to(root)
-    first = bufferlint(["--fix", "--unsafe-fixes", str(fixed)])
-    text = fixed.read_text(encoding="utf-8")
-    second = bufferlint(["--fix", "--unsafe-fixes", str(fixed)])
+    found = root / relative.with_suffix(".py")
+    return found if found.exists() else root / relative / "__init__.py"
+
+
+def fixed_copy(release: str, root: Path, modules: list[str], work: Path) -> tuple[list[Path], str]:
+    """(fixed files, problem): the modules' files fixed together in a copy of their
+    release (Python files only), as `--fix` on a project fixes every flagged class, and
+    fixed again to prove that nothing changes."""
+    fixed = []
+    for module in modules:
+        top = root / module.split(".")[0]
+        copy = work / release / top.name
+        if not copy.is_dir():
+            shutil.copytree(top, copy, ignore=_not_python)
+        fixed.append(work / release / module_file(root, module).relative_to(root))
+    first = bufferlint(["--fix", "--unsafe-fixes", *map(str, fixed)])
+    texts = [f.read_text(encoding="utf-8") for f in fixed]
+    second = bufferlint(["--fix", "--unsafe-fixes", *map(str, fixed)])
     problem = ""
     if first.returncode not in (0, 1) or second.returncode not in (0, 1):
         problem = "bufferlint crashed: " + (first.stderr or second.stderr).strip()[-200:]
-    elif fixed.read_text(encoding="utf-8") != text:
+    elif [f.read_text(encoding="utf-8") for f in fixed] != texts:
         problem = "a second --fix changed the file"
-    return original, fixed, problem
+    return fixed, problem
 
 
 def _not_python(folder: str, names: list[str]) -> list[str]:
@@ -227,7 +262,21 @@ STUBBED = (
     "torchao",
     "torchvision._meta_registrations",
     "torchtitan.distributed.minimal_async_ep",  # triton kernels
+    "tensorboard",
+    "torch.utils.tensorboard",
 )
+
+# Arguments for classes that the synthesizer cannot build (a list or an unannotated size),
+# as Python source evaluated in the class's module; the configurations start from them.
+ARGUMENTS = {
+    "torchvision.models.swin_transformer.ShiftedWindowAttention": "dict(dim=8, "
+    "window_size=[4, 4], shift_size=[2, 2], num_heads=2)",
+    "torchvision.models.swin_transformer.ShiftedWindowAttentionV2": "dict(dim=8, "
+    "window_size=[4, 4], shift_size=[2, 2], num_heads=2)",
+    "torchvision.models.video.swin_transformer.ShiftedWindowAttention3d": "dict(dim=8, "
+    "window_size=[2, 4, 4], shift_size=[1, 2, 2], num_heads=2)",
+    "x_transformers.x_transformers.CoPE": "dict(dim=8, heads=2, max_pos=16)",
+}
 
 
 def _stub_missing() -> None:
@@ -276,7 +325,10 @@ def _configurations(cls: type) -> list[dict[str, object]]:
 
     params = build._parameters(cls)
     base: dict[str, object] = {}
-    if not all(p.default is not p.empty for p in params):
+    given = ARGUMENTS.get(f"{cls.__module__}.{cls.__qualname__}")
+    if given is not None:
+        base = eval(given, vars(sys.modules[cls.__module__]))  # noqa: S307 (the table above)
+    elif not all(p.default is not p.empty for p in params):
         base = build.synthesize(cls, params, small_defaults=True)
     out = [base]
     hints = build._hints(cls.__init__)
@@ -299,7 +351,7 @@ def _configurations(cls: type) -> list[dict[str, object]]:
     return out
 
 
-def _state(make, torch) -> str:
+def _state(make, torch, hooks: list[str]) -> str:
     """right, `wrong: names`, `crash: ...` or `unbuildable: ...` for one configuration."""
     try:
         torch.manual_seed(0)
@@ -319,6 +371,11 @@ def _state(make, torch) -> str:
             hook = getattr(sub, "reset_parameters", None)
             if owns and callable(hook):
                 hook()
+        for name in hooks:  # the stack's own walk, after FSDP1's
+            for sub in late.modules():
+                hook = getattr(sub, name, None)
+                if callable(hook):
+                    hook()
     except Exception as exc:
         return f"crash: {type(exc).__name__}: {str(exc)[:120]}"
     got = dict(late.named_buffers())
@@ -352,7 +409,7 @@ def _same(have, want, torch) -> bool:
     return bool(torch.equal(have, want))
 
 
-def child(task: dict[str, str]) -> dict[str, object]:
+def child(task: dict[str, Any]) -> dict[str, object]:
     """Every configuration of the class, materialized from the original file and from the
     fixed one (loaded under the same module name, after its package)."""
     import functools
@@ -369,25 +426,47 @@ def child(task: dict[str, str]) -> dict[str, object]:
     module = importlib.import_module(task["module"])
     before_cls = getattr(module, task["name"])
     configurations = _configurations(before_cls)
-    before = [_state(functools.partial(before_cls, **c), torch) for c in configurations]
+    parts = _parts(functools.partial(before_cls, **configurations[0]), task["module"])
+    if task.get("parts_only"):
+        return {"parts": parts}
+    hooks = STACK_HOOKS.get(task.get("release", ""), [])
+    before = [_state(functools.partial(before_cls, **c), torch, hooks) for c in configurations]
     after: list[str] = []
     if task.get("fixed"):
-        spec = importlib.util.spec_from_file_location(task["module"], task["fixed"])
-        assert spec is not None and spec.loader is not None
-        fixed = importlib.util.module_from_spec(spec)
-        sys.modules[task["module"]] = fixed
-        spec.loader.exec_module(fixed)
+        fixed = None
+        registry = sys.modules.get("torchvision.models._api")
+        if registry is not None:  # its builders register again, under the same names
+            registry.BUILTIN_MODELS.clear()  # type: ignore[attr-defined]
+        for name, path in task["fixed"]:  # the submodules' files first, the class's last
+            spec = importlib.util.spec_from_file_location(name, path)
+            assert spec is not None and spec.loader is not None
+            fixed = importlib.util.module_from_spec(spec)
+            sys.modules[name] = fixed
+            spec.loader.exec_module(fixed)
         after_cls = getattr(fixed, task["name"])
-        after = [_state(functools.partial(after_cls, **c), torch) for c in configurations]
+        after = [_state(functools.partial(after_cls, **c), torch, hooks) for c in configurations]
     return {
+        "parts": parts,
         "configurations": [
             {"arguments": {k: repr(v)[:40] for k, v in c.items()}, "before": b, "after": a}
             for c, b, a in zip(configurations, before, after or [""] * len(before), strict=True)
-        ]
+        ],
     }
 
 
-def run_child(task: dict[str, str], path: str) -> dict[str, object]:
+def _parts(make, module: str) -> list[str]:
+    """The other modules of the class's package that define the classes of its default
+    build's submodules: a user's `--fix` fixes them too."""
+    try:
+        built = make()
+    except Exception:
+        return []
+    top = module.split(".")[0] + "."
+    found = [type(sub).__module__ for sub in built.modules()]
+    return [m for m in dict.fromkeys(found) if m.startswith(top) and m != module]
+
+
+def run_child(task: dict[str, Any], path: str) -> dict[str, object]:
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     try:
         done = subprocess.run(
@@ -447,18 +526,22 @@ def sweep(
         outcome = Outcome(release, module, name)
         outcomes.append(outcome)
         root = fetch(release, cache)
-        task = {"module": module, "name": name}
+        task: dict[str, Any] = {"module": module, "name": name, "release": release}
         reported = None
+        path = python_path(release, root, sites)
         if fix:
-            original, fixed, problem = fixed_copy(release, root, module, work)
+            first = run_child({**task, "parts_only": True}, path)
+            modules = [*first.get("parts", []), module]  # type: ignore[list-item]
+            fixed, problem = fixed_copy(release, root, modules, work)
             if problem:
                 outcome.verdict, outcome.reason = "error", problem
                 continue
-            task["fixed"] = str(fixed)
-            reported = findings(fixed).get(name)
-        result = run_child(task, python_path(release, root, sites))
+            task["fixed"] = [[m, str(f)] for m, f in zip(modules, fixed, strict=True)]
+            reported = findings(fixed[-1]).get(name)
+        result = run_child(task, path)
         if "error" in result:
             outcome.verdict, outcome.reason = "error", str(result["error"])
+            print(f"{release} {module}.{name}: error {outcome.reason}", file=sys.stderr)
             continue
         outcome.configurations = result["configurations"]  # type: ignore[assignment]
         if fix:
@@ -470,10 +553,10 @@ def sweep(
     return outcomes
 
 
-def candidates(cache: Path) -> list[tuple[str, str, str]]:
+def candidates(cache: Path, only: set[str]) -> list[tuple[str, str, str]]:
     """Every class bufferlint reports in the releases (transformers: six families)."""
     out = []
-    for release in RELEASES:
+    for release in [r for r in RELEASES if r in only]:
         root = fetch(release, cache)
         if release.startswith("transformers"):
             models = root / "transformers" / "models"
@@ -535,7 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.cache / "work"
     shutil.rmtree(work, ignore_errors=True)
     if args.candidates:
-        pool = [c for c in candidates(args.cache) if c[0] in only]
+        pool = candidates(args.cache, only)
         outcomes = sweep(pool, args.cache, work, fix=False)
         print(
             table(

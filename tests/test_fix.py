@@ -34,12 +34,12 @@ UNSAFE = {
     "NnBuffer": "draws random numbers (`torch.randn`)",
     "RegistersOnUnknownBase": "whose base `somewhere_else.Base` bufferlint cannot see",
     "AliasOfBuffer": "makes `original_inv_freq` a copy of buffer `inv_freq`",
+    "ShadowedArgument": "adds `self._slopes = slopes` to `__init__`",
 }
 RANDOM_BUFFERS = {("NnBuffer", "c")}  # rebuilt from fresh random numbers: only checked finite
 # Positive fixtures for which no safe fix exists, and what their finding says.
 NO_FIX = {
     "Collections": "`pair` holds a collection: register each tensor in it",
-    "ShadowedArgument": "`slopes` (a parameter of `__init__`, read at line",
 }
 # Classes whose own hook defeats a dtype conversion, whatever the fix does.
 KEEPS_NO_DTYPE = {"ReRegistersPlaceholder": "its hook re-registers the buffer in float32"}
@@ -289,6 +289,8 @@ CONFIGURATIONS = {
     "MaybeScale": [{"scaled": False}],
     "Branchy": [{"linear": True}],
     "EarlyReturn": [{"use_scale": False}],
+    "Reassigned": [{"rates": [0.5, 0.25, 0.125]}],
+    "Rescaled": [{"factor": 1.0}],
 }
 
 
@@ -313,6 +315,17 @@ def test_a_new_hook_initializes_the_parameters_that_construction_did(trees):
         assert torch.isfinite(module.table).all() and 0 < module.table.std() < 0.1
     with _imported(trees["unfixed"] / "cases", "shapes") as loaded:
         assert not hasattr(loaded.BiasTable, "reset_parameters")
+
+
+def test_a_branch_that_only_reads_a_size_is_not_replayed(tmp_path):
+    """rotary-embedding-torch: a branch that reads `n` but sets nothing the buffer needs
+    (it reads an argument the hook cannot know) was replayed, which stopped the fix."""
+    shutil.copytree(TREES["cases"], tmp_path / "cases")
+    run = fix_paths([str(tmp_path)], Settings())
+    assert "ReadOnlyBranch" not in {f.class_name for f in run.result.findings}
+    fixed = run.texts[str(tmp_path / "cases" / "shapes.py")]
+    hook = fixed.split("class ReadOnlyBranch")[1].split("def reset_parameters")[1]
+    assert "width" not in hook and "table" not in hook
 
 
 def test_one_buffer_without_a_rebuild_leaves_the_others_fixed(tmp_path):
@@ -448,6 +461,15 @@ def test_layer_subclass_gets_super_call_and_waits_for_its_buffer(tmp_path):
 
 
 NO_SAFE_FIX = {
+    "an argument assigned again before the fix could store it": (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Rates(nn.Module):\n"
+        "    def __init__(self, rates=None):\n"
+        "        rates = torch.tensor(rates or [1.0, 2.0])\n"
+        "        super().__init__()\n"
+        "        self.register_buffer('rates', rates * 2)\n",
+        "`rates` (a parameter of `__init__`, read at line 7) is not stored unchanged",
+    ),
     "built in a loop": (
         "import torch\nfrom torch import nn\n\n\n"
         "class Rows(nn.Module):\n"

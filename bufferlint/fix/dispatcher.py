@@ -12,16 +12,12 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from bufferlint import analysis, beyond
 from bufferlint.conventions import Convention
 from bufferlint.extract import extract
 from bufferlint.findings import Finding
-from bufferlint.fix import trace
-from bufferlint.fix.edit import _after_init, _blank_lines
+from bufferlint.fix.edit import new_method_slot
 from bufferlint.fix.factories import torch_name
-from bufferlint.fix.hook_body import HookBody
-from bufferlint.fix.plan import Plan, _add_rebuild, fix_kind
-from bufferlint.fix.purity import SideEffects
+from bufferlint.fix.plan import Plan, fix_kind, rebuilds
 from bufferlint.fix.replay import Unavailable
 from bufferlint.fix.workspace import Workspace
 from bufferlint.syntax import dotted
@@ -66,8 +62,8 @@ class BranchPlan(Plan):
             assert isinstance(hook, cst.FunctionDef)
             body[found[-1]] = _with_branch(hook, self.self_name, self.branch[0])
         else:
-            position = _after_init(body)
-            body.insert(position, self._new_hook(_blank_lines(body, position)))
+            position, blank = new_method_slot(body)
+            body.insert(position, self._new_hook(blank))
         return node.with_changes(body=node.body.with_changes(body=body))
 
     def _new_hook(self, blank: int) -> cst.FunctionDef:
@@ -108,19 +104,13 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Bran
     )
     module_name = _module_param(existing)
     kind = fix_kind(finding)
-    report = analysis.account(project, owner, convention)
-    if kind == "buffers":
-        targets = [b.name for b in report.missing]
-    elif kind == "frozen":
-        targets = [s.name for s in beyond.account(project, owner, convention, report).frozen]
-    else:
+    if kind not in ("buffers", "frozen"):
         raise Unavailable(f"no `{hook}` branch is written for {finding.code} findings yet")
-    steps = trace.construction(project, owner)
-    built = trace.buildings(steps)
-    effects = SideEffects(workspace, owner)
-    body = HookBody(workspace, owner, index, module_name, effects, steps, frozenset(built))
+    start = rebuilds(workspace, owner, kind, convention)
+    targets = start.targets
+    body = start.body(workspace, index, module_name)
     for name in targets:
-        _add_rebuild(body, name, built.get(name))
+        start.add(body, name)
     init = _init_alias(index.facts.imports, convention)
     statements, raw = _with_helpers(body.statements(), module_name, init or INIT_NAME)
     torch = torch_name(index)

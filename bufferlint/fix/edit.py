@@ -11,6 +11,7 @@ from typing import Any
 import libcst as cst
 
 from bufferlint import parsing, walk
+from bufferlint.fix.free_names import is_docstring, store_position
 from bufferlint.fix.index import SourceIndex
 from bufferlint.fix.plan import Plan
 from bufferlint.syntax import dotted
@@ -195,8 +196,8 @@ def _rewrite_class(node: cst.ClassDef, plan: Plan) -> cst.ClassDef:
         assert isinstance(init, cst.FunctionDef)
         body[position] = _store_arguments(init, plan)
     if plan.create:
-        position = _after_init(body)
-        body.insert(position, _new_hook(plan, _blank_lines(body, position)))
+        position, blank = new_method_slot(body)
+        body.insert(position, _new_hook(plan, blank))
     else:
         position = max(
             i
@@ -218,11 +219,7 @@ def _store_arguments(init: cst.FunctionDef, plan: Plan) -> cst.FunctionDef:
     statements = list(suite.body)
     params = [*init.params.posonly_params, *init.params.params]
     self_name = params[0].name.value if params else "self"
-    start = 1 if statements and _is_docstring(statements[0]) else 0
-    for position, statement in enumerate(statements):
-        if _calls_super_init(statement):
-            start = position + 1
-            break
+    start = store_position(statements)
     lines = [
         cst.SimpleStatementLine(
             body=[
@@ -238,16 +235,6 @@ def _store_arguments(init: cst.FunctionDef, plan: Plan) -> cst.FunctionDef:
     return init.with_changes(body=suite.with_changes(body=statements))
 
 
-def _calls_super_init(statement: cst.BaseStatement) -> bool:
-    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
-        return False
-    small = statement.body[0]
-    if not isinstance(small, cst.Expr) or not isinstance(small.value, cst.Call):
-        return False
-    func = small.value.func
-    return isinstance(func, cst.Attribute) and func.attr.value == "__init__"
-
-
 def _after_init(body: list[cst.BaseStatement]) -> int:
     positions = [
         i
@@ -255,6 +242,13 @@ def _after_init(body: list[cst.BaseStatement]) -> int:
         if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__"
     ]
     return positions[-1] + 1 if positions else len(body)
+
+
+def new_method_slot(body: list[cst.BaseStatement]) -> tuple[int, int]:
+    """Where a new method goes in a class body (right after `__init__`) and how many blank
+    lines lead it, as the class separates its methods."""
+    position = _after_init(body)
+    return position, _blank_lines(body, position)
 
 
 def _blank_lines(body: list[cst.BaseStatement], position: int) -> int:
@@ -335,7 +329,7 @@ def _extend(hook: cst.FunctionDef, plan: Plan) -> cst.FunctionDef:
         )
         suite = cst.IndentedBlock(body=[line], header=suite.trailing_whitespace)
     statements = list(suite.body)
-    start = 1 if statements and _is_docstring(statements[0]) else 0
+    start = 1 if statements and is_docstring(statements[0]) else 0
     if plan.add_super:
         statements.insert(start, _super_call(plan))
         start += 1
@@ -348,15 +342,6 @@ def _extend(hook: cst.FunctionDef, plan: Plan) -> cst.FunctionDef:
         else:
             statements.append(rebuild)
     return hook.with_changes(body=suite.with_changes(body=statements))
-
-
-def _is_docstring(statement: cst.BaseStatement) -> bool:
-    return (
-        isinstance(statement, cst.SimpleStatementLine)
-        and len(statement.body) == 1
-        and isinstance(statement.body[0], cst.Expr)
-        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-    )
 
 
 def _is_pass(statement: cst.BaseStatement) -> bool:

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import libcst as cst
 
 from bufferlint.fix.index import SourceIndex
-from bufferlint.fix.replay import MethodScope, Unavailable, code_of, reads, self_attribute
+from bufferlint.fix.replay import (
+    MethodScope,
+    Unavailable,
+    bound_in,
+    code_of,
+    reads,
+    self_attribute,
+)
 from bufferlint.fix.workspace import Workspace
 
 # Parameters that only place or type a tensor: the rebuilt buffer's own are used instead.
@@ -52,10 +59,13 @@ class FreeNames:
         unresolved: set[str],
         replayed: list[cst.BaseSmallStatement],
         buffer: str | None = None,
+        shadowed: frozenset[str] = frozenset(),
     ) -> dict[str, cst.BaseExpression]:
         """What the hook writes for each name the replayed code takes from outside itself;
         `buffer` is the buffer being rebuilt, whose device and dtype stand in for those
-        that construction was given."""
+        that construction was given. `shadowed` are parameters that the replayed code
+        reads only before it assigns them again, so that storing them at the start of
+        `__init__` keeps the value it reads."""
         mapping: dict[str, cst.BaseExpression] = {}
         if scope.self_name != self.self_name:
             mapping[scope.self_name] = cst.Name(self.self_name)
@@ -63,7 +73,7 @@ class FreeNames:
             reader = next((s for s in replayed if name in reads(s)), replayed[-1])
             line = _LineOf(scope.index, reader)  # for a message: positions cost a codegen
             if name in scope.params:
-                mapping[name] = self._parameter(scope, name, line, buffer)
+                mapping[name] = self._parameter(scope, name, line, buffer, name in shadowed)
             elif name in scope.locals:
                 raise Unavailable(
                     f"`{name}` (read at line {line}) is not set on every path through "
@@ -77,7 +87,7 @@ class FreeNames:
         return mapping
 
     def _parameter(
-        self, scope: MethodScope, name: str, line: object, buffer: str | None
+        self, scope: MethodScope, name: str, line: object, buffer: str | None, shadowed: bool
     ) -> cst.BaseExpression:
         if name in scope.stored:
             return self_attribute(self.self_name, scope.stored[name])
@@ -85,7 +95,8 @@ class FreeNames:
             return cst.Attribute(
                 value=self_attribute(self.self_name, buffer), attr=cst.Name(_PLACEMENT[name])
             )
-        if scope.node is self.own_init and name not in scope.rebound and _storable(scope, name):
+        rebound = name in scope.rebound and not (shadowed and _assigned_late(scope, name))
+        if scope.node is self.own_init and not rebound and _storable(scope, name):
             if name not in self.stores:
                 attr = name
                 while attr in scope.attributes | self.taken or attr in self.stores.values():
@@ -110,6 +121,41 @@ class FreeNames:
             return False
         self.imports[name] = there
         return True
+
+
+def _assigned_late(scope: MethodScope, name: str) -> bool:
+    """Whether `__init__` assigns parameter `name` again only after the fix stores it."""
+    body = scope.node.body
+    statements = list(body.body) if isinstance(body, cst.IndentedBlock) else []
+    return not any(name in bound_in(s) for s in statements[: store_position(statements)])
+
+
+def store_position(statements: list[cst.BaseStatement]) -> int:
+    """Where in `__init__`'s body the fix stores arguments: after `super().__init__()`,
+    else first, after a docstring."""
+    for position, statement in enumerate(statements):
+        if _calls_super_init(statement):
+            return position + 1
+    return 1 if statements and is_docstring(statements[0]) else 0
+
+
+def _calls_super_init(statement: cst.BaseStatement) -> bool:
+    if not isinstance(statement, cst.SimpleStatementLine) or len(statement.body) != 1:
+        return False
+    small = statement.body[0]
+    if not isinstance(small, cst.Expr) or not isinstance(small.value, cst.Call):
+        return False
+    func = small.value.func
+    return isinstance(func, cst.Attribute) and func.attr.value == "__init__"
+
+
+def is_docstring(statement: cst.BaseStatement) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
 
 
 _NOT_STORED = re.compile(r"module|model|layer|net|tensor|weight|buffer|param|block", re.I)

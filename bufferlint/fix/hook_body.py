@@ -18,6 +18,7 @@ from bufferlint.fix.replay import (
     MethodScope,
     Unavailable,
     binds,
+    bound_in,
     definitions,
     derive,
     if_chain,
@@ -96,7 +97,7 @@ class HookBody(Collected):
                 raise Unavailable(
                     f"bufferlint cannot read the value built at line {step.event.line}"
                 )
-            value = _parameter_data(_present(value, self.sites.nullable(name)), scope)
+            value = _parameter_data(_present(_unplaced(value), self.sites.nullable(name)), scope)
             if value is None:  # `nn.Parameter(torch.empty(n))`: the initializers that follow
                 return
             constant = constant_rebuild(value, scope, small, target, self.index)
@@ -214,7 +215,10 @@ class HookBody(Collected):
             if keep.get(id(node)) and node.test is not None:
                 still |= reads(derive(node.test, scope))
         buffer = device_for or min(allowed)
-        mapping = self.free_names.mapping(scope, unresolved & still, [*defs, small], buffer)
+        shadowed = _shadowed(defs, unresolved & still & scope.rebound)
+        mapping = self.free_names.mapping(
+            scope, unresolved & still, [*defs, small], buffer, frozenset(shadowed)
+        )
         where = Where(scope.index, scope.self_name, step.owner, allowed, frozenset(scope.locals))
         tests = [
             node.test for node, _ in if_chain(scope.index, small, scope.node) if keep[id(node)]
@@ -227,16 +231,21 @@ class HookBody(Collected):
         self.reasons += self.effects.of_statements(
             [n if isinstance(n, cst.BaseSmallStatement) else cst.Expr(n) for n in judged], where
         )
-        for definition in defs:
+        for position, definition in enumerate(defs):
             if id(definition) in self.done:
                 continue
             self.done.add(id(definition))
-            chain = self._kept_chain(scope, definition, keep, mapping)
-            renamed = self._rename(derived[id(definition)], mapping, device_for)  # type: ignore[arg-type]
-            self.items.append((chain, renamed))
-        chain = self._kept_chain(scope, small, keep, mapping)
+            now = _reading_at(mapping, shadowed, position)
+            chain = self._kept_chain(scope, definition, keep, now)
+            statement = derived[id(definition)]
+            if position in shadowed.values():
+                statement = _first_assignment(statement, now)  # type: ignore[arg-type]
+                now = _reading_at(mapping, shadowed, position + 1)
+            self.items.append((chain, self._rename(statement, now, device_for)))  # type: ignore[arg-type]
+        after = _reading_at(mapping, shadowed, len(defs))
+        chain = self._kept_chain(scope, small, keep, after)
         for statement in generated:
-            self.items.append((chain, self._rename(statement, mapping, None)))
+            self.items.append((chain, self._rename(statement, after, None)))
 
     def _kept_chain(
         self,
@@ -271,6 +280,58 @@ class HookBody(Collected):
         return renamed.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
 
 
+def _shadowed(defs: list[cst.BaseSmallStatement], rebound: set[str]) -> dict[str, int]:
+    """For each parameter in `rebound` that the replayed statements `defs` assign again,
+    the position of the plain assignment that does it first (`slopes = f(slopes)`), when
+    no branch or loop among them assigns it: the replay reads the argument before that
+    assignment and the local after it."""
+    out: dict[str, int] = {}
+    for name in rebound:
+        binding = [i for i, d in enumerate(defs) if name in bound_in(d)]
+        if not binding:
+            continue
+        first = defs[binding[0]]
+        if not all(isinstance(defs[i], _ASSIGNMENTS) for i in binding):
+            continue
+        if isinstance(first, cst.AnnAssign) and first.value is None:
+            continue
+        if isinstance(first, cst.AugAssign) and not isinstance(first.target, cst.Name):
+            continue
+        out[name] = binding[0]
+    return out
+
+
+_ASSIGNMENTS = (cst.Assign, cst.AnnAssign, cst.AugAssign)
+
+
+def _reading_at(
+    mapping: dict[str, cst.BaseExpression], shadowed: dict[str, int], position: int
+) -> dict[str, cst.BaseExpression]:
+    """`mapping` as replayed statement `position` reads it: a parameter assigned again
+    is read as the argument up to that assignment's value, as the local it became after."""
+    return {k: v for k, v in mapping.items() if shadowed.get(k, position) >= position}
+
+
+def _first_assignment(
+    statement: cst.Assign | cst.AnnAssign | cst.AugAssign, mapping: dict[str, cst.BaseExpression]
+) -> cst.BaseSmallStatement:
+    """The assignment that first rebinds a parameter, reading the parameter from where
+    the hook has it: `base *= f` becomes `base = self._base * (f)`."""
+    if not isinstance(statement, cst.AugAssign):
+        return statement.with_changes(value=substitute(statement.value, mapping))  # type: ignore[arg-type]
+    operator = getattr(cst, type(statement.operator).__name__.removesuffix("Assign"))()
+    right = substitute(statement.value, mapping)
+    assert isinstance(right, cst.BaseExpression)
+    if not right.lpar:
+        right = right.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    left = substitute(statement.target, mapping)
+    assert isinstance(left, cst.BaseExpression)
+    return cst.Assign(
+        targets=[cst.AssignTarget(statement.target)],
+        value=cst.BinaryOperation(left=left, operator=operator, right=right),
+    )
+
+
 def _sized(
     value: cst.BaseExpression,
     scope: MethodScope,
@@ -299,6 +360,26 @@ def _sized(
         return value
     sized = sized_by_buffer(source, target, scope.index.facts.imports, unknown)
     return value if sized is None else sized
+
+
+def _unplaced(value: cst.BaseExpression) -> cst.BaseExpression:
+    """`torch.tensor(v, **factory_kwargs)` without the `**factory_kwargs` (torch's own
+    `device`/`dtype` dict): the value goes into the buffer's tensor, placed and typed."""
+    if not isinstance(value, cst.Call):
+        return value
+    args = [
+        a
+        for a in value.args
+        if not (a.star == "**" and isinstance(a.value, cst.Name) and a.value.value in _PLACING)
+    ]
+    if len(args) == len(value.args):
+        return value
+    if args:
+        args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return value.with_changes(args=args)
+
+
+_PLACING = {"factory_kwargs"}
 
 
 def _present(value: cst.BaseExpression, nullable: bool) -> cst.BaseExpression:

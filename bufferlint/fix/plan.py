@@ -148,32 +148,16 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
     hook, own, self_name = _hook_of(project, qualified, cls, index, class_node, convention)
     device = _device_parameter(cls, hook, own, convention)
 
-    report = analysis.account(project, qualified, convention)
-    targets = [b.name for b in report.missing]
-    if kind == "frozen":
-        targets = [s.name for s in beyond.account(project, qualified, convention, report).frozen]
-    steps = trace.construction(project, qualified)
-    built = trace.buildings(steps)
-    all_buffers = frozenset(built)
-    effects = SideEffects(workspace, qualified)
+    start = rebuilds(workspace, qualified, kind, convention)
+    steps, all_buffers, effects = start.steps, start.buffers, start.effects
     add_super, targets, reasons = _super_call(
-        project, qualified, cls, hook, own, targets, effects, all_buffers, convention
+        project, qualified, cls, hook, own, start.targets, effects, all_buffers, convention
     )
-    first_built = {}
-    for step in steps:
-        if step.event.kind in trace.REGISTERING:
-            first_built.setdefault(step.event.name, step.index)
-    targets.sort(key=lambda name: first_built.get(name, 0))
     own_init = (
         index.method(class_node, cls.methods["__init__"]) if "__init__" in cls.methods else None
     )
-    body = HookBody(workspace, qualified, index, self_name, effects, steps, all_buffers, own_init)
-    unfixable: dict[str, str] = {}
-    for name in targets:
-        try:
-            body.attempt(name, lambda n=name: _add_rebuild(body, n, built.get(n)))
-        except Unavailable as exc:
-            unfixable[name] = str(exc)
+    body = start.body(workspace, index, self_name, own_init)
+    unfixable = start.add_each(body, targets)
     if unfixable and len(unfixable) == len(targets) and not add_super:
         raise Unavailable(next(iter(unfixable.values())))
     targets = [n for n in targets if n not in unfixable]
@@ -189,8 +173,8 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
     early = trace.hook_calls(project, qualified, steps, hook, convention)
     guard = None
     if early and targets:
-        last = max(targets, key=lambda name: first_built.get(name, 0))
-        if min(early) < first_built.get(last, 0):
+        last = max(targets, key=start.order)
+        if min(early) < start.order(last):
             guard = last
     return Plan(
         finding=finding,
@@ -323,17 +307,95 @@ def _super_call(
     return add_super, targets, reasons
 
 
-def _add_rebuild(body: HookBody, name: str, building: trace.Building | None) -> None:
-    """Adds the rebuild of buffer `name` to the hook's body, step by step."""
-    if building is None or not building.steps:
-        if building is not None and building.skipped:
-            line = building.skipped[0].event.line
-            raise Unavailable(
-                f"`{name}` is built at line {line} under a condition on a tensor's state"
-            )
-        raise Unavailable(f"bufferlint cannot tell how `{name}` is built")
-    for step in building.steps:
-        body.add(step, name)
+@dataclass
+class Rebuilds:
+    """The buffers a class's hook misses and the construction steps that built them: what
+    a rebuild is derived from, in the class's own hook (`plan`) or in a dispatcher's branch
+    (bufferlint.fix.dispatcher)."""
+
+    qualified: str
+    targets: list[str]  # in the order construction first registers them
+    steps: list[trace.Step]
+    built: dict[str, trace.Building]
+    effects: SideEffects
+
+    @property
+    def buffers(self) -> frozenset[str]:
+        return frozenset(self.built)
+
+    def order(self, name: str) -> int:
+        """The construction step that first registers buffer `name`."""
+        return next(
+            (
+                s.index
+                for s in self.steps
+                if s.event.kind in trace.REGISTERING and s.event.name == name
+            ),
+            0,
+        )
+
+    def body(
+        self,
+        workspace: Workspace,
+        index: SourceIndex,
+        self_name: str,
+        own_init: cst.FunctionDef | None = None,
+    ) -> HookBody:
+        """An empty rebuild, written in `index`'s file, calling the module `self_name`."""
+        return HookBody(
+            workspace,
+            self.qualified,
+            index,
+            self_name,
+            self.effects,
+            self.steps,
+            self.buffers,
+            own_init,
+        )
+
+    def add_each(self, body: HookBody, names: Sequence[str]) -> dict[str, str]:
+        """Adds each buffer's rebuild that can be derived, undoing one that fails; returns
+        those left, with the reason."""
+        left: dict[str, str] = {}
+        for name in names:
+            try:
+                body.attempt(name, lambda n=name: self.add(body, n))
+            except Unavailable as exc:
+                left[name] = str(exc)
+        return left
+
+    def add(self, body: HookBody, name: str) -> None:
+        """Adds the rebuild of buffer `name` to `body`, step by step."""
+        building = self.built.get(name)
+        if building is None or not building.steps:
+            if building is not None and building.skipped:
+                line = building.skipped[0].event.line
+                raise Unavailable(
+                    f"`{name}` is built at line {line} under a condition on a tensor's state"
+                )
+            raise Unavailable(f"bufferlint cannot tell how `{name}` is built")
+        for step in building.steps:
+            body.add(step, name)
+
+
+def rebuilds(workspace: Workspace, qualified: str, kind: str, convention: Convention) -> Rebuilds:
+    """What the class's hook misses, of `kind` (`buffers` or `frozen` parameters), and
+    the construction that built it."""
+    project = workspace.project
+    report = analysis.account(project, qualified, convention)
+    targets = [b.name for b in report.missing]
+    if kind == "frozen":
+        targets = [s.name for s in beyond.account(project, qualified, convention, report).frozen]
+    steps = trace.construction(project, qualified)
+    start = Rebuilds(
+        qualified,
+        targets,
+        steps,
+        trace.buildings(steps),
+        SideEffects(workspace, qualified),
+    )
+    targets.sort(key=start.order)
+    return start
 
 
 def _reinitialize(

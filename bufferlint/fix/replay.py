@@ -174,6 +174,20 @@ def mutates(node: cst.BaseSmallStatement, self_name: str) -> set[str]:
     return out
 
 
+def _changed_in(node: cst.CSTNode, self_name: str) -> set[str]:
+    """Locals a block binds or changes in place: a block that only reads a name leaves
+    its value as it was."""
+    found = bound_in(node)
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.BaseSmallStatement):
+            found |= mutates(current, self_name)
+        else:
+            stack.extend(children(current))
+    return found
+
+
 def _all_names(node: cst.CSTNode) -> set[str]:
     found: set[str] = set()
     stack = [node]
@@ -295,7 +309,7 @@ class MethodScope:
         ordered = [*params.posonly_params, *params.params]
         self_name = ordered[0].name.value if ordered else "self"
         names = _param_names(params) - {self_name}
-        bound = _bound_in(node.body)
+        bound = bound_in(node.body)
         stored: dict[str, str] = {}
         derived: dict[str, str] = {}
         assigned: dict[str, int] = {}
@@ -409,12 +423,12 @@ def _one_store(
 _BINDINGS = (cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Import, cst.ImportFrom)
 _SCOPES = (cst.FunctionDef, cst.ClassDef)
 _TARGETS = (cst.For, cst.WithItem, cst.ExceptHandler, cst.NamedExpr)
-# The node types `_bound_in` looks at, by exact type: LibCST's node classes are ABCs, so
+# The node types `bound_in` looks at, by exact type: LibCST's node classes are ABCs, so
 # an isinstance check costs more than the rest of the walk (the parser makes no subclasses).
 _BINDING_TYPES = frozenset({*_BINDINGS, *_SCOPES, *_TARGETS, cst.Lambda})
 
 
-def _bound_in(body: cst.CSTNode) -> set[str]:
+def bound_in(body: cst.CSTNode) -> set[str]:
     """Names bound anywhere in `body`, nested functions and classes by their names only.
     A walk over the nodes' fields (bufferlint.walk): LibCST's visitor rebuilds every node."""
     names: set[str] = set()
@@ -527,7 +541,7 @@ def definitions(
                 needed -= bound - read
             needed |= read - {scope.self_name}
         else:
-            clash = _all_names(node) & needed & scope.locals
+            clash = _changed_in(node, scope.self_name) & needed & scope.locals
             if not clash:
                 continue
             if not _replayable_block(node):
@@ -537,7 +551,7 @@ def definitions(
                 )
             # A branch or loop is replayed whole, under its own tests, as construction ran it.
             found.append(node)  # type: ignore[arg-type]
-            bound = _bound_in(node)
+            bound = bound_in(node)
             needed -= bound
             needed |= (_names_read(node) - bound) | (_names_read(node) & bound & scope.params)
             needed -= {scope.self_name}

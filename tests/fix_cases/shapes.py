@@ -136,3 +136,51 @@ class EarlyReturn(nn.Module):  # expect: BL002 cache scale
         if not use_scale:
             return
         self.register_buffer("scale", torch.linspace(0.1, 1.0, n), persistent=False)
+
+
+class Reassigned(nn.Module):  # expect: BL002 rates
+    """An argument assigned again before the buffer reads it (`rates = f(rates)`): the fix
+    stores the argument before that assignment, and the hook replays from there."""
+
+    def __init__(self, n: int, rates: list[float] | None = None) -> None:
+        super().__init__()
+        self.n = n
+        rates = torch.tensor(rates if rates is not None else [1.0 / (i + 1) for i in range(n)])
+        rates = rates.unsqueeze(0) * 2.0
+        self.register_buffer("rates", rates, persistent=False)
+
+
+class ReadOnlyBranch(nn.Module):  # expect: BL002 scale
+    """A branch before the buffer reads the size the buffer needs but sets nothing it
+    needs (it reads an argument the hook cannot know): the rebuild does not replay it."""
+
+    def __init__(self, n: int, table: list[float] | None = None) -> None:
+        super().__init__()
+        self.n = n
+        if table is not None:
+            self.width = len(table) + n
+        else:
+            self.width = n
+        self.register_buffer("scale", torch.arange(n) / n, persistent=False)
+
+
+class FactoryKwargs(nn.Module):  # expect: BL002 floor
+    """torch's `**factory_kwargs` idiom (the device and dtype in one dict): the value is
+    copied into the buffer's own tensor, which is already placed and typed."""
+
+    def __init__(self, floor: float = 1e-3, factory_kwargs: dict | None = None) -> None:
+        factory_kwargs = torch.nn.factory_kwargs(factory_kwargs)
+        super().__init__()
+        self.least = floor
+        self.register_buffer("floor", torch.tensor([floor], **factory_kwargs))
+
+
+class Rescaled(nn.Module):  # expect: BL002 inv_freq
+    """An argument rescaled in place (`base *= f`) before the buffer reads it: the hook
+    starts from the argument, stored, as `base = self.base * (f)`."""
+
+    def __init__(self, dim: int, base: float = 100.0, factor: float = 2.0) -> None:
+        super().__init__()
+        self.dim = dim
+        base *= factor ** (dim / (dim - 2))
+        self.register_buffer("inv_freq", 1.0 / base ** (torch.arange(0, dim, 2).float() / dim))
