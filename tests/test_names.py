@@ -9,6 +9,8 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from bufferlint import engine
 from bufferlint.engine import Settings
 from bufferlint.model import Project
@@ -81,6 +83,20 @@ def test_cycles_answer_nothing() -> None:
     )
     assert names.resolve("g.X") == ()
     assert names.resolve("s.X") == ()
+
+
+def test_a_star_import_of_a_missing_module_ends() -> None:
+    # transformers 4.57's lazy `__init__`s star-import modules that do not exist
+    # (`from .processing_x import *`): `pkg.processing_x.X` falls back to `pkg`, whose star
+    # import asks for `pkg.processing_x.processing_x.X`, and so on without end.
+    names = _resolver(
+        _Module("pkg", stars=["pkg.modeling", "pkg.processing"]),
+        _Module("pkg.modeling", {"Model"}),
+        _Module("top", stars=["pkg"]),
+    )
+    assert names.resolve("top.Model") == ("pkg.modeling.Model",)
+    assert names.resolve("top.Missing") == ()
+    assert names.written(_Module("user", bound={"pkg": ["pkg"]}), "pkg.Missing") == ()
 
 
 def test_the_longest_module_prefix_decides() -> None:
@@ -223,3 +239,46 @@ def _header_targets(paths: list[str], sources: list) -> object:
     chooser = Chooser(RunFiles(sources, None))
     keys = {s.path: (s.path, s.module, s.is_package) for s in sources}
     return lambda path, dotted: {(key[0], name) for key, name in chooser._base(keys[path], dotted)}
+
+
+# The lazy `__init__` shape of transformers 4.57, written from scratch: a star import of a
+# module that does not exist (`processing_rope`), re-exported through two packages.
+LAZY = {
+    "top/__init__.py": "from .models import *\n",
+    "top/models/__init__.py": "from .rope import *\n",
+    "top/models/rope/__init__.py": """
+        from typing import TYPE_CHECKING
+
+        if TYPE_CHECKING:
+            from .modeling_rope import *
+            from .processing_rope import *
+    """,
+    "top/models/rope/modeling_rope.py": """
+        import torch
+        from torch import nn
+
+        class Rope(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("inv_freq", torch.arange(4.0), persistent=False)
+    """,
+    "top/user.py": """
+        from top import Missing, Rope
+
+        class User(Missing):
+            pass
+
+        class Child(Rope):
+            pass
+    """,
+}
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_a_lazy_package_is_linted_without_endless_lookups(tmp_path: Path, prefilter: bool) -> None:
+    for name, text in LAZY.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    result = engine.lint([str(tmp_path / "top")], Settings(prefilter=prefilter, cache=False))
+    assert [(f.code, f.class_name) for f in result.findings] == [("BL002", "Rope")]
