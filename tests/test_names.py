@@ -282,3 +282,64 @@ def test_a_lazy_package_is_linted_without_endless_lookups(tmp_path: Path, prefil
         path.write_text(textwrap.dedent(text).lstrip("\n"))
     result = engine.lint([str(tmp_path / "top")], Settings(prefilter=prefilter, cache=False))
     assert [(f.code, f.class_name) for f in result.findings] == [("BL002", "Rope")]
+
+
+# Two `model/` folders without `__init__.py` inside one package, as torchtitan 0.1.0 has
+# (`models/llama3/model/model.py`, `experiments/llama4/model/model.py`): namespace
+# packages, so `pkg.one.model.model` and `pkg.two.model.model`, each with its own `base`.
+_BASE = """
+    import torch
+    from torch import nn
+
+    class Base(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("{name}", torch.arange(4.0))
+"""
+_MODEL = """
+    import torch
+    from .base import Base
+
+    class Transformer(Base):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("{name}", torch.ones(2))
+"""
+NAMESPACES = {
+    "pkg/__init__.py": "",
+    "pkg/one/__init__.py": "from .model.model import Transformer\n",
+    "pkg/one/model/base.py": _BASE.format(name="alpha"),
+    "pkg/one/model/model.py": _MODEL.format(name="own_one"),
+    "pkg/two/__init__.py": "",
+    "pkg/two/model/base.py": _BASE.format(name="beta"),
+    "pkg/two/model/model.py": _MODEL.format(name="own_two"),
+}
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_namespace_folders_in_a_package_name_their_modules(tmp_path: Path, prefilter: bool):
+    for name, text in NAMESPACES.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    sources = engine.discover([str(tmp_path / "pkg")])
+    assert {s.module for s in sources if s.path.endswith("model.py")} == {
+        "pkg.one.model.model",
+        "pkg.two.model.model",
+    }
+    result = engine.lint([str(tmp_path / "pkg")], Settings(prefilter=prefilter, cache=False))
+    found = {
+        (str(Path(f.path).relative_to(tmp_path)), f.class_name, tuple(b.name for b in f.buffers))
+        for f in result.findings
+    }
+    assert found == {
+        ("pkg/one/model/base.py", "Base", ("alpha",)),
+        ("pkg/one/model/model.py", "Transformer", ("own_one",)),
+        ("pkg/two/model/base.py", "Base", ("beta",)),
+        ("pkg/two/model/model.py", "Transformer", ("own_two",)),
+    }
+    project = _model(sources)
+    for part in ("one", "two"):
+        assert project.bases(f"pkg.{part}.model.model.Transformer") == [
+            f"pkg.{part}.model.base.Base"
+        ]
