@@ -39,10 +39,11 @@ _FREEZES = re.compile(r"requires_grad(?:_\(\s*False\s*\)|\s*=\s*False)")
 _FROZEN_ATTR = re.compile(r"(\w+\s*\.\s*\w+)\s*\.\s*\Z")  # `self.p.` before `requires_grad`
 _OPENING = 2000  # characters looked at for the call that a `requires_grad=False` is in
 # An attribute assigned a factory call: the text after its `=` up to the factory's name,
-# and its target up to the `=` (on the `=`'s line). Each is matched only behind a name
+# and its target up to the `=` (on the `=`'s line): an attribute of a name, as the walker
+# reads `self.x = ...` (not `self.model.x = ...`). Each is matched only behind a name
 # that `str.find` meets: a pattern starting with `.` would try every position of a text.
 _VALUE = re.compile(r"\s*[(\[{]?\s*(?:(?:\w+|\"[^\"\r\n]*\"|'[^'\r\n]*')\s*:\s*)?(?:\w+\s*\.\s*)*")
-_TARGET = re.compile(r"\.\w+\s*(?::[^=\r\n]*)?\Z")
+_TARGET = re.compile(r"(?<![\w.])\w+\s*\.\s*\w+\s*(?::[^=\r\n]*)?\Z")
 _CALLED = re.compile(r"\s*\(")
 _BEHIND = 160  # characters looked at before a factory's name for its `=`
 
