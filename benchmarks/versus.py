@@ -7,7 +7,9 @@ BASELINE is a folder holding another version's `bufferlint/` package (a `git wor
 differs. Each round runs `python -m bufferlint --no-cache TREE` once for each, alternating
 which goes first, so that a machine shared with other work slows both alike. It prints
 both versions' times (best, median) and the ratio of the medians, and whether the two
-printed the same findings apart from those of codes only this checkout has.
+printed the same findings apart from those of codes only this checkout has. CPU is that
+of the processes each run waited for (the run and its parsing workers): a machine shared
+with other work slows the wall time of both, their CPU time far less.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,11 +29,12 @@ HERE = Path(__file__).resolve().parent.parent
 _CODE = re.compile(r"^\S+:\d+:\d+: (BL\d+|\S)")
 
 
-def run(root: Path, tree: str, extra: list[str]) -> tuple[float, list[str]]:
-    """Seconds for one cold run with `root`'s bufferlint, and the finding lines it printed."""
+def run(root: Path, tree: str, extra: list[str]) -> tuple[float, float, list[str]]:
+    """Seconds for one cold run with `root`'s bufferlint (wall, and CPU of the processes
+    it waited for), and the finding lines it printed."""
     env = {**os.environ, "PYTHONPATH": str(root)}
     command = [sys.executable, "-m", "bufferlint", "--no-cache", "--output-format", "concise"]
-    started = time.perf_counter()
+    started, used = time.perf_counter(), _children_cpu()
     done = subprocess.run(
         [*command, *extra, str(Path(tree).resolve())],
         env=env,
@@ -39,10 +43,15 @@ def run(root: Path, tree: str, extra: list[str]) -> tuple[float, list[str]]:
         check=False,
         cwd=tempfile.gettempdir(),  # not a folder with a `bufferlint/` of its own
     )
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _children_cpu() - used
     if done.returncode not in (0, 1):
         raise SystemExit(f"{root}: exit status {done.returncode}: {done.stderr.strip()[-300:]}")
-    return seconds, [line for line in done.stdout.splitlines() if _CODE.match(line)]
+    return seconds, cpu, [line for line in done.stdout.splitlines() if _CODE.match(line)]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _where(line: str) -> tuple[str, str]:
@@ -61,17 +70,24 @@ def main() -> None:
     args = parser.parse_args()
     roots = {"baseline": args.baseline.resolve(), "this checkout": HERE}
     times: dict[str, list[float]] = {name: [] for name in roots}
+    cpus: dict[str, list[float]] = {name: [] for name in roots}
     lines: dict[str, list[str]] = {}
     for round_ in range(args.rounds):
         order = list(roots) if round_ % 2 == 0 else list(reversed(roots))
         for name in order:
-            seconds, lines[name] = run(roots[name], args.tree, args.extra)
+            seconds, cpu, lines[name] = run(roots[name], args.tree, args.extra)
             times[name].append(seconds)
-            print(f"round {round_ + 1}: {name} {seconds:.2f} s", flush=True)
+            cpus[name].append(cpu)
+            print(f"round {round_ + 1}: {name} {seconds:.2f} s ({cpu:.2f} s CPU)", flush=True)
     for name, measured in times.items():
-        print(f"{name}: best {min(measured):.2f} s, median {statistics.median(measured):.2f} s")
-    ratio = statistics.median(times["this checkout"]) / statistics.median(times["baseline"])
-    print(f"median ratio (this checkout / baseline): {ratio:.3f}")
+        print(
+            f"{name}: best {min(measured):.2f} s, median {statistics.median(measured):.2f} s;"
+            f" CPU best {min(cpus[name]):.2f} s, median {statistics.median(cpus[name]):.2f} s"
+        )
+    for label, figures in (("", times), ("CPU ", cpus)):
+        ratio = statistics.median(figures["this checkout"]) / statistics.median(figures["baseline"])
+        best = min(figures["this checkout"]) / min(figures["baseline"])
+        print(f"{label}ratio (this checkout / baseline): median {ratio:.3f}, best {best:.3f}")
     found = {name: [_where(line) for line in printed] for name, printed in lines.items()}
     known = {code for _, code in found["baseline"]}
     ours = [item for item in found["this checkout"] if item[1] in known]

@@ -14,7 +14,7 @@ from bufferlint.conventions import DISPATCHER_INIT_MODULES
 from bufferlint.facts import Event, MethodFacts
 from bufferlint.guards import PathGuard
 from bufferlint.syntax import argument, dotted, string_value
-from bufferlint.values import ValueReader, is_frozen
+from bufferlint.values import PARAMETER_CLASSES, ValueReader, is_frozen
 
 if TYPE_CHECKING:
     from bufferlint.extract import Extractor
@@ -49,30 +49,14 @@ NOT_UPDATES = frozenset({"requires_grad_", "share_memory_", "retain_grad_", "rec
 Guards = tuple[PathGuard, ...]
 
 
-class MethodWalker:
-    """Records the events of one method body, each with the guards above it. With
-    `owner_name`, `self_name` is a dispatcher's module argument and the events go to
-    `method.dispatched`: a second walk of a body the first has located, so it neither
-    moves the locator's cursor nor records nodes or nested classes."""
+class _Reads:
+    """What a method's expressions say about `self`: the attribute one names, and what a
+    value holds (the caller's tensor, an empty one, a frozen parameter)."""
 
-    def __init__(
-        self,
-        extractor: Extractor,
-        method: MethodFacts,
-        self_name: str,
-        arguments: set[str],
-        owner_name: str = "",
-    ) -> None:
+    def __init__(self, extractor: Extractor, self_name: str, arguments: set[str]) -> None:
         self.x = extractor
-        self.owner_name = owner_name  # for a dispatcher: its own first parameter
-        dispatch = bool(owner_name)
-        self.method = method
         self.self_name = self_name
         self.arguments = arguments - {self_name}
-        self.dispatch = dispatch
-        self.conditions = ConditionReader(
-            self_name, extractor.code, extractor.qualify if dispatch else None
-        )
         self.values = ValueReader(self_name, extractor.qualify)
         self.frozen_locals: dict[str, str] = {}  # local -> what its frozen parameter holds
 
@@ -93,13 +77,58 @@ class MethodWalker:
                 return self.self_attr(node.value)
         return None
 
+    def frozen(self, value: cst.BaseExpression | None) -> bool:
+        return is_frozen(value, self.x.qualify)
+
+    def frozen_value(self, call: cst.Call) -> str | None:
+        """What `register_parameter(name, p)` registers when `p` is a frozen parameter,
+        written there or bound to a local: `classify`'s word for its data."""
+        param = argument(call, 1, "param")
+        if isinstance(param, cst.Name):
+            return self.frozen_locals.get(param.value)
+        if isinstance(param, cst.Call) and self.frozen(param):
+            return self.classify(argument(param, 0, "data"))
+        return None
+
+    def described(self, value: cst.BaseExpression | None) -> dict[str, object]:
+        return {} if value is None else self.values.fields(value, self.x.code)
+
+    def classify(self, value: cst.BaseExpression | None) -> str:
+        if value is None or (isinstance(value, cst.Name) and value.value == "None"):
+            return "none"
+        if isinstance(value, cst.Name) and value.value in self.arguments:
+            return "argument"  # the caller's tensor: the module cannot rebuild it
+        if isinstance(value, cst.Call):
+            if self.x.qualify(value.func) in EMPTY_FACTORIES:
+                return "empty"
+            if isinstance(value.func, cst.Attribute) and value.func.attr.value == "new_empty":
+                return "empty"
+        return "computed"
+
+
+class MethodWalker(_Reads):
+    """Records the events of one method body, each with the guards above it."""
+
+    dispatch = False  # DispatchWalker's second walk of a dispatcher
+
+    def __init__(
+        self, extractor: Extractor, method: MethodFacts, self_name: str, arguments: set[str]
+    ) -> None:
+        super().__init__(extractor, self_name, arguments)
+        self.method = method
+        self.conditions = ConditionReader(
+            self_name, extractor.code, extractor.qualify if self.dispatch else None
+        )
+        # `self.p = nn.Parameter(t)` not frozen yet: p -> its event's index, and its data's
+        # word, for a later `self.p.requires_grad_(False)` in the same branch.
+        self.trainable: dict[str, tuple[int, str]] = {}
+
+    def emitted(self) -> list[Event]:
+        return self.method.events
+
     def emit(
         self, kind: str, name: str, node: cst.CSTNode, guards: Guards, **extra: object
     ) -> None:
-        if self.dispatch:
-            event = Event(kind, name, self.method.line, 1, guards, **extra)
-            self.method.dispatched.append(event)
-            return
         line, column = self.x.locate.node(node)
         self.method.events.append(Event(kind, name, line, column, guards, **extra))
         if self.x.nodes is not None:
@@ -164,6 +193,7 @@ class MethodWalker:
                             self.frozen_locals[target.target.value] = data
             # A local that shadows a parameter no longer holds the caller's tensor.
             self.arguments -= {t.value for t in targets if isinstance(t, cst.Name)}
+            self.frozen_later(targets, value, guards)
         elif isinstance(node, cst.AugAssign):
             name = self.self_attr(node.target)
             if name is not None:
@@ -183,6 +213,7 @@ class MethodWalker:
     ) -> None:
         if isinstance(target, cst.Attribute) and self.is_self(target.value):
             name = target.attr.value
+            self.trainable.pop(name, None)
             if isinstance(value, cst.Call) and self.x.qualify(value.func) in BUFFER_CLASSES:
                 data = argument(value, 0, "data")
                 persistent = _literal_bool(argument(value, 1, "persistent"))
@@ -200,6 +231,9 @@ class MethodWalker:
                 self.emit("frozen", name, statement, guards, value=self.classify(data))
             else:
                 self.emit("assign", name, statement, guards, **self.described(value))
+                if isinstance(value, cst.Call) and self.x.qualify(value.func) in PARAMETER_CLASSES:
+                    data = self.classify(argument(value, 0, "data"))
+                    self.trainable[name] = (len(self.emitted()) - 1, data)
             return
         name = self.self_attr(target)
         if name is not None:  # self.b[...] = ..., self.b.data = ...
@@ -248,19 +282,46 @@ class MethodWalker:
             if name is not None:
                 self.emit("fill", name, node, guards)
             return
+        if method == "requires_grad_" and node.args and _is_false(node.args[0].value):
+            name = self.self_attr(receiver)
+            if name is not None:
+                self.freeze(name, guards)
+            return
         if method.endswith("_") and not method.startswith("_") and method not in NOT_UPDATES:
             name = self.self_attr(receiver)
             if name is not None:
                 self.emit("update", name, node, guards)
                 return
-        first = node.args[0].value if node.args else None
-        if self.dispatch and len(node.args) > 1 and self.is_self(node.args[1].value):
-            if isinstance(first, cst.Name) and first.value == self.owner_name:
-                first = node.args[1].value  # `Base._init_weights(self, module)`
+        first = self.first_argument(node)
         if first is not None and self.is_self(first):
             owner = self.x.qualify(receiver)
             if owner:
                 self.emit("explicit", method, node, guards, target=owner)
+
+    def first_argument(self, node: cst.Call) -> cst.BaseExpression | None:
+        """The argument that a call `Base.method(self, ...)` passes as `self`."""
+        return node.args[0].value if node.args else None
+
+    def frozen_later(
+        self, targets: list[cst.BaseExpression], value: cst.BaseExpression | None, guards: Guards
+    ) -> None:
+        """`self.p.requires_grad = False`."""
+        for target in targets:
+            if isinstance(target, cst.Attribute) and target.attr.value == "requires_grad":
+                name = self.self_attr(target.value)
+                if name is not None and value is not None and _is_false(value):
+                    self.freeze(name, guards)
+
+    def freeze(self, name: str, guards: Guards) -> None:
+        """A parameter this method assigned, frozen after: its assignment's event becomes
+        the `frozen` event that `nn.Parameter(t, requires_grad=False)` would have been."""
+        if name not in self.trainable:
+            return
+        at, data = self.trainable.pop(name)
+        events = self.emitted()
+        assigned = events[at]
+        if assigned.guards == guards:
+            events[at] = Event("frozen", name, assigned.line, assigned.column, guards, value=data)
 
     def register(self, node: cst.Call, guards: Guards) -> None:
         name = string_value(argument(node, 0, "name") or cst.Name("None"))
@@ -278,33 +339,44 @@ class MethodWalker:
             **self.described(value),
         )
 
-    def frozen(self, value: cst.BaseExpression | None) -> bool:
-        return is_frozen(value, self.x.qualify)
 
-    def frozen_value(self, call: cst.Call) -> str | None:
-        """What `register_parameter(name, p)` registers when `p` is a frozen parameter,
-        written there or bound to a local: `classify`'s word for its data."""
-        param = argument(call, 1, "param")
-        if isinstance(param, cst.Name):
-            return self.frozen_locals.get(param.value)
-        if isinstance(param, cst.Call) and self.frozen(param):
-            return self.classify(argument(param, 0, "data"))
-        return None
+class DispatchWalker(MethodWalker):
+    """The second walk of a dispatcher's body (`_init_weights(self, module)`): `self_name`
+    is its module argument and the events go to `method.dispatched`. The first walk has
+    located the body, so this one neither moves the locator's cursor nor records nodes
+    or nested classes."""
 
-    def described(self, value: cst.BaseExpression | None) -> dict[str, object]:
-        return {} if value is None else self.values.fields(value, self.x.code)
+    dispatch = True
 
-    def classify(self, value: cst.BaseExpression | None) -> str:
-        if value is None or (isinstance(value, cst.Name) and value.value == "None"):
-            return "none"
-        if isinstance(value, cst.Name) and value.value in self.arguments:
-            return "argument"  # the caller's tensor: the module cannot rebuild it
-        if isinstance(value, cst.Call):
-            if self.x.qualify(value.func) in EMPTY_FACTORIES:
-                return "empty"
-            if isinstance(value.func, cst.Attribute) and value.func.attr.value == "new_empty":
-                return "empty"
-        return "computed"
+    def __init__(
+        self,
+        extractor: Extractor,
+        method: MethodFacts,
+        self_name: str,
+        arguments: set[str],
+        owner_name: str,
+    ) -> None:
+        super().__init__(extractor, method, self_name, arguments)
+        self.owner_name = owner_name  # the dispatcher's own first parameter
+
+    def emitted(self) -> list[Event]:
+        return self.method.dispatched
+
+    def emit(
+        self, kind: str, name: str, node: cst.CSTNode, guards: Guards, **extra: object
+    ) -> None:
+        self.method.dispatched.append(Event(kind, name, self.method.line, 1, guards, **extra))
+
+    def first_argument(self, node: cst.Call) -> cst.BaseExpression | None:
+        first = super().first_argument(node)
+        if len(node.args) > 1 and self.is_self(node.args[1].value):
+            if isinstance(first, cst.Name) and first.value == self.owner_name:
+                return node.args[1].value  # `Base._init_weights(self, module)`
+        return first
+
+
+def _is_false(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "False"
 
 
 def _paired(

@@ -13,7 +13,7 @@ import libcst as cst
 
 from bufferlint import blocks, children, parsing
 from bufferlint.conventions import DISPATCHERS
-from bufferlint.events import MethodWalker
+from bufferlint.events import DispatchWalker, MethodWalker
 from bufferlint.facts import (
     ClassFacts,
     FileFacts,
@@ -169,16 +169,12 @@ class Extractor:
                     *node.params.kwonly_params,
                 )
             }
-            positional = (*node.params.posonly_params, *node.params.params)
-            method.params = tuple(
-                p.name.value for p in (*positional[1:], *node.params.kwonly_params)
-            )
             walker = MethodWalker(self, method, params[0].name.value, arguments)
             walker.walk(node.body, ())
             method.children, method.descends = children.scan(node.body, params[0].name.value)
             if node.name.value in DISPATCHERS and kind == "method" and len(params) > 1:
                 owner_name = params[0].name.value
-                module = MethodWalker(self, method, params[1].name.value, arguments, owner_name)
+                module = DispatchWalker(self, method, params[1].name.value, arguments, owner_name)
                 module.walk(node.body, ())
         else:
             self.walk_scope(node.body, f"{owner.name}.{node.name.value}.<locals>.")

@@ -40,7 +40,9 @@ class Resolver(Generic[T]):
     """Python's lookup of dotted names. `module` gives a module's view (None: no such
     module), `known` a class already known under an absolute name (it spares looking
     for modules that a nested class's name would otherwise make up). `memo` holds each
-    absolute name's answer; an import cycle answers nothing."""
+    absolute name's answer; an import cycle answers nothing, and so does a first name
+    that a module's lookup of it comes back to: through a star import of a missing
+    module, `pkg.missing.X` falls back to `pkg` and would grow without end."""
 
     def __init__(
         self,
@@ -51,6 +53,7 @@ class Resolver(Generic[T]):
         self.module = module
         self.known = known
         self.memo: dict[str, tuple[T, ...]] = {} if memo is None else memo
+        self._open: set[tuple[str, str]] = set()  # (module, first name) lookups under way
 
     def resolve(self, name: str) -> tuple[T, ...]:
         """What the absolute dotted `name` refers to."""
@@ -76,6 +79,16 @@ class Resolver(Generic[T]):
         if found:
             return found
         head, _, rest = dotted.partition(".")
+        opened = (space.name, head)
+        if opened in self._open:
+            return ()
+        self._open.add(opened)
+        try:
+            return self._through_imports(space, dotted, head, rest)
+        finally:
+            self._open.discard(opened)
+
+    def _through_imports(self, space: Binds[T], dotted: str, head: str, rest: str) -> tuple[T, ...]:
         tail = f".{rest}" if rest else ""
         itself = f"{space.name}.{dotted}"  # `from pkg import X` in pkg: no import of X
         targets = [target for target in space.imports(head) if target != itself]

@@ -32,23 +32,35 @@ from bufferlint.facts import FACTORIES
 TOKENS = ("register_buffer", "Buffer")
 _CALL = r"\s*(?:\\\s*)*\("
 # The other tensors the rules judge start from a statement whose text shows them: a
-# frozen parameter (`requires_grad=False`), or an attribute assigned a factory call
+# frozen parameter (`nn.Parameter(t, requires_grad=False)`, or `self.p = nn.Parameter(t)`
+# then `self.p.requires_grad_(False)`), or an attribute assigned a factory call
 # (`self.x = torch.zeros(n)`, bufferlint.facts.FACTORY). The text of each is a token too.
-_FROZEN = re.compile(r"requires_grad\s*=\s*False")
+_FREEZES = re.compile(r"requires_grad(?:_\(\s*False\s*\)|\s*=\s*False)")
+_FROZEN_ATTR = re.compile(r"(\w+\s*\.\s*\w+)\s*\.\s*\Z")  # `self.p.` before `requires_grad`
+_OPENING = 2000  # characters looked at for the call that a `requires_grad=False` is in
 # An attribute assigned a factory call: the text after its `=` up to the factory's name,
-# and its target up to the `=` (on the `=`'s line). Each is matched only behind a name
+# and its target up to the `=` (on the `=`'s line): an attribute of a name, as the walker
+# reads `self.x = ...` (not `self.model.x = ...`). Each is matched only behind a name
 # that `str.find` meets: a pattern starting with `.` would try every position of a text.
 _VALUE = re.compile(r"\s*[(\[{]?\s*(?:(?:\w+|\"[^\"\r\n]*\"|'[^'\r\n]*')\s*:\s*)?(?:\w+\s*\.\s*)*")
-_TARGET = re.compile(r"\.\w+\s*(?::[^=\r\n]*)?\Z")
+_TARGET = re.compile(r"(?<![\w.])\w+\s*\.\s*\w+\s*(?::[^=\r\n]*)?\Z")
 _CALLED = re.compile(r"\s*\(")
 _BEHIND = 160  # characters looked at before a factory's name for its `=`
 
 
-def _holders(text: str) -> Iterator[int]:
+def _holders(text: str, parameters: Sequence[str] = ("Parameter",)) -> Iterator[int]:
     """Offsets of the statements' texts that hold a frozen parameter or an attribute
-    assigned a factory call (where the name of the factory starts)."""
-    for match in _FROZEN.finditer(text):
-        yield match.start()
+    assigned a factory call (where the name of the factory starts). `parameters`: the
+    names `nn.Parameter` goes by in the file."""
+    at = text.find("requires_grad")
+    while at >= 0:
+        if (
+            _FREEZES.match(text, at)
+            and (at == 0 or not _WORD_CHAR.match(text, at - 1))
+            and _freezes_parameter(text, at, parameters)
+        ):
+            yield at
+        at = text.find("requires_grad", at + 13)
     for name in FACTORIES:
         at = text.find(name)
         while at >= 0:
@@ -65,6 +77,43 @@ def _holders(text: str) -> Iterator[int]:
             at = text.find(name, end)
 
 
+def _freezes_parameter(text: str, at: int, parameters: Sequence[str]) -> bool:
+    """Whether the `requires_grad` at `at` may freeze a parameter: the keyword of a call
+    of `Parameter` (a call whose arguments hold strings or comments counts too), or
+    `self.p.requires_grad_(False)` (or `= False`) after an assignment of `self.p` that a
+    mention of `Parameter` follows."""
+    line = text[text.rfind("\n", 0, at) + 1 : at]
+    if "#" in line and not any(quote in line for quote in "'\""):
+        return False  # in a comment
+    before = text[max(0, at - _OPENING) : at]
+    attribute = _FROZEN_ATTR.search(before)
+    if attribute is not None:
+        target = re.escape(re.sub(r"\s+", "", attribute.group(1))).replace(r"\.", r"\s*\.\s*")
+        assigned = re.search(rf"\b{target}\s*(?::[^=\r\n]*)?=(?!=)", text[:at])
+        return assigned is not None and any(
+            text.find(name, assigned.end(), at) >= 0 for name in parameters
+        )
+    if before.rstrip().endswith("."):
+        return False  # `x.requires_grad = False` on anything but an attribute: no parameter
+    depth = 0
+    for position in range(len(before) - 1, -1, -1):
+        char = before[position]
+        if char in "'\"#":
+            return True  # the parentheses cannot be read: a call of anything
+        if char in ")]}":
+            depth += 1
+        elif char in "([{":
+            if depth == 0:
+                callee = before[:position].rstrip()
+                return char == "(" and any(callee.endswith(name) for name in parameters)
+            depth -= 1
+    return len(before) == _OPENING  # no opening within reach: a long call of anything
+
+
+def _parameter_names(aliases: Iterable[tuple[str, str]]) -> list[str]:
+    return ["Parameter", *(alias for name, alias in aliases if name == "Parameter")]
+
+
 def _tokens(text: str, aliases: Iterable[tuple[str, str]]) -> Iterator[int]:
     """Offsets of the tokens: `register_buffer` anywhere, calls of `Buffer` or an alias."""
     at = text.find("register_buffer")
@@ -75,7 +124,7 @@ def _tokens(text: str, aliases: Iterable[tuple[str, str]]) -> Iterator[int]:
     for name in dict.fromkeys(names):
         for match in _words(re.compile(re.escape(name) + _CALL), text):
             yield match.start()
-    yield from _holders(text)
+    yield from _holders(text, _parameter_names(aliases))
 
 
 # Statement flags. DISPATCH: the statement mentions a dispatcher (`_init_weights`), whose
@@ -231,8 +280,9 @@ def index(text: str, split: bool = False) -> FileIndex:
         for pair in _ALIAS.findall(statement.group())
         if pair[0] != pair[1]
     }
+    holders = _holders(text, _parameter_names(aliases))
     result = FileIndex(
-        tokens=any(token in text for token in TOKENS) or next(_holders(text), None) is not None,
+        tokens=any(token in text for token in TOKENS) or next(holders, None) is not None,
         headers=tuple(headers),
         aliases=tuple(sorted(aliases)),
         bindings=tuple(sorted(set(_bindings(text)))),

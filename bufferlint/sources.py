@@ -63,15 +63,19 @@ def _package(
     folder: Path, packages: dict[Path, tuple[tuple[str, ...], str]]
 ) -> tuple[tuple[str, ...], str]:
     """The names of `folder` and of the package folders above it, and the first folder
-    up that is no package: the import root."""
+    up that is no package: the import root. A folder without `__init__.py` inside a
+    package is a namespace package there (PEP 420: `pkg/models/x/model.py` imports as
+    `pkg.models.x.model`), so that two such `model.py` get two names."""
     if folder not in packages:
-        if not ((folder / "__init__.py").exists() or (folder / "__init__.pyi").exists()):
-            packages[folder] = ((), str(folder))
-        elif folder.parent == folder:
-            packages[folder] = ((folder.name,), str(folder))
+        regular = (folder / "__init__.py").exists() or (folder / "__init__.pyi").exists()
+        if folder.parent == folder:
+            packages[folder] = ((folder.name,) if regular else (), str(folder))
         else:
             parts, root = _package(folder.parent, packages)
-            packages[folder] = ((*parts, folder.name), root)
+            if regular or parts:
+                packages[folder] = ((*parts, folder.name), root)
+            else:
+                packages[folder] = ((), str(folder))
     return packages[folder]
 
 

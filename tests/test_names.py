@@ -9,6 +9,8 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from bufferlint import engine
 from bufferlint.engine import Settings
 from bufferlint.model import Project
@@ -81,6 +83,20 @@ def test_cycles_answer_nothing() -> None:
     )
     assert names.resolve("g.X") == ()
     assert names.resolve("s.X") == ()
+
+
+def test_a_star_import_of_a_missing_module_ends() -> None:
+    # transformers 4.57's lazy `__init__`s star-import modules that do not exist
+    # (`from .processing_x import *`): `pkg.processing_x.X` falls back to `pkg`, whose star
+    # import asks for `pkg.processing_x.processing_x.X`, and so on without end.
+    names = _resolver(
+        _Module("pkg", stars=["pkg.modeling", "pkg.processing"]),
+        _Module("pkg.modeling", {"Model"}),
+        _Module("top", stars=["pkg"]),
+    )
+    assert names.resolve("top.Model") == ("pkg.modeling.Model",)
+    assert names.resolve("top.Missing") == ()
+    assert names.written(_Module("user", bound={"pkg": ["pkg"]}), "pkg.Missing") == ()
 
 
 def test_the_longest_module_prefix_decides() -> None:
@@ -223,3 +239,107 @@ def _header_targets(paths: list[str], sources: list) -> object:
     chooser = Chooser(RunFiles(sources, None))
     keys = {s.path: (s.path, s.module, s.is_package) for s in sources}
     return lambda path, dotted: {(key[0], name) for key, name in chooser._base(keys[path], dotted)}
+
+
+# The lazy `__init__` shape of transformers 4.57, written from scratch: a star import of a
+# module that does not exist (`processing_rope`), re-exported through two packages.
+LAZY = {
+    "top/__init__.py": "from .models import *\n",
+    "top/models/__init__.py": "from .rope import *\n",
+    "top/models/rope/__init__.py": """
+        from typing import TYPE_CHECKING
+
+        if TYPE_CHECKING:
+            from .modeling_rope import *
+            from .processing_rope import *
+    """,
+    "top/models/rope/modeling_rope.py": """
+        import torch
+        from torch import nn
+
+        class Rope(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("inv_freq", torch.arange(4.0), persistent=False)
+    """,
+    "top/user.py": """
+        from top import Missing, Rope
+
+        class User(Missing):
+            pass
+
+        class Child(Rope):
+            pass
+    """,
+}
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_a_lazy_package_is_linted_without_endless_lookups(tmp_path: Path, prefilter: bool) -> None:
+    for name, text in LAZY.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    result = engine.lint([str(tmp_path / "top")], Settings(prefilter=prefilter, cache=False))
+    assert [(f.code, f.class_name) for f in result.findings] == [("BL002", "Rope")]
+
+
+# Two `model/` folders without `__init__.py` inside one package, as torchtitan 0.1.0 has
+# (`models/llama3/model/model.py`, `experiments/llama4/model/model.py`): namespace
+# packages, so `pkg.one.model.model` and `pkg.two.model.model`, each with its own `base`.
+_BASE = """
+    import torch
+    from torch import nn
+
+    class Base(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("{name}", torch.arange(4.0))
+"""
+_MODEL = """
+    import torch
+    from .base import Base
+
+    class Transformer(Base):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("{name}", torch.ones(2))
+"""
+NAMESPACES = {
+    "pkg/__init__.py": "",
+    "pkg/one/__init__.py": "from .model.model import Transformer\n",
+    "pkg/one/model/base.py": _BASE.format(name="alpha"),
+    "pkg/one/model/model.py": _MODEL.format(name="own_one"),
+    "pkg/two/__init__.py": "",
+    "pkg/two/model/base.py": _BASE.format(name="beta"),
+    "pkg/two/model/model.py": _MODEL.format(name="own_two"),
+}
+
+
+@pytest.mark.parametrize("prefilter", [True, False])
+def test_namespace_folders_in_a_package_name_their_modules(tmp_path: Path, prefilter: bool):
+    for name, text in NAMESPACES.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+    sources = engine.discover([str(tmp_path / "pkg")])
+    assert {s.module for s in sources if s.path.endswith("model.py")} == {
+        "pkg.one.model.model",
+        "pkg.two.model.model",
+    }
+    result = engine.lint([str(tmp_path / "pkg")], Settings(prefilter=prefilter, cache=False))
+    found = {
+        (str(Path(f.path).relative_to(tmp_path)), f.class_name, tuple(b.name for b in f.buffers))
+        for f in result.findings
+    }
+    assert found == {
+        ("pkg/one/model/base.py", "Base", ("alpha",)),
+        ("pkg/one/model/model.py", "Transformer", ("own_one",)),
+        ("pkg/two/model/base.py", "Base", ("beta",)),
+        ("pkg/two/model/model.py", "Transformer", ("own_two",)),
+    }
+    project = _model(sources)
+    for part in ("one", "two"):
+        assert project.bases(f"pkg.{part}.model.model.Transformer") == [
+            f"pkg.{part}.model.base.Base"
+        ]

@@ -918,3 +918,31 @@ def test_module_functions_are_found_by_one_search(newline: str) -> None:
     # Both `def f`s and `def fx`; not `class A`, nor `x` with its string. (The prefilter
     # leaves a file with `\r` line endings in one piece.)
     assert set(index.chunks._chunks) == ({0} if newline == "\r" else {0, 3, 4})
+
+
+@pytest.mark.parametrize(
+    ("text", "holds"),
+    [
+        ("self.p = nn.Parameter(t, requires_grad=False)", True),
+        ("self.p = nn.Parameter(\n    torch.zeros(n),\n    requires_grad = False,\n)", True),
+        ("from torch.nn import Parameter as P\nself.p = P(t, requires_grad=False)", True),
+        ("self.p = nn.Parameter(t)\nself.p.requires_grad_(False)", True),
+        ("self.p = nn.Parameter(t)\nself.p.requires_grad = False", True),
+        ("self.p = nn.Parameter(f('x)'), requires_grad=False)", True),  # strings: unread
+        # Not a parameter frozen, so not a token: these files need not be parsed.
+        ("w = torch.ones(n, requires_grad=False)", False),
+        ("for param in self.parameters():\n    param.requires_grad = False", False),
+        ("self._requires_grad = False", False),
+        ("x = f(a)  # requires_grad=False: see above", False),
+        ("self.embed = nn.Embedding(n, d)\nself.embed.requires_grad_(False)", False),
+        # Factory calls: into an attribute of a name, as the walker reads them.
+        ("self.cache = torch.zeros(n)", True),
+        ("self.a, self.b = torch.zeros(n), torch.ones(n)", True),
+        ("self.model.rope_deltas = torch.zeros(n)", False),
+    ],
+)
+def test_tensor_tokens(text: str, holds: bool) -> None:
+    """Only a statement that may freeze a parameter or store a tensor makes a file's
+    statements parsed (the `requires_grad=False` of any other call made 32 of
+    transformers' model files parsed; `self.model.x = torch.zeros(n)` 4 more)."""
+    assert prefilter.index(text).tokens is holds

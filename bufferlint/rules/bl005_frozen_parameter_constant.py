@@ -21,7 +21,9 @@ class FrozenParameterConstant(ClassRule):
     summary = "Computed constant in a frozen parameter is not rebuilt by the materialization hook"
     what = (
         "Checks `torch.nn.Module` subclasses whose construction computes a constant and "
-        "holds it as `nn.Parameter(value, requires_grad=False)`, for hooks "
+        "holds it as `nn.Parameter(value, requires_grad=False)`, or as `self.p = "
+        "nn.Parameter(value)` frozen later in the same method and branch "
+        "(`self.p.requires_grad_(False)`, `self.p.requires_grad = False`), for hooks "
         "(`reset_parameters` by default) that do not rebuild it."
     )
     why = (
