@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from bufferlint import prefilter
 from bufferlint.conventions import Convention
-from bufferlint.extract import extract
+from bufferlint.facts import FileFacts
 from bufferlint.findings import Finding
 from bufferlint.fix.edit import new_method_slot
 from bufferlint.fix.factories import torch_name
@@ -156,35 +157,46 @@ def _home(workspace: Workspace, owner: str, convention: Convention) -> str | Non
     """The model class of the owner's file that the branch goes in: of the models whose
     code constructs the owner (or the owner itself), the ancestor in the file that derives
     from the stack's base directly (`XPreTrainedModel`, whose hook its family shares); else
-    the file's first such class. Read from the whole file: a lint parses only the classes
-    that may report."""
+    the file's first such class. Read from the class headers of the whole file (a lint
+    parses only the classes that may report; parsing all of it costs a second per model)."""
     source = workspace.project.classes[owner][1]
     text = workspace.text(source.path)
     if text is None:
         return None
-    loaded = workspace.files.get(source.path)
-    is_package = loaded.source.is_package if loaded is not None else False
-    facts = extract(text, source.path, source.module, is_package)
+    headers = [h for h in prefilter.index(text).headers if h.real and _top_level(text, h)]
     name = owner.rpartition(".")[2]
     family: dict[str, str] = {}  # model class -> its ancestor that derives from the base
-    for cls in facts.classes:  # bases as written, qualified through the file's imports
-        if any(base in convention.bases for base in cls.bases):
-            family[cls.name] = cls.name
+    for header in headers:
+        bases = [
+            workspace.project.resolve_written(_imported(b, source), owner) for b in header.dotted
+        ]
+        if any(base in convention.bases for base in bases):
+            family[header.name] = header.name
         else:
-            parent = next((b for b in cls.bases if b in family), None)
+            parent = next((b for b in header.dotted if b in family), None)
             if parent is not None:
-                family[cls.name] = family[parent]
+                family[header.name] = family[parent]
     if not family:
         return None
-    lines = text.splitlines()
-    starts = sorted((cls.line, cls.name) for cls in facts.classes if "." not in cls.name)
     builds = re.compile(rf"\b{re.escape(name)}\s*\(")
-    for (line, model), after in zip(starts, [*starts[1:], (len(lines) + 1, "")], strict=True):
-        if model in family and (
-            model == name or builds.search("\n".join(lines[line : after[0] - 1]))
+    ends = [h.offset for h in headers[1:]] + [len(text)]
+    for header, end in zip(headers, ends, strict=True):
+        if header.name in family and (
+            header.name == name or builds.search(text, header.offset, end)
         ):
-            return f"{source.module}.{family[model]}"
+            return f"{source.module}.{family[header.name]}"
     return f"{source.module}.{next(iter(family.values()))}"
+
+
+def _imported(written: str, facts: FileFacts) -> str:
+    """A dotted name as written, its head replaced by what the file imports under it."""
+    head, dot, rest = written.partition(".")
+    target = facts.imports.get(head)
+    return written if target is None else target + dot + rest
+
+
+def _top_level(text: str, header: prefilter.Header) -> bool:
+    return header.offset == 0 or text[header.offset - 1] in "\r\n"
 
 
 def _module_param(hook: cst.FunctionDef | None) -> str:
