@@ -73,6 +73,16 @@ class _Cli(click.Group):
             raise UserError(exc.format_message()) from None
         except WorkerDied as exc:  # killed for memory, most likely
             raise UserError(f"{exc}; --jobs 1 lints in one process") from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # a bug in bufferlint: one line, as for the user's errors
+            if os.environ.get("BUFFERLINT_TRACEBACK"):
+                raise
+            first = next(iter(str(exc).splitlines()), "")
+            raise UserError(
+                f"internal error ({type(exc).__name__}: {first}); this is a bug in "
+                "bufferlint, please report it (BUFFERLINT_TRACEBACK=1 shows where)"
+            ) from None
 
 
 class _Command(click.Command):

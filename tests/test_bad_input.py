@@ -421,3 +421,19 @@ def test_parse_module_restores_the_interpreter_state() -> None:
     assert sys.getrecursionlimit() == limit
     with pytest.raises(ZeroDivisionError):
         parsing.run_deep(lambda: 1 / 0)
+
+
+def test_a_bug_in_bufferlint_is_one_line_and_exit_2(monkeypatch, tmp_path):
+    def broken(*args, **kwargs):
+        raise RuntimeError("cos\nsecond line")
+
+    monkeypatch.setattr("bufferlint.cli.lint", broken)
+    (tmp_path / "m.py").write_text("x = 1\n")
+    result = run(str(tmp_path))
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "bufferlint: error: internal error (RuntimeError: cos); this is a bug in bufferlint, "
+        "please report it (BUFFERLINT_TRACEBACK=1 shows where)"
+    ]
+    monkeypatch.setenv("BUFFERLINT_TRACEBACK", "1")
+    assert isinstance(run(str(tmp_path)).exception, RuntimeError)
