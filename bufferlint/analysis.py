@@ -138,16 +138,37 @@ def dispatched_rebuilds(
 ) -> tuple[set[str], dict[str, GuardedRebuild]]:
     """The rebuilds of `names` under a dispatching convention: what the hooks of the models
     that may hold the class do to it, each branch taken or not as the class decides its
-    tests; and the rebuilds a guard on the tensors' state makes unreliable."""
+    tests; and the rebuilds a guard on the tensors' state makes unreliable. A holder's
+    branch that writes the class's tensor through its attribute counts too
+    (`init.zeros_(module.gate.bias)` under `isinstance(module, Router)`)."""
     rebuilt: set[str] = set()
     guarded: dict[str, GuardedRebuild] = {}
+    _dispatched_into(project, qualified, "", convention, names, rebuilt, guarded)
+    if names - rebuilt - set(guarded):
+        for holder, attribute in cascade.holdings(project, qualified):
+            prefix = f"{attribute}."
+            _dispatched_into(project, holder, prefix, convention, names, rebuilt, guarded)
+    return rebuilt, guarded
+
+
+def _dispatched_into(
+    project: Project,
+    qualified: str,
+    prefix: str,
+    convention: Convention,
+    names: set[str],
+    rebuilt: set[str],
+    guarded: dict[str, GuardedRebuild],
+) -> None:
+    """Adds what the dispatchers that see class `qualified` write to `module.<prefix><b>`."""
     judges = dispatch.judges(project, qualified, convention)
     subject = dispatch.Subject(project, qualified, dispatch.attributes(project, qualified))
     named = [m for m in dispatch.by_name(project, qualified, convention) if m not in judges]
     for judge in [*(judges or (None,)), *named]:
         for write in dispatch.writes(project, judge, qualified, convention):
             event = write.event
-            if event.kind not in REBUILDING or event.name not in names:
+            name = event.name.removeprefix(prefix) if event.name.startswith(prefix) else ""
+            if event.kind not in REBUILDING or name not in names:
                 continue
             if judge in named and not dispatch.named_branch(write.dispatch_guards, subject):
                 continue  # a model from elsewhere reaches the class by its name alone
@@ -162,10 +183,9 @@ def dispatched_rebuilds(
             blocker = next((g.code for g, t in pairs if t == guards.STATE), None)
             blocker = blocker or blocking_guard(write.own_guards, names)
             if blocker is None:
-                rebuilt.add(event.name)
+                rebuilt.add(name)
             else:
-                guarded.setdefault(event.name, GuardedRebuild(event.name, event.line, blocker))
-    return rebuilt, guarded
+                guarded.setdefault(name, GuardedRebuild(name, event.line, blocker))
 
 
 def attributable(report: ClassReport, parents: dict[str, ClassReport]) -> list[Built]:

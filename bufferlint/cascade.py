@@ -34,11 +34,11 @@ def unreached(project: Project, qualified: str, convention: Convention) -> tuple
     hook = convention.hooks[0]
     if project.find_method(qualified, hook) is None or _recurses(project, qualified, convention):
         return ()
-    holdings = _holdings(project, qualified)
-    if not holdings:
+    held = holdings(project, qualified)
+    if not held:
         return ()
     found = []
-    for holder, attribute in holdings:
+    for holder, attribute in held:
         calls = _calls(project, holder, attribute, convention)
         if calls and _reached(project, holder, convention, {qualified}):
             return ()
@@ -49,14 +49,14 @@ def unreached(project: Project, qualified: str, convention: Convention) -> tuple
 def _reached(project: Project, qualified: str, convention: Convention, seen: set[str]) -> bool:
     if qualified in seen:
         return False
-    holdings = _holdings(project, qualified)
-    if not holdings or _recurses(project, qualified, convention):
+    held = holdings(project, qualified)
+    if not held or _recurses(project, qualified, convention):
         return True
     seen = seen | {qualified}
     return any(
         _calls(project, holder, attribute, convention)
         and _reached(project, holder, convention, seen)
-        for holder, attribute in holdings
+        for holder, attribute in held
     )
 
 
@@ -88,7 +88,7 @@ def built_late(project: Project, qualified: str, convention: Convention) -> bool
     )
 
 
-def _holdings(project: Project, qualified: str) -> tuple[tuple[str, str], ...]:
+def holdings(project: Project, qualified: str) -> tuple[tuple[str, str], ...]:
     """(holder, attribute): the module classes whose methods construct the class into
     `self.<attribute>`, among the classes of its file and of the files importing it."""
     return tuple(sorted({(holder, attr) for holder, attr, _ in _constructions(project, qualified)}))

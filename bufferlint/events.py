@@ -362,6 +362,16 @@ class DispatchWalker(MethodWalker):
     def emitted(self) -> list[Event]:
         return self.method.dispatched
 
+    def self_attr(self, node: cst.BaseExpression) -> str | None:
+        """Also `child.b` for `module.child.b`: a holder's branch may write its child's
+        tensors (bufferlint.analysis.dispatched_rebuilds)."""
+        found = super().self_attr(node)
+        if found is None and isinstance(node, cst.Attribute):
+            inner = node.value
+            if isinstance(inner, cst.Attribute) and self.is_self(inner.value):
+                return f"{inner.attr.value}.{node.attr.value}"
+        return found
+
     def emit(
         self, kind: str, name: str, node: cst.CSTNode, guards: Guards, **extra: object
     ) -> None:

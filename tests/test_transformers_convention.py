@@ -81,7 +81,8 @@ def test_auto_judges_the_models_file_under_transformers_and_the_rest_as_before()
     stamp = next(i for i in found if i["class_name"] == "StampModel")
     assert stamp["message"].startswith("`_init_weights` of `StampModel` does not rebuild")
     lantern = next(i for i in found if i["class_name"] == "Lantern")
-    assert "`glow` (line 112, persistent)" in lantern["message"]
+    glow = next(n for n, t in enumerate(FIXTURE.read_text().splitlines(), 1) if "built: glow" in t)
+    assert f"`glow` (line {glow}, persistent)" in lantern["message"]
     assert "a checkpoint restores persistent ones only if it holds them" in lantern["message"]
     others = items(str(ROOT / "fixtures" / "static"))
     assert {i["convention"] for i in others} == {"reset-parameters"}

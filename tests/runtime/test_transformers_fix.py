@@ -24,6 +24,7 @@ CLEAN = {
     "FastRamp": ("ramp",),
     "Tick": ("tick",),
     "Scaler": ("scale",),
+    "Gauge": ("bias",),
     "GlowRotaryEmbedding": ("inv_freq", "original_inv_freq"),
 }
 
