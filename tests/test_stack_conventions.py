@@ -555,6 +555,18 @@ def test_the_cascade_fix_adds_the_call_to_the_holder(tmp_path: Path, holder: str
             },
             "`Root` is in another file: add the call to its `init_weights` there",
         ),
+        (  # torchtitan 0.1.0's llama4 `MoE.init_weights(init_std, buffer_device)`
+            {
+                "m.py": LAYER.replace(
+                    "def init_weights(self, buffer_device",
+                    "def init_weights(self, std, buffer_device",
+                )
+                + "class Root(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                "        self.bias = RelativeBias()\n\n"
+                "    def init_weights(self, buffer_device=None):\n        pass\n"
+            },
+            "`RelativeBias.init_weights` needs `std`, which bufferlint cannot supply",
+        ),
     ],
 )
 def test_a_cascade_with_no_safe_fix_shows_no_mark_and_says_why(

@@ -13,6 +13,7 @@ import libcst as cst
 
 from bufferlint import analysis, cascade
 from bufferlint.conventions import Convention
+from bufferlint.facts import MethodFacts
 from bufferlint.findings import Finding
 from bufferlint.fix.edit import is_pass, new_method_slot, returns_early
 from bufferlint.fix.factories import torch_name
@@ -138,6 +139,7 @@ def _call_in(
         if device and device in receives and device in layer_hook[1].params
         else ""
     )
+    _callable_with(workspace, layer_hook, forward, device)
     shape = _holding(project, node, held, self_name)
     target = f"{self_name}.{held.attribute}"
     if shape == "direct":
@@ -166,6 +168,29 @@ def _call_in(
         call=[cst.parse_statement(code)],
         device=device if own is None else "",
     )
+
+
+def _callable_with(
+    workspace: Workspace, found: tuple[str, MethodFacts], forward: str, device: str
+) -> None:
+    """The layer's hook must take the call as written: every other parameter has a default."""
+    owner, method = found
+    located = workspace.method_node(owner, method)
+    if located is None:
+        raise Unavailable(f"bufferlint cannot find `{owner}.{method.name}` in the current source")
+    params = located[1].params
+    given = {device} if forward else set()
+    required = [
+        p.name.value
+        for p in [*params.posonly_params, *params.params][1:] + list(params.kwonly_params)
+        if p.default is None and p.name.value not in given
+    ]
+    if required:
+        short = owner.rpartition(".")[2]
+        raise Unavailable(
+            f"`{short}.{method.name}` needs {', '.join(f'`{n}`' for n in required)}, which "
+            "bufferlint cannot supply: add the call by hand"
+        )
 
 
 def _holding(project: Project, node: cst.ClassDef, held: cascade.Holding, self_name: str) -> str:

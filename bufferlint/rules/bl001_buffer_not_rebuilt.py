@@ -107,8 +107,9 @@ class RotaryEmbedding(nn.Module):
         "hook re-initializes, go into `reset_parameters`. For a `torchtitan` layer the "
         "root's hook never reaches, the fix is the missing call in the holder's "
         "`init_weights` (a loop for a `ModuleList` or `ModuleDict`), forwarding "
-        "`buffer_device`; none is written when the holder is in another file or its "
-        "container also holds modules without the hook."
+        "`buffer_device`; none is written when the holder is in another file, the "
+        "layer's hook needs other arguments, or the container also holds modules "
+        "without the hook."
     )
     references = (
         "Lit-GPT: Lightning-AI/litgpt#862, fixed by #887, then #993 for the device",
