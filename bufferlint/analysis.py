@@ -48,6 +48,10 @@ class ClassReport:
     # A root-only convention: the holders through which the root's hook never reaches the
     # class's (bufferlint.cascade), which then rebuilds nothing.
     unreached: tuple[Holding, ...] = ()
+    # Persistent buffers a hook that runs after checkpoint loading writes (timm's
+    # `init_non_persistent_buffers`), by line: a from-scratch rebuild, but the same write
+    # overwrites a loaded value, so it does not count (Convention.after_loading).
+    late: dict[str, int] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[Built]:
@@ -118,6 +122,9 @@ def account(project: Project, qualified: str, convention: Convention) -> ClassRe
             if event.kind not in kinds or event.name not in names:
                 continue
             if event.kind in ("register", "buffer") and event.value != "computed":
+                continue
+            if hook in convention.after_loading and report.built[event.name].persistent:
+                report.late.setdefault(event.name, event.line)
                 continue
             blocker = blocking_guard(reached.guards, names)
             if blocker is None:

@@ -46,6 +46,11 @@ def unreached(project: Project, qualified: str, convention: Convention) -> tuple
     return tuple(found)
 
 
+def reaches(project: Project, qualified: str, convention: Convention) -> bool:
+    """Whether the root's hook reaches the class's own (a root's is the trainer's call)."""
+    return _reached(project, qualified, convention, set())
+
+
 def _reached(project: Project, qualified: str, convention: Convention, seen: set[str]) -> bool:
     if qualified in seen:
         return False
@@ -105,8 +110,8 @@ def _constructions(project: Project, qualified: str) -> tuple[tuple[str, str, st
             for holder in module_classes(project, name):
                 if holder == qualified or not project.is_module(holder):
                     continue
-                for owner, method, attribute, written in _children(project, holder):
-                    if _class_named(project, written, owner) == qualified:
+                for owner, method, attribute, written in children(project, holder):
+                    if class_named(project, written, owner) == qualified:
                         found.add((holder, attribute, method))
         project.memo[key] = tuple(sorted(found))
     held = project.memo[key]
@@ -114,7 +119,7 @@ def _constructions(project: Project, qualified: str) -> tuple[tuple[str, str, st
     return held
 
 
-def _class_named(project: Project, written: str, where: str) -> str:
+def class_named(project: Project, written: str, where: str) -> str:
     """The class a dotted name in the code of class `where` refers to, through the file's
     imports as written (bases come qualified from the extractor; calls do not)."""
     head, _, rest = written.partition(".")
@@ -124,7 +129,7 @@ def _class_named(project: Project, written: str, where: str) -> str:
     return project.resolve_written(written, where)
 
 
-def _children(project: Project, qualified: str) -> Iterator[tuple[str, str, str, str]]:
+def children(project: Project, qualified: str) -> Iterator[tuple[str, str, str, str]]:
     for owner in project.mro(qualified):
         if project.has_class(owner):
             for method in project.class_facts(owner)[0].methods.values():

@@ -22,6 +22,7 @@ STACK = {
     "titan_style": "torchtitan",
     "titan_cascade": "torchtitan",
     "timm_style": "timm",
+    "timm_stats": "timm",
     "tune_style": "torchtune",
     "tune_cache": "torchtune",
 }
@@ -58,10 +59,14 @@ def found(*args: str) -> dict[tuple[str, str], dict]:
     return {(Path(i["filename"]).name, i["class_name"]): i for i in json.loads(result.stdout)}
 
 
+# Files nothing shows their stack to `auto` in: judged under it when forced.
+FORCED = ("tune_cache.py", "timm_stats.py")
+
+
 def by_auto(*args: str) -> dict[tuple[str, str], dict]:
-    """The fixtures' findings under `auto`, but tune_cache.py's: nothing there shows
-    torchtune to `auto` (no `rope_init`), so it is judged under torchtune when forced."""
-    return {k: i for k, i in found(*args).items() if k[0] != "tune_cache.py"}
+    """The fixtures' findings under `auto`, but those of FORCED: tune_cache.py has no
+    `rope_init`, timm_stats.py no timm hook or import."""
+    return {k: i for k, i in found(*args).items() if k[0] not in FORCED}
 
 
 def test_auto_picks_each_stack_and_reports_only_what_its_hooks_miss():
@@ -78,7 +83,7 @@ def test_auto_picks_each_stack_and_reports_only_what_its_hooks_miss():
 def test_reset_parameters_judges_the_same_classes_as_before():
     items = found(str(FIXTURES), "--convention", "reset-parameters")
     assert {i["convention"] for i in items.values()} == {"reset-parameters"}
-    assert len(items) == 13  # every class with buffers: none defines reset_parameters
+    assert len(items) == 15  # every class with buffers: none defines reset_parameters
     clean = found(str(FIXTURES), "--convention", "torchtitan")
     assert ("titan_style.py", "Transformer") not in clean
     assert ("titan_style.py", "Transformer") in items
@@ -216,19 +221,23 @@ def test_a_cache_built_with_the_model_is_confirmed_by_torchtune():
 def test_fix_makes_each_positive_right(tmp_path: Path):
     copy = tmp_path / "fx"
     shutil.copytree(FIXTURES, copy)
-    (copy / "titan_cascade.py").unlink()  # the fix belongs to the holder: not fixed below
-    (copy / "tune_cache.py").unlink()  # no `rope_init` to rebuild a cache in
+    for name in FORCED:  # fixed under their forced convention below
+        (copy / name).unlink()
     result = run(str(copy), "--fix")
     assert result.exit_code == 0, result.output
-    assert "4 fixed, 0 remaining" in result.output
+    assert "5 fixed, 0 remaining" in result.output
     titan = (copy / "titan_style.py").read_text()
     assert "def init_weights(self, buffer_device=None) -> None:" in titan
     assert "self.table = self.table.to(buffer_device)" in titan
+    # The cascade's fix is in the holder: `Encoder.init_weights` now calls the layer's.
+    cascade = (copy / "titan_cascade.py").read_text().split("class Encoder")[1]
+    assert "        self.bias.init_weights(buffer_device=buffer_device)\n" in cascade
     tune = (copy / "tune_style.py").read_text()
     assert "torch.get_default_device() if self.scale.is_meta" in tune
     assert "self.attn_mask.copy_(self._mask())" in (copy / "timm_style.py").read_text()
     assert run(str(copy)).exit_code == 0
-    fixed = [k for k in POSITIVES if k[0] not in ("titan_cascade.py", "tune_cache.py")]
+    assert "Would fix 0" in run(str(copy), "--fix", "--diff").output  # idempotent
+    fixed = [k for k in POSITIVES if k[0] not in FORCED]
     for key, result in verdicts(copy, fixed).items():
         assert result["verdict"] == "refuted", (key, result["summary"])
 
@@ -402,3 +411,172 @@ def test_holders_in_files_without_buffers_count_in_prefiltered_runs(tmp_path: Pa
         for s in (Settings(convention=titan), Settings(convention=titan, prefilter=False))
     ]
     assert runs[0] == runs[1] == (set() if calls else {("RelativeBias", "BL001")})
+
+
+def _hook_text(text: str, cls: str, hook: str) -> str:
+    """The source of `cls.hook`, up to the next method."""
+    body = text.split(f"class {cls}")[1].split(f"    def {hook}(")[1]
+    return body.split("\n    def ")[0].split("\nclass ")[0]
+
+
+def test_timm_judges_a_persistent_buffer_written_after_loading():
+    """timm's walk runs after `load_state_dict`: a persistent buffer written only there is
+    reported, and both the finding and the fix say it belongs in `reset_parameters`."""
+    items = found(str(FIXTURES / "timm_stats.py"), "--convention", "timm")
+    late = items["timm_stats.py", "LateCount"]
+    assert late["code"] == "BL001" and late["buffers"] == ["count"]
+    placed = "rebuild it in `reset_parameters`, not in `init_non_persistent_buffers`"
+    assert placed in late["message"]
+    assert "(as `init_non_persistent_buffers` does to `count` at line 36)" in late["message"]
+    assert late["fix"]["applicability"] == "unsafe"
+    left = "leaves the write of `count` in `init_non_persistent_buffers`"
+    assert left in late["fix"]["message"]
+    stats = items["timm_stats.py", "FrozenStatsBlock"]
+    persistent = "`running_mean`, `running_var` are persistent: rebuild them in `reset_parameters`"
+    assert persistent in stats["message"]
+    assert stats["fix"]["message"] == (
+        "Add `init_non_persistent_buffers` that rebuilds `mask`; add `reset_parameters` that "
+        "rebuilds `running_mean` and `running_var` and re-initializes `gain` as `__init__` did"
+    )
+
+
+def _fixed_stats(tmp_path: Path) -> Path:
+    copy = tmp_path / "fx"
+    copy.mkdir()
+    shutil.copy(FIXTURES / "timm_stats.py", copy)
+    result = run(str(copy), "--convention", "timm", "--fix")
+    assert "1 fixed, 1 remaining" in result.output, result.output  # LateCount's is unsafe
+    return copy
+
+
+def test_timm_fix_keeps_checkpoint_state_out_of_the_post_loading_hook(tmp_path: Path):
+    text = (_fixed_stats(tmp_path) / "timm_stats.py").read_text()
+    late = _hook_text(text, "FrozenStatsBlock", "init_non_persistent_buffers")
+    scratch = _hook_text(text, "FrozenStatsBlock", "reset_parameters")
+    assert "self.mask.copy_" in late
+    assert "running" not in late and "gain" not in late
+    assert "self.running_mean.zero_()" in scratch and "self.gain.fill_(1.0)" in scratch
+    assert "mask" not in scratch
+
+
+@needs_torch
+def test_timm_fix_is_right_from_scratch_and_after_loading(tmp_path: Path):
+    """From scratch (the `timm` recipe), and timm's checkpoint path: meta build,
+    `to_empty()`, `load_state_dict` of trained values, then the walk: they survive."""
+    import sys
+
+    import torch
+
+    key = ("timm_stats.py", "FrozenStatsBlock")
+    assert verdicts(FIXTURES, [key])[key]["verdict"] == "confirmed"
+    copy = _fixed_stats(tmp_path)
+    assert verdicts(copy, [key])[key]["verdict"] == "refuted"
+    sys.path.insert(0, str(copy))
+    try:
+        import timm_stats
+    finally:
+        sys.path.remove(str(copy))
+        sys.modules.pop("timm_stats", None)
+    trained = timm_stats.FrozenStatsBlock().state_dict()
+    for value in trained.values():
+        value.copy_(torch.arange(value.numel()).reshape(value.shape) + 5.0)
+    with torch.device("meta"):
+        model = timm_stats.FrozenStatsBlock()
+    model.to_empty(device="cpu")
+    model.load_state_dict(trained)
+    for module in model.modules():  # timm.models.reinit_non_persistent_buffers
+        if hasattr(module, "init_non_persistent_buffers"):
+            module.init_non_persistent_buffers()
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, trained[name]), name
+    assert torch.equal(model.mask, torch.tril(torch.ones(3, 3)))
+
+
+LAYER = (FIXTURES / "titan_cascade.py").read_text().split("class Encoder")[0]
+
+
+@pytest.mark.parametrize(
+    ("holder", "call"),
+    [
+        (  # a list, and a hook that may return early: the loop goes first
+            "        self.layers = nn.ModuleList([RelativeBias() for _ in range(2)])\n\n"
+            "    def init_weights(self, buffer_device=None):\n"
+            "        if buffer_device is None:\n            return\n",
+            "    def init_weights(self, buffer_device=None):\n"
+            "        for layer in self.layers:\n"
+            "            layer.init_weights(buffer_device=buffer_device)\n",
+        ),
+        (  # a dict and no hook: one is created, as torchtitan's new hooks are
+            '        self.layers = nn.ModuleDict()\n        self.layers["0"] = RelativeBias()\n',
+            "    def init_weights(self, buffer_device=None) -> None:\n"
+            "        for layer in self.layers.values():\n"
+            "            layer.init_weights(buffer_device=buffer_device)\n",
+        ),
+        (  # the holder's hook receives no device: nothing to forward
+            "        self.bias = RelativeBias()\n\n    def init_weights(self):\n        pass\n",
+            "    def init_weights(self):\n        self.bias.init_weights()\n",
+        ),
+    ],
+)
+@needs_torch
+def test_the_cascade_fix_adds_the_call_to_the_holder(tmp_path: Path, holder: str, call: str):
+    source = (
+        LAYER + "class Root(nn.Module):\n    def __init__(self) -> None:\n"
+        "        super().__init__()\n" + holder
+    )
+    (tmp_path / "titan_cascade.py").write_text(source)
+    result = run(str(tmp_path), "--convention", "torchtitan", "--fix")
+    assert "1 fixed, 0 remaining" in result.output, result.output
+    assert call in (tmp_path / "titan_cascade.py").read_text()
+    key = ("titan_cascade.py", "RelativeBias")
+    result = verdicts(tmp_path, [key])[key]
+    assert result["verdict"] == "refuted", result["summary"]
+    assert result["hooks_called"] == ["<root>.init_weights"]
+
+
+@pytest.mark.parametrize(
+    ("files", "reason"),
+    [
+        (
+            {
+                "m.py": LAYER + "class Plain(nn.Module):\n    pass\n\n\n"
+                "class Root(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                "        self.parts = nn.ModuleList([RelativeBias(), Plain()])\n\n"
+                "    def init_weights(self, buffer_device=None):\n        pass\n"
+            },
+            "`self.parts` also holds `Plain`, which has no `init_weights`",
+        ),
+        (
+            {
+                "layer.py": LAYER,
+                "model.py": "from torch import nn\n\nfrom layer import RelativeBias\n\n\n"
+                "class Root(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                "        self.bias = RelativeBias()\n",
+            },
+            "`Root` is in another file: add the call to its `init_weights` there",
+        ),
+        (  # torchtitan 0.1.0's llama4 `MoE.init_weights(init_std, buffer_device)`
+            {
+                "m.py": LAYER.replace(
+                    "def init_weights(self, buffer_device",
+                    "def init_weights(self, std, buffer_device",
+                )
+                + "class Root(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                "        self.bias = RelativeBias()\n\n"
+                "    def init_weights(self, buffer_device=None):\n        pass\n"
+            },
+            "`RelativeBias.init_weights` needs `std`, which bufferlint cannot supply",
+        ),
+    ],
+)
+def test_a_cascade_with_no_safe_fix_shows_no_mark_and_says_why(
+    tmp_path: Path, files: dict[str, str], reason: str
+):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    result = run(str(tmp_path), "--convention", "torchtitan")
+    assert result.exit_code == 1 and "[*]" not in result.output
+    assert f"no automatic fix: {reason}" in result.output, result.output
+    before = {name: (tmp_path / name).read_text() for name in files}
+    run(str(tmp_path), "--convention", "torchtitan", "--fix")
+    assert {name: (tmp_path / name).read_text() for name in files} == before

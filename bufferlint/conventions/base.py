@@ -55,6 +55,11 @@ class Convention:
     # Methods the stack calls only after materialization, under the target device
     # (torchtune's `setup_caches`): a module that only they construct is never on meta.
     late_builders: tuple[str, ...] = ()
+    # Hooks the stack runs after loading a checkpoint (timm's `init_non_persistent_buffers`,
+    # by `reinit_non_persistent_buffers`): they may write non-persistent buffers only. A
+    # persistent buffer or a parameter they wrote would overwrite the loaded value, so those
+    # belong in the first of `hooks` that is not one of them (`from_scratch`).
+    after_loading: tuple[str, ...] = ()
     _layers: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -63,6 +68,11 @@ class Convention:
     def layer_defines_hook(self, layer: str, hook: str | None = None) -> bool:
         """Whether the torch.nn layer `layer` (a class name) defines `hook` (any hook)."""
         return layer in self._layers and hook in (None, self.layer_hook)
+
+    @property
+    def from_scratch(self) -> str:
+        """The hook for persistent state: the first that does not run after loading."""
+        return next((h for h in self.hooks if h not in self.after_loading), self.hooks[0])
 
     def hook_words(self) -> str:
         """The hooks as messages name them: "`init_weights` or `reset_parameters`"."""

@@ -32,9 +32,10 @@ def render(index: SourceIndex, plans: Sequence[Plan]) -> str:
         assert isinstance(inner, cst.ClassDef)
         # A plan for another class's hook (bufferlint.fix.dispatcher) rewrites it itself.
         rewrite = getattr(plan, "rewrite", None)
-        replacements[id(plan.class_node)] = (
-            rewrite(inner) if rewrite else _rewrite_class(inner, plan)
-        )
+        rewritten = rewrite(inner) if rewrite else _rewrite_class(inner, plan)
+        if plan.then is not None:  # the same class's second hook (Convention.after_loading)
+            rewritten = _rewrite_class(rewritten, plan.then)
+        replacements[id(plan.class_node)] = rewritten
         ancestors.update(id(a) for a in index.ancestors(plan.class_node))
     text = index.text
     pieces, cursor, done = [], 0, 0
@@ -51,7 +52,8 @@ def render(index: SourceIndex, plans: Sequence[Plan]) -> str:
     needed: dict[str, str] = {}  # local name -> qualified, for the imports to add
     for plan in plans:
         swapped = any(isinstance(new, cst.With) for _, new in plan.swaps)
-        if (plan.body or swapped) and not plan.torch:
+        bodies = plan.body or (plan.then is not None and plan.then.body)
+        if (bodies or swapped) and not plan.torch:
             needed["torch"] = "torch"
         needed.update(plan.imports)
     return _add_imports(text, needed) if needed else text
@@ -335,16 +337,17 @@ def _extend(hook: cst.FunctionDef, plan: Plan) -> cst.FunctionDef:
         start += 1
     if plan.body:
         rebuild = _rebuild(plan)
-        if all(_is_pass(s) for s in statements[start:]):
+        if all(is_pass(s) for s in statements[start:]):
             statements[start:] = [rebuild]
-        elif _returns(hook):
+        elif returns_early(hook):
             statements.insert(start, rebuild)
         else:
             statements.append(rebuild)
     return hook.with_changes(body=suite.with_changes(body=statements))
 
 
-def _is_pass(statement: cst.BaseStatement) -> bool:
+def is_pass(statement: cst.BaseStatement) -> bool:
+    """A body line that does nothing (`pass`, `...`): an added statement replaces it."""
     return (
         isinstance(statement, cst.SimpleStatementLine)
         and not statement.leading_lines
@@ -370,7 +373,8 @@ class _FindReturn(cst.CSTVisitor):
         return False
 
 
-def _returns(hook: cst.FunctionDef) -> bool:
+def returns_early(hook: cst.FunctionDef) -> bool:
+    """Whether the hook has a `return`: a statement added last might never run."""
     finder = _FindReturn()
     hook.body.visit(finder)
     return finder.found

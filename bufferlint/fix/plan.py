@@ -69,6 +69,7 @@ class Plan:
     reinitialized: list[str] = field(default_factory=list)  # parameters a new hook re-inits
     left_params: dict[str, str] = field(default_factory=dict)  # those it cannot, and why
     device_parameter: str = ""  # a new hook's parameter for the buffers' device (`=None`)
+    then: Plan | None = None  # the same class's rebuild in a second hook (after_loading)
 
     @property
     def applicability(self) -> str:
@@ -79,25 +80,30 @@ class Plan:
         unsafe = f" (unsafe: it {'; it '.join(self.reasons)})" if self.reasons else ""
         if self.what:
             return self.what + unsafe
-        listed = names(self.rebuilt) if self.rebuilt else ""
-        call = f"call `super().{self.hook}()`"
-        if self.create:
-            text = f"Add `{self.hook}`"
-            parts = [f"calls `super().{self.hook}()`"] if self.add_super else []
-            parts += [f"rebuilds {listed}"] if self.rebuilt else []
-            if self.reinitialized:
-                parts.append(f"re-initializes {names(self.reinitialized)} as `__init__` did")
-            text += " that " + " and ".join(parts)
-        elif self.add_super:
-            text = f"In `{self.hook}`, {call}" + (f" and rebuild {listed}" if self.rebuilt else "")
-        else:
-            text = f"Rebuild {listed} in `{self.hook}`"
+        text = self._added()
+        if self.then is not None:
+            then = self.then._added()
+            text += "; " + then[0].lower() + then[1:]
         text += unsafe
         for name, reason in self.left_params.items():
             text += f"; it does not re-initialize parameter `{name}`: {reason}"
         for name, reason in self.unfixable.items():
             text += f"; `{name}` is left as it is: {reason}"
         return text
+
+    def _added(self) -> str:
+        """What the fix adds to its hook, in one clause."""
+        listed = names(self.rebuilt) if self.rebuilt else ""
+        if self.create:
+            parts = [f"calls `super().{self.hook}()`"] if self.add_super else []
+            parts += [f"rebuilds {listed}"] if self.rebuilt else []
+            if self.reinitialized:
+                parts.append(f"re-initializes {names(self.reinitialized)} as `__init__` did")
+            return f"Add `{self.hook}` that " + " and ".join(parts)
+        if self.add_super:
+            call = f"call `super().{self.hook}()`"
+            return f"In `{self.hook}`, {call}" + (f" and rebuild {listed}" if self.rebuilt else "")
+        return f"Rebuild {listed} in `{self.hook}`"
 
 
 def names(listed: Sequence[str]) -> str:
@@ -131,7 +137,10 @@ def left(project: Project, fix: Plan, convention: Convention) -> list[str]:
 
 
 def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan:
-    """The fix for one finding; raises Unavailable with the reason there is none."""
+    """The fix for one finding; raises Unavailable with the reason there is none. Where
+    some of the convention's hooks run after checkpoint loading (timm), non-persistent
+    buffers go into such a hook and persistent ones into the from-scratch hook, each
+    group a plan of its own (the second as `then`)."""
     kind = fix_kind(finding)
     if kind in ("device", "register"):
         from bufferlint.fix import swaps
@@ -143,15 +152,67 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
     located = workspace.class_node(qualified)
     if located is None or qualified not in project.classes:
         raise Unavailable("bufferlint cannot find the class in the current source")
+    if kind == "buffers" and analysis.account(project, qualified, convention).unreached:
+        from bufferlint.fix import cascade_call  # the call belongs in the holder's hook
+
+        return cascade_call.plan(finding, workspace, convention)
+    start = rebuilds(workspace, qualified, kind, convention)
+    plans: list[Plan] = []
+    failed: dict[str, str] = {}
+    for hook, targets in _by_hook(project, qualified, kind, start.targets, convention):
+        try:
+            plans.append(_plan_hook(finding, workspace, convention, start, hook, targets))
+        except Unavailable as exc:
+            failed.update(dict.fromkeys(targets, str(exc)))
+    if not plans:
+        raise Unavailable(next(iter(failed.values())))
+    first = plans[0]
+    first.unfixable.update(failed)
+    if len(plans) > 1:
+        then = first.then = plans[1]
+        first.unfixable.update(then.unfixable)
+        first.imports.update(then.imports)
+        first.left_params.update(then.left_params)
+        then.left_params = {}
+        then.stores = {p: a for p, a in then.stores.items() if p not in first.stores}
+        first.reasons = list(dict.fromkeys([*first.reasons, *then.reasons]))
+    return first
+
+
+def _by_hook(
+    project: Project, qualified: str, kind: str, targets: list[str], convention: Convention
+) -> list[tuple[str | None, list[str]]]:
+    """The hook each group of targets goes into (None: the class's own choice): a hook that
+    runs after loading gets the non-persistent buffers only."""
+    if not convention.after_loading:
+        return [(None, targets)]
+    built = analysis.account(project, qualified, convention).built
+    late = [n for n in targets if kind == "buffers" and n in built and not built[n].persistent]
+    scratch = [n for n in targets if n not in late]
+    groups = [(convention.after_loading[0], late), (convention.from_scratch, scratch)]
+    return [(hook, group) for hook, group in groups if group]
+
+
+def _plan_hook(
+    finding: Finding,
+    workspace: Workspace,
+    convention: Convention,
+    start: Rebuilds,
+    wanted: str | None,
+    targets: list[str],
+) -> Plan:
+    """The rebuild of `targets` in hook `wanted` (None: the class's first hook)."""
+    qualified = start.qualified
+    project = workspace.project
+    located = workspace.class_node(qualified)
+    assert located is not None
     index, class_node = located
     cls = project.classes[qualified][0]
-    hook, own, self_name = _hook_of(project, qualified, cls, index, class_node, convention)
+    hook, own, self_name = _hook_of(project, qualified, cls, index, class_node, convention, wanted)
     device = _device_parameter(cls, hook, own, convention)
-
-    start = rebuilds(workspace, qualified, kind, convention)
     steps, all_buffers, effects = start.steps, start.buffers, start.effects
     add_super, targets, reasons = _super_call(
-        project, qualified, cls, hook, own, start.targets, effects, all_buffers, convention
+        project, qualified, cls, hook, own, targets, effects, all_buffers, convention
     )
     own_init = (
         index.method(class_node, cls.methods["__init__"]) if "__init__" in cls.methods else None
@@ -161,10 +222,18 @@ def plan(finding: Finding, workspace: Workspace, convention: Convention) -> Plan
     if unfixable and len(unfixable) == len(targets) and not add_super:
         raise Unavailable(next(iter(unfixable.values())))
     targets = [n for n in targets if n not in unfixable]
+    # A hook run after loading must not re-draw parameters: it would overwrite the loaded ones.
+    fresh = not own and targets and hook not in convention.after_loading
     reinitialized, left_params = (
-        _reinitialize(body, steps, qualified, all_buffers) if not own and targets else ([], {})
+        _reinitialize(body, steps, qualified, all_buffers) if fresh else ([], {})
     )
     reasons += body.reasons
+    late = analysis.account(project, qualified, convention).late
+    for name in (n for n in targets if n in late):
+        reasons.append(
+            f"leaves the write of `{name}` in `{convention.after_loading[0]}` (line "
+            f"{late[name]}), which overwrites a loaded checkpoint's value: remove it there"
+        )
     stores = body.free_names.stores
     if stores:
         stored = names([f"self.{attr} = {param}" for param, attr in stores.items()])
@@ -250,10 +319,11 @@ def _hook_of(
     index: SourceIndex,
     class_node: cst.ClassDef,
     convention: Convention,
+    wanted: str | None = None,
 ) -> tuple[str, bool, str]:
-    """The hook the fix goes into, whether the class defines it itself, and the name
-    the hook's code calls `self`."""
-    hooks = convention.hooks
+    """The hook the fix goes into (`wanted`, or the class's first), whether the class
+    defines it itself, and the name the hook's code calls `self`."""
+    hooks = (wanted,) if wanted else convention.hooks
     own = [h for h in hooks if h in cls.methods]
     hook = (own or [h for h in hooks if project.find_method(qualified, h)] or list(hooks))[0]
     hook_node = index.method(class_node, cls.methods[hook]) if own else None

@@ -126,10 +126,32 @@ def caveats(judged: JudgedClass, buffers: Sequence[Built]) -> str:
             f"; the rebuild at line {guarded[0].line} runs only if "
             f"`{guarded[0].condition}`, which does not hold after `to_empty()`"
         )
+    text += _after_loading(judged, buffers)
     if not all(b.persistent for b in buffers):
         text += "; a checkpoint cannot restore non-persistent buffers"
     if judged.convention.dispatches() and any(b.persistent for b in buffers):
         text += "; a checkpoint restores persistent ones only if it holds them"
+    return text
+
+
+def _after_loading(judged: JudgedClass, buffers: Sequence[Built]) -> str:
+    """Where persistent buffers go when some hooks run after the checkpoint is loaded
+    (timm): into the from-scratch hook, since a post-load write overwrites the loaded value."""
+    convention = judged.convention
+    persistent = [b.name for b in buffers if b.persistent]
+    if not convention.after_loading or not persistent:
+        return ""
+    late, scratch = convention.after_loading[0], convention.from_scratch
+    quoted = ", ".join(f"`{n}`" for n in persistent)
+    text = (
+        f"; {quoted} {'is' if len(persistent) == 1 else 'are'} persistent: rebuild "
+        f"{'it' if len(persistent) == 1 else 'them'} in `{scratch}`, not in `{late}`, "
+        "which runs after a checkpoint is loaded and would overwrite the loaded value"
+    )
+    written = {n: judged.report.late[n] for n in persistent if n in judged.report.late}
+    if written:
+        name, line = next(iter(written.items()))
+        text += f" (as `{late}` does to `{name}` at line {line})"
     return text
 
 

@@ -101,7 +101,15 @@ class RotaryEmbedding(nn.Module):
         "says why. Under `transformers` the rebuild is an `isinstance(module, Owner)` "
         "branch in the `_init_weights` of the file's `PreTrainedModel`, written with "
         "`transformers.initialization` helpers, which leave tensors loaded from the "
-        "checkpoint alone; a write no helper can express makes it unsafe."
+        "checkpoint alone; a write no helper can express makes it unsafe. Under `timm`, "
+        "whose `init_non_persistent_buffers` runs after the checkpoint is loaded, only "
+        "non-persistent buffers go there; persistent ones, and the parameters a new "
+        "hook re-initializes, go into `reset_parameters`. For a `torchtitan` layer the "
+        "root's hook never reaches, the fix is the missing call in the holder's "
+        "`init_weights` (a loop for a `ModuleList` or `ModuleDict`), forwarding "
+        "`buffer_device`; none is written when the holder is in another file, the "
+        "layer's hook needs other arguments, or the container also holds modules "
+        "without the hook."
     )
     references = (
         "Lit-GPT: Lightning-AI/litgpt#862, fixed by #887, then #993 for the device",
