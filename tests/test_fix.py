@@ -295,6 +295,7 @@ CONFIGURATIONS = {
     "NoneOtherwise": [{"ramped": False}],
     "DroppedLater": [{"keep": False}],
     "SharedLocal": [{"flag": False}],
+    "OptionalStats": [{"stats": False}, {"weight_init": "skip"}],
 }
 
 

@@ -156,14 +156,7 @@ class HookBody(Collected):
             for b in names
         ]
         after = [
-            cst.Assign(
-                targets=[cst.AssignTarget(self_attribute(self.self_name, b))],
-                value=cst.Call(
-                    func=cst.Attribute(value=cst.Name(saved[b]), attr=cst.Name("copy_")),
-                    args=[cst.Arg(self_attribute(self.self_name, b))],
-                ),
-            )
-            for b in names
+            _copied_back(self.self_name, b, saved[b], self.sites.nullable(b, False)) for b in names
         ]
         needed = reads(small) | test_reads(scope, small, keep)
         generated = [*before, small, *after]
@@ -303,6 +296,25 @@ def _unpack(
 
     targets = [t.with_changes(target=local(t.target)) for t in small.targets]
     return [small.with_changes(targets=targets), *copies]
+
+
+def _copied_back(self_name: str, buffer: str, saved: str, nullable: bool) -> cst.BaseSmallStatement:
+    """`self.b = b.copy_(self.b)`: the helper's new tensor into the old one, which a
+    buffer that may be `None` copies only when there is one (`if b is not None:`)."""
+    copy = cst.Assign(
+        targets=[cst.AssignTarget(self_attribute(self_name, buffer))],
+        value=cst.Call(
+            func=cst.Attribute(value=cst.Name(saved), attr=cst.Name("copy_")),
+            args=[cst.Arg(self_attribute(self_name, buffer))],
+        ),
+    )
+    if not nullable:
+        return copy
+    test = cst.Comparison(
+        left=cst.Name(saved), comparisons=[cst.ComparisonTarget(cst.IsNot(), cst.Name("None"))]
+    )
+    guarded = cst.If(test=test, body=cst.IndentedBlock(body=[cst.SimpleStatementLine([copy])]))
+    return guarded  # type: ignore[return-value]
 
 
 def _presented(

@@ -89,11 +89,12 @@ class Sites:
                 raise Unavailable(f"line {step.event.line} runs only if `{guard.code}`")
         return keep
 
-    def nullable(self, name: str) -> bool:
+    def nullable(self, name: str, mirrored: bool = True) -> bool:
         """Whether construction can leave buffer `name` as `None` where it rebuilds it:
-        registered from a value that may be `None` (`m if shift else None`, a local set to
-        `None` on another branch), or set to `None` (`register_buffer("b", None)`,
-        `self.b = None`) after a registration that it does not exclude."""
+        registered as `None` or from a value that may be `None` (`m if shift else None`, a
+        local set to `None` on another branch), or set to `None` (`self.b = None`) after a
+        registration; when the rebuild runs under the registration's own tests
+        (`mirrored`), not by one on another branch of them."""
         registering = [
             s for s in self.steps if s.event.name == name and s.event.kind in ("register", "buffer")
         ]
@@ -111,14 +112,15 @@ class Sites:
             if event.kind == "assign":  # `self.b = None` after `register_buffer("b", t)`
                 value = small.value if isinstance(small, (cst.Assign, cst.AnnAssign)) else None
                 maybe = value is not None and _may_be_none(value, scope.node, set())
-            else:
-                value = argument(node, 1, "tensor") if isinstance(node, cst.Call) else None
-                maybe = value is not None and _may_be_none(value, scope.node, set())
-                if event.value != "none" and maybe:
+                if maybe and any(
+                    r.index < step.index and not (mirrored and self._exclusive(r, small))
+                    for r in registering
+                ):
                     return True
-                maybe = event.value == "none"
-            if maybe and any(
-                r.index < step.index and not self._exclusive(r, small) for r in registering
+                continue
+            value = argument(node, 1, "tensor") if isinstance(node, cst.Call) else None
+            if event.value == "none" or (
+                value is not None and _may_be_none(value, scope.node, set())
             ):
                 return True
         return False

@@ -240,3 +240,23 @@ class ScalarNames(nn.Module):  # expect: BL002 ids
     def __init__(self, block_size: int = 4, weight_scale: float | None = 0.5) -> None:
         super().__init__()
         self.register_buffer("ids", torch.arange(block_size) * (weight_scale or 1.0) + 1.0)
+
+
+class OptionalStats(nn.Module):  # expect: BL002 shift
+    """Registered only with a flag (`None` otherwise) and filled by a helper that takes an
+    argument, under a test on a string argument named like a weight: the helper is called
+    again, and its result copied back only into a buffer that exists."""
+
+    def __init__(self, n: int = 4, stats: bool = True, weight_init: str = "") -> None:
+        super().__init__()
+        self.n = n
+        if stats:
+            self.register_buffer("shift", torch.empty(n))
+        else:
+            self.shift = None
+        if weight_init != "skip":
+            self.init_stats(0.5)
+
+    def init_stats(self, value: float) -> None:
+        if self.shift is not None:
+            nn.init.constant_(self.shift, value)
