@@ -291,6 +291,11 @@ CONFIGURATIONS = {
     "EarlyReturn": [{"use_scale": False}],
     "Reassigned": [{"rates": [0.5, 0.25, 0.125]}],
     "Rescaled": [{"factor": 1.0}],
+    "LocalMask": [{"causal": False}],
+    "NoneOtherwise": [{"ramped": False}],
+    "DroppedLater": [{"keep": False}],
+    "SharedLocal": [{"flag": False}],
+    "OptionalStats": [{"stats": False}, {"weight_init": "skip"}],
 }
 
 
@@ -828,3 +833,91 @@ def test_an_attribute_that_other_code_assigns_is_registered_only_unsafely(tmp_pa
     assert fixed == source
     assert left[0].fix["applicability"] == "unsafe"
     assert "registers `keys`, which other code assigns (line 11)" in left[0].fix["message"]
+
+
+def test_a_local_that_may_be_none_is_guarded_without_storing_its_flag(trees):
+    """`mask = t if causal else None`: `self.mask is not None` is the test, so the hook
+    needs no `self.causal`, and it builds the mask only where there is one to copy into."""
+    fixed = (trees["fixed"] / "cases" / "shapes.py").read_text()
+    cls = fixed.split("class LocalMask")[1].split("\nclass ")[0]
+    assert "self.causal" not in cls
+    assert (
+        "            if self.mask is not None:\n"
+        "                mask = torch.tril(torch.ones(self.n, self.n)) * 3.0\n"
+        "                self.mask.copy_(mask)\n"
+    ) in cls
+    none = fixed.split("class NoneOtherwise")[1].split("\nclass ")[0]
+    assert "copy_(None)" not in fixed and "self.ramp.copy_(torch.arange(self.n) * 0.25)" in none
+
+
+def test_a_local_rewritten_for_one_buffers_guard_is_not_shared(tmp_path):
+    """`m` loses its `None` branch under `a`'s guard; `b` reads `m` as construction left
+    it, so in this round it is left, with the reason."""
+    source = (
+        "import torch\nfrom torch import nn\n\n\n"
+        "class Presented(nn.Module):\n"
+        "    def __init__(self, n: int = 4, flag: bool = True) -> None:\n"
+        "        super().__init__()\n"
+        "        self.n = n\n"
+        "        m = torch.arange(n) * 2.0 if flag else None\n"
+        '        self.register_buffer("a", m)\n'
+        '        self.register_buffer("b", m if m is not None else torch.zeros(n))\n'
+    )
+    path = tmp_path / "model.py"
+    path.write_text(source)
+    result = lint([str(path)], Settings())
+    attach_fixes(result, Settings())
+    assert result.findings[0].fix["message"] == (
+        "Add `reset_parameters` that rebuilds `a`; `b` is left as it is: it reads a local "
+        "that the rebuild of another buffer sets only where that buffer is not None"
+    )
+    fixed, left = _fixed(tmp_path, source, unsafe=True)
+    assert left == [] and "            self.b.copy_(m if m is not None else" in fixed
+    path.write_text(fixed)
+    with _imported(tmp_path, "model") as loaded:
+        assert _wrong_buffers(loaded.Presented) == []
+        assert _wrong_buffers(loaded.Presented, flag=False) == []
+
+
+CHILD_READS = (
+    "import torch\nfrom torch import nn\n\n\n"
+    "class Reads(nn.Module):\n"
+    "    def __init__(self) -> None:\n"
+    "        super().__init__()\n"
+    "        self.proj = nn.Linear(4, 4)\n"
+    "        self.register_buffer('{name}', {value})\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("self.proj.bias.detach() + 1", "reads `self.proj.bias` of the submodule `proj`"),
+        ("torch.arange(4.0, device=self.proj.weight.device) * 2", "reads `self.proj.weight`"),
+        ("torch.ones(4, device=self.proj.weight.device)", None),  # `self.b.fill_(1.0)`
+        ("torch.arange(self.proj.weight.shape[0]) * 2", None),  # shape only: meta has it
+        ("torch.arange(self.proj.in_features) + self.proj.weight.size(1)", "proj.in_features"),
+    ],
+)
+def test_a_rebuild_that_reads_a_submodules_tensor_is_unsafe(tmp_path, value, reason):
+    """FSDP runs the parent's hook before it materializes the child (parent first), so
+    a rebuild from the child's tensor reads meta there (fixtures/fix_verified)."""
+    fixed, left = _fixed(tmp_path, CHILD_READS.format(name="b", value=value))
+    if reason is None:
+        assert left == []
+        return
+    assert "def reset_parameters" not in fixed
+    fix = left[0].fix
+    assert fix["applicability"] == "unsafe" and reason in fix["message"]
+    assert "which FSDP may not have materialized when this hook runs" in fix["message"]
+
+
+def test_an_argument_named_like_a_module_but_typed_as_a_number_is_stored(tmp_path):
+    source = (TREES["cases"] / "shapes.py").read_text()
+    fixed, _ = _fixed(tmp_path, source, unsafe=True)
+    cls = fixed.split("class ScalarNames")[1].split("\nclass ")[0]
+    assert "        self.block_size = block_size\n        self.weight_scale = weight_scale\n" in cls
+    frozen = NO_SAFE_FIX["a module argument is never stored"][0].replace(
+        "dense_module", "dense_module: nn.Linear"
+    )
+    assert _fixed(tmp_path, frozen, unsafe=True)[0] == frozen

@@ -30,6 +30,10 @@ class Collected:
         self.done: set[int] = set()  # ids of the statements already replayed
         self.recalled: set[int] = set()  # indices of the helper calls already replayed
         self.reasons: list[str] = []
+        # Replayed definitions: id of the construction statement -> its position in
+        # `items`; and those of them rewritten to their branch that is not None.
+        self.defined: dict[int, int] = {}
+        self.presented: set[int] = set()
 
     @property
     def imports(self) -> dict[str, str]:
@@ -39,7 +43,8 @@ class Collected:
     def attempt(self, name: str, rebuild: Callable[[], None]) -> None:
         """Runs `rebuild` for buffer `name`, keeping what it added only if it succeeds:
         one buffer that cannot be rebuilt leaves the others' rebuilds as they are. A
-        buffer construction may leave `None` is rebuilt under `if self.b is not None:`."""
+        buffer construction may leave `None` is rebuilt under `if self.b is not None:`,
+        with the definitions replayed for it alone."""
         saved = self._saved()
         start = len(self.items)
         try:
@@ -68,10 +73,29 @@ class Collected:
                 tests[0] if len(tests) == 1 else cst.BooleanOperation(tests[0], cst.And(), tests[1])
             )
             key = -1 - len(self.items)
+            own = set(self.defined.values())
             for position in range(start, len(self.items)):
                 chain, small = self.items[position]
-                if _writes(small, self.self_name, name):
+                if position in own or _writes(small, self.self_name, name):
                     self.items[position] = ((*chain, (key, True, test)), small)
+
+    def share(self, definitions: list[cst.CSTNode]) -> None:
+        """Takes replayed `definitions` out from under another buffer's `is not None`
+        guard: the buffer being rebuilt needs them too. One rewritten to its branch that
+        is not None cannot be shared."""
+        for definition in definitions:
+            position = self.defined.get(id(definition))
+            if position is None:
+                continue
+            chain, small = self.items[position]
+            if all(key >= 0 for key, _, _ in chain):
+                continue
+            if id(definition) in self.presented:
+                raise Unavailable(
+                    "it reads a local that the rebuild of another buffer sets only where "
+                    "that buffer is not None"
+                )
+            self.items[position] = (tuple(c for c in chain if c[0] >= 0), small)
 
     def _saved(self) -> tuple[object, ...]:
         return (
@@ -81,11 +105,14 @@ class Collected:
             list(self.reasons),
             dict(self.free_names.imports),
             dict(self.free_names.stores),
+            dict(self.defined),
+            set(self.presented),
         )
 
     def _restore(self, saved: tuple[object, ...]) -> None:
         self.items, self.done, self.recalled, self.reasons = saved[:4]  # type: ignore[assignment]
-        self.free_names.imports, self.free_names.stores = saved[4:]  # type: ignore[assignment]
+        self.free_names.imports, self.free_names.stores = saved[4:6]  # type: ignore[assignment]
+        self.defined, self.presented = saved[6:]  # type: ignore[assignment]
 
     def statements(self) -> list[cst.BaseStatement]:
         """The hook's new statements, under the `if`s they keep."""

@@ -9,6 +9,7 @@ import libcst as cst
 
 from bufferlint.fix.index import SourceIndex
 from bufferlint.fix.replay import MethodScope, Unavailable, binds, code_of, definitions, reads
+from bufferlint.fix.sites import present
 from bufferlint.syntax import argument, qualify
 
 # Methods that keep every element of a constant tensor equal: dtype, device and shape.
@@ -33,9 +34,12 @@ def constant_rebuild(
     small: cst.BaseSmallStatement,
     target: cst.BaseExpression,
     hook_index: SourceIndex,
+    nullable: bool = False,
 ) -> cst.Call | None:
     """An in-place rebuild of `target` from the `value` that `small` builds it with, if
-    one needs nothing but the buffer itself; `hook_index` is the hook's file."""
+    one needs nothing but the buffer itself; `hook_index` is the hook's file. Where the
+    hook rebuilds only a buffer that is not None (`nullable`), a local set to
+    `t if flag else None` stands for `t`."""
     found = _rebuild_of(value, scope, target, hook_index)
     if found is not None or not isinstance(value, cst.Name):
         return found
@@ -45,7 +49,8 @@ def constant_rebuild(
         return None
     if len(defs) == 1 and isinstance(defs[0], cst.Assign) and len(defs[0].targets) == 1:
         if binds(defs[0]) == {value.value} and value.value not in reads(defs[0]):
-            return _rebuild_of(defs[0].value, scope, target, hook_index)
+            source = present(defs[0].value) if nullable else defs[0].value
+            return _rebuild_of(source, scope, target, hook_index)
     return None
 
 

@@ -173,11 +173,41 @@ def _storable(scope: MethodScope, name: str) -> bool:
         ),
         None,
     )
-    if found is None or _NOT_STORED.search(name):
+    if found is None:
         return False
     if found.annotation is not None:
-        return not _NOT_STORED.search(code_of(found.annotation.annotation))
-    return True
+        annotation = found.annotation.annotation
+        if _scalar(annotation):  # `block_size: int`: the name says nothing then
+            return True
+        if _NOT_STORED.search(code_of(annotation)):
+            return False
+    return not _NOT_STORED.search(name)
+
+
+_SCALARS = frozenset({"int", "float", "bool", "str", "None"})
+
+
+def _scalar(annotation: cst.BaseExpression) -> bool:
+    """`int`, `float | None`, `Optional[bool]`: a value `nn.Module.__setattr__` keeps as
+    a plain attribute."""
+    if isinstance(annotation, cst.Name):
+        return annotation.value in _SCALARS - {"None"}
+    if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
+        sides = (annotation.left, annotation.right)
+        return all(_scalar(s) or code_of(s) == "None" for s in sides) and any(
+            _scalar(s) for s in sides
+        )
+    if isinstance(annotation, cst.Subscript) and code_of(annotation.value) in (
+        "Optional",
+        "typing.Optional",
+    ):
+        items = annotation.slice
+        return (
+            len(items) == 1
+            and isinstance(items[0].slice, cst.Index)
+            and _scalar(items[0].slice.value)
+        )
+    return False
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from bufferlint.fix.replay import (
     self_attribute,
     substitute,
 )
-from bufferlint.fix.sites import Sites, test_reads
+from bufferlint.fix.sites import Sites, present, test_reads
 from bufferlint.fix.workspace import Workspace
 from bufferlint.syntax import argument, qualify
 
@@ -58,7 +58,10 @@ class HookBody(Collected):
     def add(self, step: trace.Step, name: str) -> None:
         """Adds what rebuilds buffer `name` as construction step `step` built it: its own
         statement where it can be replayed, even inside a helper that takes no arguments
-        (the narrowest replay), else a call of the helper that construction made."""
+        (the narrowest replay), else a call of the helper that construction made.
+        `self.b = None` rebuilds nothing: the guard keeps the rebuild off a `None`."""
+        if self.sites.sets_none(step):
+            return
         if step.replayable:
             self._inline(step, name)
             return
@@ -85,11 +88,12 @@ class HookBody(Collected):
         kind = step.event.kind
         target = self_attribute(self.self_name, name)
         rerun: list[cst.CSTNode] = []  # original code the hook re-runs, judged for effects
+        present_local: str | None = None  # its definition loses its `None` branch
         if kind in ("fill", "update"):
             generated = [small]
             rerun.append(small)
         elif kind == "assign" and isinstance(small, cst.Assign) and _is_tuple_target(small):
-            generated = self._unpack(small, scope)
+            generated = _unpack(small, scope, self.buffers, self.self_name)
             rerun.append(small.value)
         else:
             value = _built_value(kind, node, small)
@@ -97,13 +101,18 @@ class HookBody(Collected):
                 raise Unavailable(
                     f"bufferlint cannot read the value built at line {step.event.line}"
                 )
-            value = _parameter_data(_present(_unplaced(value), self.sites.nullable(name)), scope)
+            nullable = self.sites.nullable(name)
+            if nullable:
+                value = present(value)
+                if isinstance(value, cst.Name):  # `m = t if flag else None`, then `m`
+                    present_local = value.value
+            value = _parameter_data(_unplaced(value), scope)
             if value is None:  # `nn.Parameter(torch.empty(n))`: the initializers that follow
                 return
-            constant = constant_rebuild(value, scope, small, target, self.index)
+            constant = constant_rebuild(value, scope, small, target, self.index, nullable)
             if constant is None:
                 rerun.append(value)
-                value = _sized(derive(value, scope), scope, target, small)
+                value = _sized(derive(value, scope), scope, target, small, nullable)
                 copy = cst.Call(
                     func=cst.Attribute(value=target, attr=cst.Name("copy_")),
                     args=[cst.Arg(value=value)],
@@ -116,40 +125,8 @@ class HookBody(Collected):
         for statement in generated:
             needed |= reads(statement)
         needed |= test_reads(scope, small, keep)
-        self._emit(step, scope, small, keep, generated, needed, rerun, frozenset({name}), name)
-
-    def _unpack(self, small: cst.Assign, scope: MethodScope) -> list[cst.BaseSmallStatement]:
-        """`self.cos, self.sin = v` -> `cos, sin = v` then in-place copies."""
-        taken = reads(small) | scope.locals
-        copies: list[cst.BaseSmallStatement] = []
-
-        def local(element: cst.BaseExpression) -> cst.BaseExpression:
-            if (
-                isinstance(element, cst.Attribute)
-                and isinstance(element.value, cst.Name)
-                and element.value.value == scope.self_name
-            ):
-                attr = element.attr.value
-                if attr not in self.buffers:
-                    return cst.Name("_")
-                fresh = _fresh(attr, taken)
-                taken.add(fresh)
-                copy = cst.Call(
-                    func=cst.Attribute(
-                        value=self_attribute(self.self_name, attr), attr=cst.Name("copy_")
-                    ),
-                    args=[cst.Arg(cst.Name(fresh))],
-                )
-                copies.append(cst.Expr(copy))
-                return cst.Name(fresh)
-            if isinstance(element, (cst.Tuple, cst.List)):
-                return element.with_changes(
-                    elements=[e.with_changes(value=local(e.value)) for e in element.elements]
-                )
-            return element
-
-        targets = [t.with_changes(target=local(t.target)) for t in small.targets]
-        return [small.with_changes(targets=targets), *copies]
+        allowed = frozenset({name})
+        self._emit(step, scope, small, keep, generated, needed, rerun, allowed, name, present_local)
 
     def _recall(self, via: trace.Step, name: str) -> None:
         """Calls the helper that built the buffers again and copies its results back into
@@ -179,14 +156,7 @@ class HookBody(Collected):
             for b in names
         ]
         after = [
-            cst.Assign(
-                targets=[cst.AssignTarget(self_attribute(self.self_name, b))],
-                value=cst.Call(
-                    func=cst.Attribute(value=cst.Name(saved[b]), attr=cst.Name("copy_")),
-                    args=[cst.Arg(self_attribute(self.self_name, b))],
-                ),
-            )
-            for b in names
+            _copied_back(self.self_name, b, saved[b], self.sites.nullable(b, False)) for b in names
         ]
         needed = reads(small) | test_reads(scope, small, keep)
         generated = [*before, small, *after]
@@ -203,10 +173,21 @@ class HookBody(Collected):
         rerun: list[cst.CSTNode],
         allowed: frozenset[str],
         device_for: str | None,
+        present_local: str | None = None,
     ) -> None:
-        """Adds the definitions `generated` needs, then `generated`, renamed for the hook."""
+        """Adds the definitions `generated` needs, then `generated`, renamed for the hook;
+        the definition of `present_local` keeps only its branch that is not None."""
         defs, unresolved = definitions(scope, small, needed)
         derived = {id(d): derive(d, scope) for d in defs}
+        presented = _presented(defs, present_local)
+        if presented is not None:
+            assign = derived[id(presented)]
+            assert isinstance(assign, cst.Assign)
+            if present(assign.value) is assign.value:
+                presented = None
+            else:
+                derived[id(presented)] = assign.with_changes(value=present(assign.value))
+        self.share([d for d in defs if id(d) in self.done])
         generated = [derive(g, scope) for g in generated]  # type: ignore[misc]
         still: set[str] = set()
         for statement in [*derived.values(), *generated]:
@@ -241,6 +222,9 @@ class HookBody(Collected):
             if position in shadowed.values():
                 statement = _first_assignment(statement, now)  # type: ignore[arg-type]
                 now = _reading_at(mapping, shadowed, position + 1)
+            self.defined[id(definition)] = len(self.items)
+            if definition is presented:
+                self.presented.add(id(definition))
             self.items.append((chain, self._rename(statement, now, device_for)))  # type: ignore[arg-type]
         after = _reading_at(mapping, shadowed, len(defs))
         chain = self._kept_chain(scope, small, keep, after)
@@ -278,6 +262,74 @@ class HookBody(Collected):
             return renamed  # type: ignore[return-value]
         assert isinstance(renamed, cst.BaseSmallStatement)
         return renamed.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+
+
+def _unpack(
+    small: cst.Assign, scope: MethodScope, buffers: frozenset[str], self_name: str
+) -> list[cst.BaseSmallStatement]:
+    """`self.cos, self.sin = v` -> `cos, sin = v` then in-place copies."""
+    taken = reads(small) | scope.locals
+    copies: list[cst.BaseSmallStatement] = []
+
+    def local(element: cst.BaseExpression) -> cst.BaseExpression:
+        if (
+            isinstance(element, cst.Attribute)
+            and isinstance(element.value, cst.Name)
+            and element.value.value == scope.self_name
+        ):
+            attr = element.attr.value
+            if attr not in buffers:
+                return cst.Name("_")
+            fresh = _fresh(attr, taken)
+            taken.add(fresh)
+            copy = cst.Call(
+                func=cst.Attribute(value=self_attribute(self_name, attr), attr=cst.Name("copy_")),
+                args=[cst.Arg(cst.Name(fresh))],
+            )
+            copies.append(cst.Expr(copy))
+            return cst.Name(fresh)
+        if isinstance(element, (cst.Tuple, cst.List)):
+            return element.with_changes(
+                elements=[e.with_changes(value=local(e.value)) for e in element.elements]
+            )
+        return element
+
+    targets = [t.with_changes(target=local(t.target)) for t in small.targets]
+    return [small.with_changes(targets=targets), *copies]
+
+
+def _copied_back(self_name: str, buffer: str, saved: str, nullable: bool) -> cst.BaseSmallStatement:
+    """`self.b = b.copy_(self.b)`: the helper's new tensor into the old one, which a
+    buffer that may be `None` copies only when there is one (`if b is not None:`)."""
+    copy = cst.Assign(
+        targets=[cst.AssignTarget(self_attribute(self_name, buffer))],
+        value=cst.Call(
+            func=cst.Attribute(value=cst.Name(saved), attr=cst.Name("copy_")),
+            args=[cst.Arg(self_attribute(self_name, buffer))],
+        ),
+    )
+    if not nullable:
+        return copy
+    test = cst.Comparison(
+        left=cst.Name(saved), comparisons=[cst.ComparisonTarget(cst.IsNot(), cst.Name("None"))]
+    )
+    guarded = cst.If(test=test, body=cst.IndentedBlock(body=[cst.SimpleStatementLine([copy])]))
+    return guarded  # type: ignore[return-value]
+
+
+def _presented(
+    defs: list[cst.BaseSmallStatement], local: str | None
+) -> cst.BaseSmallStatement | None:
+    """The plain assignment `local = t if flag else None` that last sets `local`."""
+    if local is None:
+        return None
+    for definition in reversed(defs):
+        if local in bound_in(definition):
+            if isinstance(definition, cst.Assign) and len(definition.targets) == 1:
+                if binds(definition) == {local}:
+                    return definition
+            return None
+    return None
 
 
 def _shadowed(defs: list[cst.BaseSmallStatement], rebound: set[str]) -> dict[str, int]:
@@ -337,9 +389,11 @@ def _sized(
     scope: MethodScope,
     target: cst.BaseExpression,
     small: cst.BaseSmallStatement,
+    nullable: bool,
 ) -> cst.BaseExpression:
     """`value` with a size that only the buffer's own shape still holds read from it; a
-    local is replaced by the one expression that set it, where that expression needs it."""
+    local is replaced by the one expression that set it, where that expression needs it
+    (its present branch, for a buffer that the hook rebuilds only where it is not None)."""
     source = value
     if isinstance(value, cst.Name):
         try:
@@ -351,6 +405,7 @@ def _sized(
         if binds(defs[0]) != {value.value} or value.value in reads(defs[0]):
             return value
         source = derive(defs[0].value, scope)  # type: ignore[assignment]
+        source = present(source) if nullable else source
     unknown = {
         p
         for p in reads(source) & scope.params
@@ -380,16 +435,6 @@ def _unplaced(value: cst.BaseExpression) -> cst.BaseExpression:
 
 
 _PLACING = {"factory_kwargs"}
-
-
-def _present(value: cst.BaseExpression, nullable: bool) -> cst.BaseExpression:
-    """`v if flag else None` is `v` where the buffer is not None, as the guard ensures."""
-    if nullable and isinstance(value, cst.IfExp):
-        if isinstance(value.orelse, cst.Name) and value.orelse.value == "None":
-            return value.body
-        if isinstance(value.body, cst.Name) and value.body.value == "None":
-            return value.orelse
-    return value
 
 
 def _built_value(

@@ -142,9 +142,43 @@ class SideEffects:
                 reasons += self._target(target, where)
         if isinstance(node, cst.Expr) and isinstance(node.value, cst.Call):
             reasons += self._registration(node.value, where)
+        reasons += self._child_reads(node, where)
         for call in _calls(node):
             reasons += self._call(call, where, depth)
         return reasons
+
+    def _child_reads(self, node: cst.CSTNode, where: Where) -> list[str]:
+        """A read of a submodule's tensor (`self.proj.bias`): FSDP runs the parent's hook
+        first, when the child is still on meta (or not yet initialized after `to_empty()`),
+        so the rebuild is right only in stacks that reset children first."""
+        if where.self_name is None:
+            return []
+        children = self._children()
+        return [
+            f"reads `{where.self_name}.{child}.{name}` of the submodule `{child}`, which FSDP "
+            f"may not have materialized when this hook runs"
+            for child, name in _submodule_reads(node, where.self_name)
+            if child in children
+        ]
+
+    def _children(self) -> frozenset[str]:
+        """The attributes that the class's construction code assigns a module to."""
+        key = ("children", self.qualified)
+        if key not in self._memo:
+            project = self.workspace.project
+            found: set[str] = set()
+            for name in project.mro(self.qualified):
+                if name not in project.classes:
+                    continue
+                cls = project.classes[name][0]
+                for method in (*cls.methods.values(), *cls.setters.values()):
+                    found |= {
+                        attr
+                        for attr, made in method.children
+                        if made.rpartition(".")[2] not in TENSORS | _TENSOR_CLASSES
+                    }
+            self._memo[key] = frozenset(found)
+        return self._memo[key]  # type: ignore[return-value]
 
     def _target(self, target: cst.BaseExpression, where: Where) -> list[str]:
         if isinstance(target, (cst.Tuple, cst.List)):
@@ -242,6 +276,49 @@ class SideEffects:
 
 # torch.nn classes that wrap a tensor rather than build a module.
 TENSORS = frozenset({"Parameter", "Buffer"})
+
+
+# What a tensor tells without its data, which a meta tensor tells too.
+_METADATA = frozenset({"shape", "dtype", "ndim", "is_floating_point", "size", "dim", "numel"})
+_TENSOR_CLASSES = frozenset({"Tensor", "FloatTensor", "LongTensor", "ParameterList"})
+
+
+def _submodule_reads(node: cst.CSTNode, self_name: str) -> list[tuple[str, str]]:
+    """(child, attribute) for each `self.child.attribute` that `node` reads as a value:
+    not called as a method, nor only asked its shape or dtype."""
+    found: list[tuple[str, str]] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(current, cst.Call) and isinstance(current.func, cst.Attribute):
+            stack.extend(a.value for a in current.args)
+            # `self.proj.weight.size()` asks only metadata; `self.proj.forward(x)` calls it.
+            if current.func.attr.value not in _METADATA and not _read_of(current.func, self_name):
+                stack.append(current.func.value)
+            continue
+        if isinstance(current, cst.Attribute):
+            if current.attr.value in _METADATA:
+                continue
+            read = _read_of(current, self_name)
+            if read is not None:
+                found.append(read)
+                continue
+        stack.extend(walk.children(current))
+    return list(dict.fromkeys(found))
+
+
+def _read_of(node: cst.BaseExpression, self_name: str) -> tuple[str, str] | None:
+    """(child, attribute) for `self.child.attribute`."""
+    if (
+        isinstance(node, cst.Attribute)
+        and isinstance(node.value, cst.Attribute)
+        and isinstance(node.value.value, cst.Name)
+        and node.value.value.value == self_name
+    ):
+        return node.value.attr.value, node.attr.value
+    return None
 
 
 def _library_call(qualified: str, call: cst.Call) -> list[str]:

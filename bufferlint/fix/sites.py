@@ -89,25 +89,64 @@ class Sites:
                 raise Unavailable(f"line {step.event.line} runs only if `{guard.code}`")
         return keep
 
-    def nullable(self, name: str) -> bool:
-        """Whether construction can leave buffer `name` as `None`: registered as `None`
-        on some path, or from a value that may be `None` (`m if shift else None`, a
-        local set to `None` on another branch)."""
+    def nullable(self, name: str, mirrored: bool = True) -> bool:
+        """Whether construction can leave buffer `name` as `None` where it rebuilds it:
+        registered as `None` or from a value that may be `None` (`m if shift else None`, a
+        local set to `None` on another branch), or set to `None` (`self.b = None`) after a
+        registration; when the rebuild runs under the registration's own tests
+        (`mirrored`), not by one on another branch of them."""
+        registering = [
+            s for s in self.steps if s.event.name == name and s.event.kind in ("register", "buffer")
+        ]
         for step in self.steps:
             event = step.event
-            if event.name != name or event.kind not in ("register", "buffer"):
+            if event.name != name or event.kind not in ("register", "buffer", "assign"):
                 continue
-            if event.value == "none":
-                return True
             try:
                 scope = self.scope(step)
-                node, _ = self.locate(step, scope)
+                node, small = self.locate(step, scope)
             except Unavailable:
+                if event.value == "none":
+                    return True
+                continue
+            if event.kind == "assign":  # `self.b = None` after `register_buffer("b", t)`
+                value = small.value if isinstance(small, (cst.Assign, cst.AnnAssign)) else None
+                maybe = value is not None and _may_be_none(value, scope.node, set())
+                if maybe and any(
+                    r.index < step.index and not (mirrored and self._exclusive(r, small))
+                    for r in registering
+                ):
+                    return True
                 continue
             value = argument(node, 1, "tensor") if isinstance(node, cst.Call) else None
-            if value is not None and _may_be_none(value, scope.node):
+            if event.value == "none" or (
+                value is not None and _may_be_none(value, scope.node, set())
+            ):
                 return True
         return False
+
+    def sets_none(self, step: trace.Step) -> bool:
+        """Whether an assignment step is `self.b = None`, which leaves nothing to rebuild."""
+        if step.event.kind != "assign":
+            return False
+        try:
+            _, small = self.locate(step, self.scope(step))
+        except Unavailable:
+            return False
+        value = small.value if isinstance(small, (cst.Assign, cst.AnnAssign)) else None
+        return _is_none(value)
+
+    def _exclusive(self, step: trace.Step, small: cst.BaseSmallStatement) -> bool:
+        """Whether `step` and statement `small` (of the same method) lie on different
+        branches of one `if`, so that one never runs after the other."""
+        try:
+            scope = self.scope(step)
+            _, other = self.locate(step, scope)
+            ours = dict((id(n), p) for n, p in if_chain(scope.index, other, scope.node))
+            theirs = if_chain(scope.index, small, scope.node)
+        except Unavailable:
+            return False
+        return any(id(n) in ours and ours[id(n)] != p for n, p in theirs)
 
     def may_be_absent(self, name: str) -> bool:
         """Whether a `return` before the registration of buffer `name` (`if not use_xpos:
@@ -132,18 +171,53 @@ def _is_none(node: cst.CSTNode | None) -> bool:
     return isinstance(node, cst.Name) and node.value == "None"
 
 
-def _may_be_none(value: cst.BaseExpression, function: cst.FunctionDef) -> bool:
+def _may_be_none(value: cst.BaseExpression, function: cst.FunctionDef, seen: set[str]) -> bool:
     if _is_none(value):
         return True
     if isinstance(value, cst.IfExp):
-        return _may_be_none(value.body, function) or _may_be_none(value.orelse, function)
-    if isinstance(value, cst.Name):
+        tested = _tested_for_none(value.test)  # `m if m is not None else t`
+        body = tested is None or tested != (False, _name(value.body))
+        orelse = tested is None or tested != (True, _name(value.orelse))
+        return (body and _may_be_none(value.body, function, seen)) or (
+            orelse and _may_be_none(value.orelse, function, seen)
+        )
+    if isinstance(value, cst.Name) and value.value not in seen:
+        seen.add(value.value)
         for node in descendants(function, cst.Assign, (cst.FunctionDef, cst.ClassDef)):
             targets = [t.target for t in node.targets]
             if any(isinstance(t, cst.Name) and t.value == value.value for t in targets):
-                if _is_none(node.value):
+                if _may_be_none(node.value, function, seen):
                     return True
     return False
+
+
+def _name(node: cst.BaseExpression) -> str | None:
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def _tested_for_none(test: cst.BaseExpression) -> tuple[bool, str] | None:
+    """(True, "m") for `m is None`, (False, "m") for `m is not None`."""
+    if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1):
+        return None
+    compared = test.comparisons[0]
+    name = _name(test.left)
+    if name is None or not _is_none(compared.comparator):
+        return None
+    if isinstance(compared.operator, cst.Is):
+        return True, name
+    if isinstance(compared.operator, cst.IsNot):
+        return False, name
+    return None
+
+
+def present(value: cst.BaseExpression) -> cst.BaseExpression:
+    """`v if flag else None` is `v` where the buffer is not None, as the guard ensures."""
+    if isinstance(value, cst.IfExp):
+        if _is_none(value.orelse):
+            return value.body
+        if _is_none(value.body):
+            return value.orelse
+    return value
 
 
 def test_reads(

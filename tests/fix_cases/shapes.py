@@ -184,3 +184,79 @@ class Rescaled(nn.Module):  # expect: BL002 inv_freq
         self.dim = dim
         base *= factor ** (dim / (dim - 2))
         self.register_buffer("inv_freq", 1.0 / base ** (torch.arange(0, dim, 2).float() / dim))
+
+
+class LocalMask(nn.Module):  # expect: BL002 mask
+    """A local that may be `None`, registered later: the copy runs only where the buffer
+    is a tensor, from the branch that is not `None`, so no flag needs storing."""
+
+    def __init__(self, n: int = 4, causal: bool = True) -> None:
+        super().__init__()
+        self.n = n
+        mask = torch.tril(torch.ones(n, n)) * 3.0 if causal else None
+        self.register_buffer("mask", mask, persistent=False)
+
+
+class NoneOtherwise(nn.Module):  # expect: BL002 ramp
+    """`self.ramp = None` on the other branch of its registration: nothing to copy there."""
+
+    def __init__(self, n: int = 4, ramped: bool = True) -> None:
+        super().__init__()
+        self.n = n
+        self.ramped = ramped
+        if ramped:
+            self.register_buffer("ramp", torch.arange(n) * 0.25)
+        else:
+            self.ramp = None
+
+
+class DroppedLater(nn.Module):  # expect: BL002 ramp
+    """Registered, then set to `None` when a flag is off: the copy waits for a tensor."""
+
+    def __init__(self, n: int = 4, keep: bool = True) -> None:
+        super().__init__()
+        self.n = n
+        self.register_buffer("ramp", torch.arange(n) * 0.75)
+        if not keep:
+            self.ramp = None
+
+
+class SharedLocal(nn.Module):  # expect: BL002 maybe always
+    """A local that one buffer reads only when it is not `None` and another always reads:
+    its definition stays outside the first buffer's guard."""
+
+    def __init__(self, n: int = 4, flag: bool = True) -> None:
+        super().__init__()
+        self.n = n
+        steps = torch.arange(n) * 1.5
+        self.register_buffer("maybe", steps if flag else None)
+        self.register_buffer("always", steps + 1.0)
+
+
+class ScalarNames(nn.Module):  # expect: BL002 ids
+    """Arguments named like modules (`block_size`, `weight_scale`) but typed as numbers:
+    the unsafe fix stores them, as it stores any number."""
+
+    def __init__(self, block_size: int = 4, weight_scale: float | None = 0.5) -> None:
+        super().__init__()
+        self.register_buffer("ids", torch.arange(block_size) * (weight_scale or 1.0) + 1.0)
+
+
+class OptionalStats(nn.Module):  # expect: BL002 shift
+    """Registered only with a flag (`None` otherwise) and filled by a helper that takes an
+    argument, under a test on a string argument named like a weight: the helper is called
+    again, and its result copied back only into a buffer that exists."""
+
+    def __init__(self, n: int = 4, stats: bool = True, weight_init: str = "") -> None:
+        super().__init__()
+        self.n = n
+        if stats:
+            self.register_buffer("shift", torch.empty(n))
+        else:
+            self.shift = None
+        if weight_init != "skip":
+            self.init_stats(0.5)
+
+    def init_stats(self, value: float) -> None:
+        if self.shift is not None:
+            nn.init.constant_(self.shift, value)

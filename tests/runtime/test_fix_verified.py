@@ -56,14 +56,34 @@ def imported(root: Path, module: str) -> Iterator[Any]:
 
 
 @needs_torch
+def test_a_fix_that_reads_a_submodule_is_not_offered_as_safe(project: Path) -> None:
+    """Statically, a rebuild from a child's tensor is unsafe: FSDP runs the parent's hook
+    first. `--fix --runtime` writes only the safe fix, which it verified."""
+    before = snapshot(project)
+    result = invoke(str(project), "--fix", "--runtime", "--output-format", "json")
+    assert result.exit_code == 1, result.output
+    items = {i["class_name"]: i for i in json.loads(result.stdout)}
+    assert set(items) == {"ReadsChild", "Tied", "Shifted", "Ramp"}  # their fixes are unsafe
+    for name, child in (("ReadsChild", "proj"), ("Tied", "proj"), ("Shifted", "inner")):
+        fix = items[name]["fix"]
+        assert fix["applicability"] == "unsafe"
+        assert f"reads `self.{child}.bias` of the submodule `{child}`" in fix["message"]
+        assert "fix_check" not in items[name]["runtime"]  # never planned, never checked
+    after = snapshot(project)
+    assert after["broken.py"] == before["broken.py"]
+    mixed = after["zoo/mixed.py"].decode()
+    assert "if self.causal:" in mixed and "self.offset.copy_" not in mixed
+
+
+@needs_torch
 def test_right_fixes_are_written_and_wrong_ones_are_not(project: Path) -> None:
     from bufferlint.testing import assert_materializes
 
     before = snapshot(project)
-    result = invoke(str(project), "--fix", "--runtime", "--output-format", "json")
+    result = invoke(str(project), "--fix", "--unsafe-fixes", "--runtime", "--output-format", "json")
     assert result.exit_code == 1, result.output  # the rejected classes' findings remain
     items = {i["class_name"]: i for i in json.loads(result.stdout)}
-    assert set(items) == {"ReadsChild", "Tied", "Shifted", "Ramp"}  # Ramp's fix is unsafe
+    assert set(items) == {"ReadsChild", "Tied", "Shifted"}
 
     # A file whose only fix failed is left byte for byte; the other is fixed in part.
     after = snapshot(project)
@@ -71,7 +91,8 @@ def test_right_fixes_are_written_and_wrong_ones_are_not(project: Path) -> None:
     assert after["zoo/common.py"] == before["zoo/common.py"]
     mixed = after["zoo/mixed.py"].decode()
     assert "if self.causal:" in mixed  # Window's guarded rebuild was written...
-    assert "self.offset.copy_" not in mixed and "self.bias_copy.copy_" not in mixed  # ...only it
+    assert "self.steps.copy_(ramp(self.n))" in mixed  # ...and Ramp's...
+    assert "self.offset.copy_" not in mixed and "self.bias_copy.copy_" not in mixed  # ...only
     with imported(project, "zoo.mixed") as fixed:
         assert_materializes(fixed.Window, recipe="fsdp")
         assert_materializes(lambda: fixed.Window(causal=True), recipe="fsdp")
@@ -260,7 +281,7 @@ def test_after_the_last_round_a_failing_file_is_left_whole(
     monkeypatch.setattr(verify, "MAX_ROUNDS", 1)
     mixed = project / "zoo" / "mixed.py"
     before = mixed.read_bytes()
-    result = invoke(str(mixed), "--fix", "--runtime", "--output-format", "json")
+    result = invoke(str(mixed), "--fix", "--unsafe-fixes", "--runtime", "--output-format", "json")
     assert mixed.read_bytes() == before  # Window passed, but ReadsChild and Tied did not
     items = {i["class_name"]: i for i in json.loads(result.stdout)}
     assert items["Window"]["runtime"]["fix_check"]["problem"] == "left out"
