@@ -150,11 +150,14 @@ def dispatched_rebuilds(
     (`init.zeros_(module.gate.bias)` under `isinstance(module, Router)`)."""
     rebuilt: set[str] = set()
     guarded: dict[str, GuardedRebuild] = {}
-    _dispatched_into(project, qualified, "", convention, names, rebuilt, guarded)
-    if names - rebuilt - set(guarded):
-        for holder, attribute in cascade.holdings(project, qualified):
-            prefix = f"{attribute}."
-            _dispatched_into(project, holder, prefix, convention, names, rebuilt, guarded)
+    through = _dispatched_into(project, qualified, "", convention, names, rebuilt, guarded)
+    # Holders are looked for only where a hook writes a child's tensor of such a name, and
+    # in the class's own file, where a model's family keeps its modules.
+    if through and names - rebuilt - set(guarded):
+        for holder, attribute in cascade.file_holdings(project, qualified):
+            if attribute in through:
+                prefix = f"{attribute}."
+                _dispatched_into(project, holder, prefix, convention, names, rebuilt, guarded)
     return rebuilt, guarded
 
 
@@ -166,8 +169,11 @@ def _dispatched_into(
     names: set[str],
     rebuilt: set[str],
     guarded: dict[str, GuardedRebuild],
-) -> None:
-    """Adds what the dispatchers that see class `qualified` write to `module.<prefix><b>`."""
+) -> set[str]:
+    """Adds what the dispatchers that see class `qualified` write to `module.<prefix><b>`;
+    returns the attributes through which they write a child's tensor named as one of
+    `names` (`module.gate.bias`: `gate`)."""
+    through: set[str] = set()
     judges = dispatch.judges(project, qualified, convention)
     subject = dispatch.Subject(project, qualified, dispatch.attributes(project, qualified))
     named = [m for m in dispatch.by_name(project, qualified, convention) if m not in judges]
@@ -175,7 +181,12 @@ def _dispatched_into(
         for write in dispatch.writes(project, judge, qualified, convention):
             event = write.event
             name = event.name.removeprefix(prefix) if event.name.startswith(prefix) else ""
-            if event.kind not in REBUILDING or name not in names:
+            if event.kind not in REBUILDING:
+                continue
+            if name not in names:
+                child, dot, tail = name.partition(".")
+                if dot and tail in names:
+                    through.add(child)
                 continue
             if judge in named and not dispatch.named_branch(write.dispatch_guards, subject):
                 continue  # a model from elsewhere reaches the class by its name alone
@@ -193,6 +204,7 @@ def _dispatched_into(
                 rebuilt.add(name)
             else:
                 guarded.setdefault(name, GuardedRebuild(name, event.line, blocker))
+    return through
 
 
 def attributable(report: ClassReport, parents: dict[str, ClassReport]) -> list[Built]:

@@ -99,14 +99,24 @@ def holdings(project: Project, qualified: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted({(holder, attr) for holder, attr, _ in _constructions(project, qualified)}))
 
 
-def _constructions(project: Project, qualified: str) -> tuple[tuple[str, str, str], ...]:
-    """(holder, attribute, method): where the module classes of the class's file and of the
-    files importing it construct it into `self.<attribute>`."""
-    key = ("constructions", qualified)
+def file_holdings(project: Project, qualified: str) -> tuple[tuple[str, str], ...]:
+    """`holdings` among the classes of the class's own file alone: what a caller that runs
+    for many classes can afford (the importers of a widely used file are most files)."""
+    found = _constructions(project, qualified, importers=False)
+    return tuple(sorted({(holder, attr) for holder, attr, _ in found}))
+
+
+def _constructions(
+    project: Project, qualified: str, importers: bool = True
+) -> tuple[tuple[str, str, str], ...]:
+    """(holder, attribute, method): where the module classes of the class's file and (with
+    `importers`) of the files importing it construct it into `self.<attribute>`."""
+    key = ("constructions", qualified, importers)
     if key not in project.memo:
         module = project.classes[qualified][1].module
         found: set[tuple[str, str, str]] = set()
-        for name in (module, *linted_importers(project, module)):
+        others = linted_importers(project, module) if importers else ()
+        for name in (module, *others):
             for holder in module_classes(project, name):
                 if holder == qualified or not project.is_module(holder):
                     continue
