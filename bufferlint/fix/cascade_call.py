@@ -15,7 +15,7 @@ from bufferlint import analysis, cascade
 from bufferlint.conventions import Convention
 from bufferlint.facts import MethodFacts
 from bufferlint.findings import Finding
-from bufferlint.fix.edit import is_pass, new_method_slot, returns_early
+from bufferlint.fix.edit import indented, is_pass, returns_early, with_method
 from bufferlint.fix.factories import torch_name
 from bufferlint.fix.plan import Plan
 from bufferlint.fix.replay import Unavailable
@@ -46,21 +46,9 @@ class CallPlan(Plan):
         return f"In `{holder}.{self.hook}`, call `{code}`"
 
     def rewrite(self, node: cst.ClassDef) -> cst.ClassDef:
-        assert isinstance(node.body, cst.IndentedBlock) and self.call is not None
-        body = list(node.body.body)
-        found = [
-            i
-            for i, s in enumerate(body)
-            if isinstance(s, cst.FunctionDef) and s.name.value == self.hook
-        ]
-        if found:
-            hook = body[found[-1]]
-            assert isinstance(hook, cst.FunctionDef)
-            body[found[-1]] = _with_call(hook, self.call)
-        else:
-            position, blank = new_method_slot(body)
-            body.insert(position, self._new_hook(blank))
-        return node.with_changes(body=node.body.with_changes(body=body))
+        call = self.call
+        assert call is not None
+        return with_method(node, self.hook, lambda hook: _with_call(hook, call), self._new_hook)
 
     def _new_hook(self, blank: int) -> cst.FunctionDef:
         assert self.call is not None
@@ -263,12 +251,7 @@ def _shape(value: cst.BaseExpression) -> str:
 
 def _with_call(hook: cst.FunctionDef, call: list[cst.BaseStatement]) -> cst.FunctionDef:
     """The hook with the call last, or first when the hook may return early."""
-    suite = hook.body
-    if isinstance(suite, cst.SimpleStatementSuite):
-        line = cst.SimpleStatementLine(
-            body=[s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in suite.body]
-        )
-        suite = cst.IndentedBlock(body=[line], header=suite.trailing_whitespace)
+    suite = indented(hook.body)
     statements = list(suite.body)
     if statements and all(is_pass(s) for s in statements):
         statements = call

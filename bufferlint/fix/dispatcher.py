@@ -16,7 +16,7 @@ from bufferlint import prefilter
 from bufferlint.conventions import Convention
 from bufferlint.facts import FileFacts
 from bufferlint.findings import Finding
-from bufferlint.fix.edit import new_method_slot
+from bufferlint.fix.edit import with_method
 from bufferlint.fix.factories import torch_name
 from bufferlint.fix.plan import Plan, fix_kind, rebuilds
 from bufferlint.fix.replay import Unavailable
@@ -51,21 +51,14 @@ class BranchPlan(Plan):
         return text
 
     def rewrite(self, node: cst.ClassDef) -> cst.ClassDef:
-        assert isinstance(node.body, cst.IndentedBlock) and self.branch is not None
-        body = list(node.body.body)
-        found = [
-            i
-            for i, s in enumerate(body)
-            if isinstance(s, cst.FunctionDef) and s.name.value == self.hook
-        ]
-        if found:
-            hook = body[found[-1]]
-            assert isinstance(hook, cst.FunctionDef)
-            body[found[-1]] = _with_branch(hook, self.self_name, self.branch[0])
-        else:
-            position, blank = new_method_slot(body)
-            body.insert(position, self._new_hook(blank))
-        return node.with_changes(body=node.body.with_changes(body=body))
+        branch = self.branch
+        assert branch is not None
+        return with_method(
+            node,
+            self.hook,
+            lambda hook: _with_branch(hook, self.self_name, branch[0]),
+            self._new_hook,
+        )
 
     def _new_hook(self, blank: int) -> cst.FunctionDef:
         assert self.branch is not None

@@ -5,7 +5,7 @@ the source it parsed, comments, quotes and line endings included."""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import libcst as cst
@@ -246,6 +246,40 @@ def _after_init(body: list[cst.BaseStatement]) -> int:
     return positions[-1] + 1 if positions else len(body)
 
 
+def with_method(
+    node: cst.ClassDef,
+    name: str,
+    change: Callable[[cst.FunctionDef], cst.FunctionDef],
+    create: Callable[[int], cst.FunctionDef],
+) -> cst.ClassDef:
+    """The class with its last method `name` (the one Python keeps) changed, or, where it
+    has none, the method `create(blank_lines)` makes placed after `__init__`."""
+    assert isinstance(node.body, cst.IndentedBlock)
+    body = list(node.body.body)
+    found = [
+        i for i, s in enumerate(body) if isinstance(s, cst.FunctionDef) and s.name.value == name
+    ]
+    if found:
+        method = body[found[-1]]
+        assert isinstance(method, cst.FunctionDef)
+        body[found[-1]] = change(method)
+    else:
+        position, blank = new_method_slot(body)
+        body.insert(position, create(blank))
+    return node.with_changes(body=node.body.with_changes(body=body))
+
+
+def indented(suite: cst.BaseSuite) -> cst.IndentedBlock:
+    """A body as an indented block, so statements can be added (`def f(self): pass`)."""
+    if isinstance(suite, cst.SimpleStatementSuite):
+        line = cst.SimpleStatementLine(
+            body=[s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in suite.body]
+        )
+        return cst.IndentedBlock(body=[line], header=suite.trailing_whitespace)
+    assert isinstance(suite, cst.IndentedBlock)
+    return suite
+
+
 def new_method_slot(body: list[cst.BaseStatement]) -> tuple[int, int]:
     """Where a new method goes in a class body (right after `__init__`) and how many blank
     lines lead it, as the class separates its methods."""
@@ -324,12 +358,7 @@ def _new_hook(plan: Plan, blank: int) -> cst.FunctionDef:
 def _extend(hook: cst.FunctionDef, plan: Plan) -> cst.FunctionDef:
     """The hook with the super() call first (after a docstring) and the rebuild last, or
     first when the hook may return early."""
-    suite = hook.body
-    if isinstance(suite, cst.SimpleStatementSuite):
-        line = cst.SimpleStatementLine(
-            body=[s.with_changes(semicolon=cst.MaybeSentinel.DEFAULT) for s in suite.body]
-        )
-        suite = cst.IndentedBlock(body=[line], header=suite.trailing_whitespace)
+    suite = indented(hook.body)
     statements = list(suite.body)
     start = 1 if statements and is_docstring(statements[0]) else 0
     if plan.add_super:

@@ -285,8 +285,12 @@ def _materialized(
 def _checkpoint(way: Construction, device: torch.device, seed: int) -> dict[str, torch.Tensor]:
     """What torchtune loads: a checkpoint of the model, here the eager build's state (its
     parameters and persistent buffers), made before any sentinel fill."""
+    return _eager_build(way, device, seed).state_dict()
+
+
+def _eager_build(way: Construction, device: torch.device, seed: int) -> nn.Module:
     try:
-        return _build(way, device, seed).state_dict()
+        return _build(way, device, seed)
     except Exception as exc:
         raise Failed(
             "error",
@@ -307,15 +311,7 @@ def _eager(
     agree on is reproducible and can be compared against."""
     plain, hooked, notes = [], [], []
     for seed in (subject.seed, subject.seed + 1):
-        try:
-            model = _build(way, device, seed)
-        except Exception as exc:
-            raise Failed(
-                "error",
-                "build",
-                f"eager build failed: {exception_line(exc)}",
-                built_with=way.description,
-            ) from None
+        model = _eager_build(way, device, seed)
         plain.append(snapshot(_part(subject, model), subject.buffers))
         try:
             if subject.recipe == TRANSFORMERS:  # Model(config) ran them once already
