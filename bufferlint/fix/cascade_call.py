@@ -15,7 +15,7 @@ from bufferlint import analysis, cascade
 from bufferlint.conventions import Convention
 from bufferlint.facts import MethodFacts
 from bufferlint.findings import Finding
-from bufferlint.fix.edit import indented, is_pass, returns_early, with_method
+from bufferlint.fix.edit import hook_definition, indented, is_pass, returns_early, with_method
 from bufferlint.fix.factories import torch_name
 from bufferlint.fix.plan import Plan
 from bufferlint.fix.replay import Unavailable
@@ -53,24 +53,11 @@ class CallPlan(Plan):
     def _new_hook(self, blank: int) -> cst.FunctionDef:
         assert self.call is not None
         statements = list(self.call)
-        params = [cst.Param(cst.Name(self.self_name))]
-        if self.device:
-            params.append(
-                cst.Param(
-                    cst.Name(self.device),
-                    default=cst.Name("None"),
-                    equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
-                )
-            )
         if self.add_super:
             forward = f"{self.device}={self.device}" if self.device else ""
             statements.insert(0, cst.parse_statement(f"super().{self.hook}({forward})\n"))
-        return cst.FunctionDef(
-            name=cst.Name(self.hook),
-            params=cst.Parameters(params=params),
-            body=cst.IndentedBlock(body=statements),
-            returns=cst.Annotation(cst.Name("None")) if self.annotate else None,
-            leading_lines=[cst.EmptyLine(indent=False)] * blank,
+        return hook_definition(
+            self.hook, self.self_name, self.device, statements, self.annotate, blank
         )
 
 

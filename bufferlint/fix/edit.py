@@ -337,20 +337,35 @@ def _new_hook(plan: Plan, blank: int) -> cst.FunctionDef:
         statements.append(_super_call(plan))
     if plan.body:
         statements.append(_rebuild(plan))
-    params = [cst.Param(cst.Name(plan.self_name))]
-    if plan.device_parameter:  # the stack passes the hook the buffers' device
+    return hook_definition(
+        plan.hook, plan.self_name, plan.device_parameter, statements, plan.annotate, blank
+    )
+
+
+def hook_definition(
+    name: str,
+    self_name: str,
+    device: str,
+    statements: Sequence[cst.BaseStatement],
+    annotate: bool,
+    blank: int,
+) -> cst.FunctionDef:
+    """`def name(self, device=None) -> None:` (the parameter where the stack passes the
+    hook the buffers' device, the annotation in the class's style), led by `blank` lines."""
+    params = [cst.Param(cst.Name(self_name))]
+    if device:
         params.append(
             cst.Param(
-                cst.Name(plan.device_parameter),
+                cst.Name(device),
                 default=cst.Name("None"),
                 equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
             )
         )
     return cst.FunctionDef(
-        name=cst.Name(plan.hook),
+        name=cst.Name(name),
         params=cst.Parameters(params=params),
-        body=cst.IndentedBlock(body=statements or [cst.SimpleStatementLine([cst.Pass()])]),
-        returns=cst.Annotation(cst.Name("None")) if plan.annotate else None,
+        body=cst.IndentedBlock(body=list(statements) or [cst.SimpleStatementLine([cst.Pass()])]),
+        returns=cst.Annotation(cst.Name("None")) if annotate else None,
         leading_lines=[cst.EmptyLine(indent=False)] * blank,
     )
 
