@@ -5,18 +5,21 @@ resolution (bufferlint.names) over class headers instead of parsed classes."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from bufferlint import conventions, prefilter
 from bufferlint.facts import resolve_relative
 from bufferlint.jobs import Job, Key, asked
+from bufferlint.model import LIGHTNING_MODULES, torch_class
 from bufferlint.names import Resolver
 
 if TYPE_CHECKING:
     from bufferlint.runfiles import RunFiles
     from bufferlint.sources import SourceFile
 
+_BUILTINS = frozenset(dir(builtins))
 Target = tuple[Key, str]  # a class name in a file: its headers may define an ancestor
 
 
@@ -28,6 +31,7 @@ class Chooser:
         self._views: dict[Key, _HeaderBinds] = {}
         self._bases: dict[Target, tuple[Target, ...]] = {}
         self._names = Resolver(self._module, _unknown)
+        self._modules: dict[tuple[Key, int], bool] = {}
 
     def follow(self, sources: Sequence[SourceFile]) -> None:
         """Reads (without parsing) every file outside the linted paths that may hold an
@@ -55,6 +59,7 @@ class Chooser:
             if i.tokens and p in files.keys
         }
         offsets: dict[str, set[int]] = {}
+        left: dict[str, tuple[int, ...]] = {}
         for path, index, positions in zip(paths, indexes, marked, strict=True):
             found = {index.headers[p] for p in positions}
             if index.starts is not None:
@@ -62,8 +67,13 @@ class Chooser:
                 found.update(
                     h for h in index.headers if h.real and index.statement_of(h.offset) in tokens
                 )
-            if path in files.keys and (found or self._may_judge(path, index, builders)):
+            if path not in files.keys:
+                continue
+            plain = {h for h in found if not self._may_be_module(files.keys[path], h)}
+            found -= plain
+            if found or self._may_judge(path, index, builders):
                 offsets[path] = {header.offset for header in found}
+                left[path] = _only_classes(index, plain)
         ahead = self._closure(
             (files.keys[path], h)
             for path, found in offsets.items()
@@ -87,6 +97,7 @@ class Chooser:
                     tuple(sorted(extra.get(path, set()) - offsets.get(path, set()))),
                     files.whole(key) or not files.scans[path].compiles,
                     files.cache,
+                    left=left.get(path, ()),
                 )
             )
         for key in files.keys.values():  # parsed whole: odd, duplicated, or a syntax error
@@ -97,6 +108,63 @@ class Chooser:
             if index.odd or files.whole(key) or not scan.compiles:
                 jobs.append(Job(key[0], key, scan, (), True, (), True, files.cache))
         return jobs
+
+    def _may_be_module(self, key: Key, header: prefilter.Header) -> bool:
+        """Whether the class may be a torch module as the class model decides (its MRO
+        reaches a torch.nn or Lightning class, or one of its classes builds buffers), as
+        far as headers and imports show; yes when unsure. A walk, not a recursion:
+        inheritance chains of thousands of classes exist."""
+        start = (key, header)
+        seen = {start}
+        queue = [start]
+        while queue:
+            key, header = queue.pop()
+            found = self._modules.get((key, header.offset))
+            if found is False:
+                continue
+            index = self.files.index(key)
+            if found or index is None or _builds(index, header):
+                self._modules[(start[0], start[1].offset)] = True
+                return True
+            for base in header.dotted:
+                targets = self._ancestors(key, base)
+                if not targets and not self._foreign(self._view(key), base):
+                    self._modules[(start[0], start[1].offset)] = True
+                    return True
+                for target, name in targets:
+                    for parent in self._headers(target, name):
+                        if (target, parent) not in seen:
+                            seen.add((target, parent))
+                            queue.append((target, parent))
+        for key, header in seen:  # none of them reaches a module
+            self._modules[(key, header.offset)] = False
+        return False
+
+    def _ancestors(self, key: Key, dotted: str) -> tuple[Target, ...]:
+        """`_base`, and what the file's imports of the first name give: the class model
+        takes an imported name through the import even where a class of the file has the
+        same name (`class LlamaModel(LlamaModel)` in a modular file)."""
+        head, _, rest = dotted.partition(".")
+        found = self._base(key, dotted)
+        for target in self._view(key).imports(head):
+            found += self._names.resolve(f"{target}.{rest}" if rest else target)
+        return found
+
+    def _foreign(self, view: _HeaderBinds, dotted: str) -> bool:
+        """Whether a base that names no scanned class names one outside the scanned code
+        that is no torch or Lightning module (`object`, `abc.ABC`, `typing.NamedTuple`)."""
+        head, _, rest = dotted.partition(".")
+        targets = view.imports(head)
+        if not targets:
+            return not view.star_imports() and head not in view.headers and head in _BUILTINS
+        for target in targets:
+            name = f"{target}.{rest}" if rest else target
+            if torch_class(name) or name in LIGHTNING_MODULES:
+                return False
+            parts = name.split(".")
+            if any(self.files.module_file(".".join(parts[:cut])) for cut in range(1, len(parts))):
+                return False  # a scanned module that the headers do not explain
+        return True
 
     def _may_judge(self, path: str, index: prefilter.FileIndex, builders: set[str]) -> bool:
         """Whether a file without builders holds models that may judge a builder elsewhere:
@@ -149,6 +217,33 @@ class Chooser:
     def _module(self, module: str) -> _HeaderBinds | None:
         key = self.files.module_file(module)
         return None if key is None else self._view(key)
+
+
+def _builds(index: prefilter.FileIndex, header: prefilter.Header) -> bool:
+    """Whether the header's statement (in a file not yet split, the file) may hold a
+    builder's code."""
+    if index.starts is None:
+        return index.builds
+    return bool(index.flags[index.statement_of(header.offset)] & prefilter.BUILDS)
+
+
+def _only_classes(index: prefilter.FileIndex, plain: set[prefilter.Header]) -> tuple[int, ...]:
+    """The statements that are one class statement (undecorated) whose classes, nested
+    ones too, are all `plain`: nothing else of them can report, or need parsing. An
+    unsplit file has no tokens: nothing to leave out."""
+    if index.starts is None:
+        return ()
+    ours: dict[int, list[prefilter.Header]] = {}
+    for header in index.headers:
+        if header.real:
+            ours.setdefault(index.statement_of(header.offset), []).append(header)
+    return tuple(
+        sorted(
+            number
+            for number, headers in ours.items()
+            if headers[0].offset == index.starts[number] and all(h in plain for h in headers)
+        )
+    )
 
 
 def _unknown(name: str) -> tuple[Target, ...]:

@@ -30,6 +30,7 @@ class Job:
     whole: bool = False  # or all of it (a duplicated module name)
     cache: Cache | None = None
     check: bool = False  # whether the file parses (a linted file's first read)
+    left: tuple[int, ...] = ()  # statements with tokens whose classes cannot be modules
 
 
 @dataclass
@@ -42,11 +43,15 @@ class Outcome:
     fresh: bool = False  # parsed now: worth storing
 
 
-def asked(index: prefilter.FileIndex, offsets: Iterable[int], tokens: bool) -> set[int]:
-    """The statements of these headers, and those with a builder's tokens (needs split)."""
+def asked(
+    index: prefilter.FileIndex, offsets: Iterable[int], tokens: bool, left: Iterable[int] = ()
+) -> set[int]:
+    """The statements of these headers, and those with a builder's tokens but the `left`
+    ones (needs split)."""
     statements = {index.statement_of(offset) for offset in offsets}
     if tokens:
         statements.update(n for n, flag in enumerate(index.flags) if flag & prefilter.TOKEN)
+        statements.difference_update(left)
     return statements
 
 
@@ -54,7 +59,7 @@ def wanted(job: Job, index: prefilter.FileIndex) -> tuple[set[int], set[int]]:
     """The statements that may report, and those with the ones parsed ahead: in a file
     with builders, also the classes that may judge them (bufferlint.conventions), unless
     the file is a template, whose models judge nothing."""
-    statements = asked(index, job.offsets, job.tokens)
+    statements = asked(index, job.offsets, job.tokens, job.left)
     ahead = asked(index, job.extra, False)
     if job.tokens and not conventions.dispatching_template(job.path):
         ahead.update(

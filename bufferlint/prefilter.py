@@ -114,8 +114,9 @@ def _parameter_names(aliases: Iterable[tuple[str, str]]) -> list[str]:
     return ["Parameter", *(alias for name, alias in aliases if name == "Parameter")]
 
 
-def _tokens(text: str, aliases: Iterable[tuple[str, str]]) -> Iterator[int]:
-    """Offsets of the tokens: `register_buffer` anywhere, calls of `Buffer` or an alias."""
+def _builder_tokens(text: str, aliases: Iterable[tuple[str, str]]) -> Iterator[int]:
+    """Offsets of a builder's tokens: `register_buffer` anywhere, calls of `Buffer` or an
+    alias."""
     at = text.find("register_buffer")
     while at >= 0:
         yield at
@@ -124,12 +125,12 @@ def _tokens(text: str, aliases: Iterable[tuple[str, str]]) -> Iterator[int]:
     for name in dict.fromkeys(names):
         for match in _words(re.compile(re.escape(name) + _CALL), text):
             yield match.start()
-    yield from _holders(text, _parameter_names(aliases))
 
 
 # Statement flags. DISPATCH: the statement mentions a dispatcher (`_init_weights`), whose
-# class judges the modules of its file under a dispatching convention.
-TOKEN, IMPORT, CLASS, DISPATCH = 1, 2, 4, 8
+# class judges the modules of its file under a dispatching convention; BUILDS: it holds a
+# builder's token (its TOKEN may also be a frozen parameter's or a factory's).
+TOKEN, IMPORT, CLASS, DISPATCH, BUILDS = 1, 2, 4, 8, 16
 
 _Q3S, _Q3D = "'" * 3, '"' * 3
 _STRING_OR_COMMENT = re.compile(
@@ -187,6 +188,7 @@ class FileIndex:
     # reaches classes of any file.
     dispatch: bool = False
     by_name: bool = False
+    builds: bool = False  # holds a builder's own tokens (`register_buffer`, `Buffer`)
     starts: tuple[int, ...] | None = None  # top-level statement offsets, once split
     flags: bytes = b""  # TOKEN | IMPORT | CLASS | DISPATCH per statement
     # Per statement and per name, built at first use: scanning every header on each call
@@ -206,7 +208,9 @@ class FileIndex:
             return
         self.starts = tuple([0] if self.odd else statements(text))
         flags = bytearray(len(self.starts))
-        for offset in _tokens(text, self.aliases):
+        for offset in _builder_tokens(text, self.aliases):
+            flags[self.statement_of(offset)] |= TOKEN | BUILDS
+        for offset in _holders(text, _parameter_names(self.aliases)):
             flags[self.statement_of(offset)] |= TOKEN
         for match in _words(_IMPORT_WORD, text):
             number = self.statement_of(match.start())
@@ -281,14 +285,16 @@ def index(text: str, split: bool = False) -> FileIndex:
         if pair[0] != pair[1]
     }
     holders = _holders(text, _parameter_names(aliases))
+    builds = any(token in text for token in TOKENS)
     result = FileIndex(
-        tokens=any(token in text for token in TOKENS) or next(holders, None) is not None,
+        tokens=builds or next(holders, None) is not None,
         headers=tuple(headers),
         aliases=tuple(sorted(aliases)),
         bindings=tuple(sorted(set(_bindings(text)))),
         odd=any(_words(_ODD, text)) and any(_words(_ODD, _code(text))),
         dispatch=any(name in text for name in DISPATCHERS),
         by_name=any(_tests_names(text, name) for name in DISPATCHERS),
+        builds=builds,
     )
     if split or result.odd:
         result.split(text)

@@ -36,7 +36,58 @@ PROJECT = {
     "lib/reexport.py": """
         from app.builders import Builder as Renamed  # an alias outside the linted files
     """,
+    "lib/plain.py": """
+        import abc
+
+        class PlainBase(abc.ABC):
+            def go(self):
+                self.table = 0
+
+        class Mixin:
+            pass
+    """,
+    "lib/torchy.py": """
+        from torch import nn
+
+        class TorchyBase(nn.Module):
+            pass
+    """,
     "app/__init__.py": "",
+    # Factory tensors in plain attributes (BL004 tokens): only the modules may report,
+    # and the prefilter tells which from headers (lib/plain.py needs no parse).
+    "app/holders.py": """
+        import torch
+        from torch import nn
+        from lib.plain import Mixin, PlainBase
+        from lib.torchy import TorchyBase
+
+        class NotModule(PlainBase):
+            def __init__(self):
+                self.table = torch.zeros(3)
+
+        class AlsoNot(Mixin, object):
+            def __init__(self):
+                self.table = torch.zeros(3)
+
+        class ModuleByBase(TorchyBase):
+            def __init__(self):
+                super().__init__()
+                self.table = torch.zeros(3)
+
+        class ModuleByMixin(Mixin, nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.table = torch.zeros(3)
+    """,
+    "app/shadow.py": """
+        import torch
+        from lib.torchy import TorchyBase
+
+        class TorchyBase(TorchyBase):  # the import's class is the base, as in modular files
+            def __init__(self):
+                super().__init__()
+                self.table = torch.zeros(3)
+    """,
     "app/builders.py": """
         import torch
         from torch import nn
@@ -260,6 +311,8 @@ def test_project_reports_what_only_inheritance_builds(project: Path) -> None:
     assert {"ThroughLib", "MyRope", "Hooked", "Later", "AliasBuffer"} <= reported
     assert {"Outer.Inner", "make.<locals>.Local", "Same"} <= reported
     assert "Builder" not in reported  # its own __init__ never builds
+    assert {"ModuleByBase", "ModuleByMixin", "TorchyBase"} <= reported
+    assert not {"NotModule", "AlsoNot"} & reported
     assert "Fine" not in reported  # its file does not parse: only that is reported
     assert "Quiet" not in reported and "BL100" in {key[3] for key in findings}
     unparsable = {Path(key[0]).name for key in findings if key[3] is None}
@@ -345,6 +398,20 @@ def test_lazy_classes_are_parsed_on_demand(project: Path) -> None:
     assert run.project is not None
     assert "app.builders.Helper" in run.project.classes
     assert run.files.parsed[builders].whole is None  # parsed in parts, Helper's on demand
+
+
+def test_classes_that_cannot_be_modules_are_not_parsed(project: Path) -> None:
+    """Whether a class with a factory's tokens can be a module shows in headers: no base
+    leads to torch or to a builder. Such classes and their bases are left unparsed."""
+    from bufferlint.prefiltered import PrefilteredRun
+
+    run = PrefilteredRun(_linted(project), engine.discover(_linted(project)), Settings())
+    reported = {f.class_name for f in run.result().findings}
+    assert {"ModuleByBase", "ModuleByMixin", "TorchyBase"} <= reported
+    parsed = {key[1]: found for key, found in run.files.parsed.items()}
+    assert {c.name for c in parsed["lib.plain"].classes()} == {"Mixin"}  # ModuleByMixin's
+    holders = parsed["app.holders"].classes()
+    assert {c.name for c in holders} == {"ModuleByBase", "ModuleByMixin"}
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
