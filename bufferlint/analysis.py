@@ -151,14 +151,40 @@ def dispatched_rebuilds(
     rebuilt: set[str] = set()
     guarded: dict[str, GuardedRebuild] = {}
     through = _dispatched_into(project, qualified, "", convention, names, rebuilt, guarded)
-    # Holders are looked for only where a hook writes a child's tensor of such a name, and
-    # in the class's own file, where a model's family keeps its modules.
     if through and names - rebuilt - set(guarded):
-        for holder, attribute in cascade.file_holdings(project, qualified):
-            if attribute in through:
-                prefix = f"{attribute}."
-                _dispatched_into(project, holder, prefix, convention, names, rebuilt, guarded)
+        for holder, attribute in _holders(project, qualified, through):
+            prefix = f"{attribute}."
+            _dispatched_into(project, holder, prefix, convention, names, rebuilt, guarded)
     return rebuilt, guarded
+
+
+def _holders(
+    project: Project, qualified: str, through: dict[str, set[tuple[str, str]] | None]
+) -> list[tuple[str, str]]:
+    """(holder, attribute): the classes holding the class at an attribute through which a
+    hook writes a child's tensor. Those that the writes' `isinstance` tests name, where
+    one of them builds it there; else the module classes of its own file, where a model's
+    family keeps its modules (parsing them all is what a file of a hundred costs)."""
+    found: list[tuple[str, str]] = []
+    unnamed = set()
+    for attribute, classes in through.items():
+        tested = {project.resolve_written(name, where) for name, where in classes or ()}
+        held = [
+            holder
+            for holder in sorted(tested)
+            if project.has_class(holder)
+            and attribute in cascade.held_at(project, holder, qualified)
+        ]
+        found.extend((holder, attribute) for holder in held)
+        if not held:
+            unnamed.add(attribute)
+    if unnamed:
+        found.extend(
+            pair
+            for pair in cascade.file_holdings(project, qualified)
+            if pair[1] in unnamed and pair not in found
+        )
+    return found
 
 
 def _dispatched_into(
@@ -172,8 +198,9 @@ def _dispatched_into(
 ) -> set[str]:
     """Adds what the dispatchers that see class `qualified` write to `module.<prefix><b>`;
     returns the attributes through which they write a child's tensor named as one of
-    `names` (`module.gate.bias`: `gate`)."""
-    through: set[str] = set()
+    `names` (`module.gate.bias`: `gate`), each with the classes that the writes' branches
+    test the module to be (None: some branch names none)."""
+    through: dict[str, set[tuple[str, str]] | None] = {}
     judges = dispatch.judges(project, qualified, convention)
     subject = dispatch.Subject(project, qualified, dispatch.attributes(project, qualified))
     named = [m for m in dispatch.by_name(project, qualified, convention) if m not in judges]
@@ -186,7 +213,9 @@ def _dispatched_into(
             if name not in names:
                 child, dot, tail = name.partition(".")
                 if dot and tail in names:
-                    through.add(child)
+                    tested = _tested_classes(write)
+                    known = through.setdefault(child, set())
+                    through[child] = None if known is None or tested is None else known | tested
                 continue
             if judge in named and not dispatch.named_branch(write.dispatch_guards, subject):
                 continue  # a model from elsewhere reaches the class by its name alone
@@ -205,6 +234,17 @@ def _dispatched_into(
             else:
                 guarded.setdefault(name, GuardedRebuild(name, event.line, blocker))
     return through
+
+
+def _tested_classes(write: dispatch.Write) -> set[tuple[str, str]] | None:
+    """The classes that the write's branch tests the module to be an instance of (the
+    first `isinstance` test that must hold), as written in the dispatcher's class; None
+    where it tests none. Resolved only if needed: resolving may parse."""
+    for path in write.dispatch_guards:
+        written = guards.instance_of(path.condition) if path.polarity else None
+        if written is not None:
+            return {(name, write.dispatcher) for name in written}
+    return None
 
 
 def attributable(report: ClassReport, parents: dict[str, ClassReport]) -> list[Built]:

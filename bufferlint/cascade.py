@@ -120,13 +120,23 @@ def _constructions(
             for holder in module_classes(project, name):
                 if holder == qualified or not project.is_module(holder):
                     continue
-                for owner, method, attribute, written in children(project, holder):
-                    if class_named(project, written, owner) == qualified:
-                        found.add((holder, attribute, method))
+                found.update((holder, a, m) for a, m in _built_at(project, holder, qualified))
         project.memo[key] = tuple(sorted(found))
     held = project.memo[key]
     assert isinstance(held, tuple)
     return held
+
+
+def held_at(project: Project, holder: str, qualified: str) -> set[str]:
+    """The attributes into which the methods of class `holder` construct the class."""
+    return {attribute for attribute, _ in _built_at(project, holder, qualified)}
+
+
+def _built_at(project: Project, holder: str, qualified: str) -> Iterator[tuple[str, str]]:
+    """(attribute, method) for each construction of the class in the holder's methods."""
+    for owner, method, attribute, written in children(project, holder):
+        if class_named(project, written, owner) == qualified:
+            yield attribute, method
 
 
 def class_named(project: Project, written: str, where: str) -> str:

@@ -108,6 +108,19 @@ STATE: Truth = "state"
 CONFIG: Truth = "config"
 
 
+def instance_of(guard: Guard) -> tuple[str, ...] | None:
+    """The classes (as written) of which the module must be an instance when the guard
+    holds; None when it does not say."""
+    if isinstance(guard, IsInstance):
+        return guard.names
+    if isinstance(guard, AllOf):
+        return next((n for n in map(instance_of, guard.parts) if n is not None), None)
+    if isinstance(guard, AnyOf):
+        parts = [instance_of(part) for part in guard.parts]
+        return None if None in parts else tuple(n for names in parts for n in names or ())
+    return None
+
+
 def negate(value: Truth) -> Truth:
     """The truth of `not` a condition of this truth."""
     if value == TRUE:

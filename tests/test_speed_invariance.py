@@ -1013,3 +1013,50 @@ def test_tensor_tokens(text: str, holds: bool) -> None:
     statements parsed (the `requires_grad=False` of any other call made 32 of
     transformers' model files parsed; `self.model.x = torch.zeros(n)` 4 more)."""
     assert prefilter.index(text).tokens is holds
+
+
+HOLDER = {
+    "hf.py": """
+        import torch
+        from torch import nn
+        from transformers import PreTrainedModel
+        from transformers import initialization as init
+
+        class Gauge(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.bias = nn.Parameter(torch.full((2,), 0.25), requires_grad=False)
+
+        class Router(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.gauge = Gauge()
+
+        class Unrelated(nn.Module):
+            def forward(self, x):
+                return x
+
+        class Model(PreTrainedModel):
+            def __init__(self, config):
+                super().__init__(config)
+                self.router = Router()
+
+            def _init_weights(self, module):
+                if isinstance(module, Router):
+                    init.constant_(module.gauge.bias, 0.25)
+    """,
+}
+
+
+def test_a_holder_named_by_the_branch_spares_parsing_its_file(tmp_path: Path) -> None:
+    """The class that a branch writing `module.gauge.bias` tests for is the holder to try
+    first: the file's other classes are not parsed to look for holders."""
+    from bufferlint.prefiltered import PrefilteredRun
+
+    _write(tmp_path, HOLDER)
+    paths = [str(tmp_path / "hf.py")]
+    run = PrefilteredRun(paths, engine.discover(paths), Settings())
+    assert run.result().findings == []  # Router's branch rebuilds Gauge's bias
+    assert run.project is not None
+    assert "hf.Router" in run.project.classes and "hf.Unrelated" not in run.project.classes
+    assert _findings(paths) == _findings(paths, prefilter=False) == []

@@ -25,6 +25,7 @@ CLEAN = {
     "Tick": ("tick",),
     "Scaler": ("scale",),
     "Gauge": ("bias",),
+    "Needle": ("bias",),
     "GlowRotaryEmbedding": ("inv_freq", "original_inv_freq"),
 }
 
