@@ -6,8 +6,10 @@ BASELINE is a folder holding another version's `bufferlint/` package (a `git wor
 `git archive <commit> | tar -x -C DIR`); both run with this interpreter, so only the code
 differs. Each round runs `python -m bufferlint --no-cache TREE` once for each, alternating
 which goes first, so that a machine shared with other work slows both alike. It prints
-both versions' times (best, median) and the ratio of the medians, and whether the two
-printed the same findings apart from those of codes only this checkout has. CPU is that
+both versions' times (best, median), the ratios of the medians and of the bests, the
+median of each round's own ratio (its two runs are next to each other in time, so load
+that comes and goes between rounds cancels out), and whether the two printed the same
+findings apart from those of codes only this checkout has. CPU is that
 of the processes each run waited for (the run and its parsing workers): a machine shared
 with other work slows the wall time of both, their CPU time far less.
 """
@@ -87,7 +89,14 @@ def main() -> None:
     for label, figures in (("", times), ("CPU ", cpus)):
         ratio = statistics.median(figures["this checkout"]) / statistics.median(figures["baseline"])
         best = min(figures["this checkout"]) / min(figures["baseline"])
-        print(f"{label}ratio (this checkout / baseline): median {ratio:.3f}, best {best:.3f}")
+        paired = statistics.median(
+            ours / theirs
+            for ours, theirs in zip(figures["this checkout"], figures["baseline"], strict=True)
+        )
+        print(
+            f"{label}ratio (this checkout / baseline): median {ratio:.3f}, best {best:.3f},"
+            f" per round (median) {paired:.3f}"
+        )
     found = {name: [_where(line) for line in printed] for name, printed in lines.items()}
     known = {code for _, code in found["baseline"]}
     ours = [item for item in found["this checkout"] if item[1] in known]
