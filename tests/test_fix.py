@@ -345,11 +345,7 @@ def test_one_buffer_without_a_rebuild_leaves_the_others_fixed(tmp_path):
         "        for i in range(n):\n"
         "            self.rows[i] = i\n"
     )
-    path = tmp_path / "model.py"
-    path.write_text(source)
-    result = lint([str(path)], Settings())
-    attach_fixes(result, Settings())
-    assert result.findings[0].fix["message"] == (
+    assert _attached(tmp_path, source)[0].fix["message"] == (
         "Add `reset_parameters` that rebuilds `k_cache`; `rows` is left as it is: "
         "it is built inside a loop (line 10)"
     )
@@ -358,7 +354,7 @@ def test_one_buffer_without_a_rebuild_leaves_the_others_fixed(tmp_path):
     assert [f.class_name for f in left] == ["Cache"]
     assert "no automatic fix: it is built inside a loop (line 10)" in left[0].message
     assert "`rows`" in left[0].message and "`k_cache`" not in left[0].message
-    path.write_text(fixed)
+    (tmp_path / "model.py").write_text(fixed)
     with _imported(tmp_path, "model") as loaded:
         assert _wrong_buffers(loaded.Cache) == [
             "rows: [nan, nan, nan, nan] != [0.0, 0.0, 1.0, 1.0]"
@@ -413,6 +409,15 @@ def test_second_fix_changes_nothing(trees):
 
 
 # -- what the fixes look like ------------------------------------------------------------------
+
+
+def _attached(tmp_path: Path, source: str) -> list:
+    """The findings of `source` as `model.py`, with the fixes the JSON output carries."""
+    path = tmp_path / "model.py"
+    path.write_text(source)
+    result = lint([str(path)], Settings())
+    attach_fixes(result, Settings())
+    return result.findings
 
 
 def _fixed(tmp_path: Path, source: str, unsafe: bool = False) -> tuple[str, list]:
@@ -631,15 +636,13 @@ def test_a_file_without_final_newline_keeps_it(tmp_path):
 
 
 def test_each_json_fix_alone_fixes_its_class(tmp_path):
-    path = tmp_path / "model.py"
-    path.write_text((TREES["static"] / "construction_paths.py").read_text())
-    result = lint([str(path)], Settings())
-    attach_fixes(result, Settings())
-    assert result.findings and all(f.fixable for f in result.findings)
-    for finding in result.findings:
+    source = (TREES["static"] / "construction_paths.py").read_text()
+    findings = _attached(tmp_path, source)
+    assert findings and all(f.fixable for f in findings)
+    for finding in findings:
         probe = tmp_path / finding.class_name / "model.py"
         probe.parent.mkdir()
-        probe.write_text(_apply(path.read_text(), finding.fix["edits"]))
+        probe.write_text(_apply(source, finding.fix["edits"]))
         left = lint([str(probe)], Settings()).findings
         assert finding.class_name not in {f.class_name for f in left}
 
@@ -863,17 +866,13 @@ def test_a_local_rewritten_for_one_buffers_guard_is_not_shared(tmp_path):
         '        self.register_buffer("a", m)\n'
         '        self.register_buffer("b", m if m is not None else torch.zeros(n))\n'
     )
-    path = tmp_path / "model.py"
-    path.write_text(source)
-    result = lint([str(path)], Settings())
-    attach_fixes(result, Settings())
-    assert result.findings[0].fix["message"] == (
+    assert _attached(tmp_path, source)[0].fix["message"] == (
         "Add `reset_parameters` that rebuilds `a`; `b` is left as it is: it reads a local "
         "that the rebuild of another buffer sets only where that buffer is not None"
     )
     fixed, left = _fixed(tmp_path, source, unsafe=True)
     assert left == [] and "            self.b.copy_(m if m is not None else" in fixed
-    path.write_text(fixed)
+    (tmp_path / "model.py").write_text(fixed)
     with _imported(tmp_path, "model") as loaded:
         assert _wrong_buffers(loaded.Presented) == []
         assert _wrong_buffers(loaded.Presented, flag=False) == []
