@@ -231,12 +231,14 @@ def _only_classes(index: prefilter.FileIndex, plain: set[prefilter.Header]) -> t
     """The statements that are one class statement (undecorated) whose classes, nested
     ones too, are all `plain`: nothing else of them can report, or need parsing. An
     unsplit file has no tokens: nothing to leave out."""
-    if index.starts is None:
+    if index.starts is None or not plain:
         return ()
+    numbers = {index.statement_of(header.offset) for header in plain}
     ours: dict[int, list[prefilter.Header]] = {}
     for header in index.headers:
-        if header.real:
-            ours.setdefault(index.statement_of(header.offset), []).append(header)
+        number = index.statement_of(header.offset)
+        if header.real and number in numbers:
+            ours.setdefault(number, []).append(header)
     return tuple(
         sorted(
             number

@@ -3,7 +3,7 @@ what comes back."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -44,14 +44,15 @@ class Outcome:
 
 
 def asked(
-    index: prefilter.FileIndex, offsets: Iterable[int], tokens: bool, left: Iterable[int] = ()
+    index: prefilter.FileIndex, offsets: Iterable[int], tokens: bool, left: Collection[int] = ()
 ) -> set[int]:
     """The statements of these headers, and those with a builder's tokens but the `left`
     ones (needs split)."""
     statements = {index.statement_of(offset) for offset in offsets}
     if tokens:
-        statements.update(n for n, flag in enumerate(index.flags) if flag & prefilter.TOKEN)
-        statements.difference_update(left)
+        statements.update(
+            n for n, flag in enumerate(index.flags) if flag & prefilter.TOKEN and n not in left
+        )
     return statements
 
 
