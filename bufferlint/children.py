@@ -1,9 +1,14 @@
 """What a method does with its module's children, for stacks whose root hook cascades
 (torchtitan 0.1.x: the root's `init_weights` calls each layer's): the classes it constructs
 into `self.<attr>` (directly, in a container, through a local), and the methods it calls
-on `self.<attr>` or on the items of a loop over it. Read from the method's CST alone."""
+on `self.<attr>` or on the items of a loop over it. Fed by the events walk
+(bufferlint.events) as it reads the method, so that each body is walked once. A nested
+function, which the events walk passes over, is read here whole: a hook's helper
+(`def init(): self.layer.init_weights()`) is defined to be called."""
 
 from __future__ import annotations
+
+from typing import cast
 
 import libcst as cst
 
@@ -16,7 +21,10 @@ _ADDING = frozenset({"append", "extend", "insert", "add_module", "update", "__se
 _ITERATING = frozenset({"values", "children", "items", "modules"})
 
 
-class _Scan:
+class Children:
+    """One method's children, in a flow-insensitive pass in the order the code is written:
+    a local keeps what any earlier statement put into it."""
+
     def __init__(self, self_name: str) -> None:
         self.self_name = self_name
         self.children: set[tuple[str, str]] = set()
@@ -51,12 +59,17 @@ class _Scan:
         """The class names called in an expression (by their capital, as classes are
         written), and what the locals it names were built from."""
         names: set[str] = set()
-        for call in walk.descendants(node, cst.Call):
-            name = dotted(call.func)
-            if name and name.rpartition(".")[2][:1].isupper():
-                names.add(name)
-        for name in walk.descendants(node, cst.Name):
-            names |= self.locals.get(name.value, set())
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            kind = type(current)
+            if kind is cst.Call:
+                name = dotted(cast(cst.Call, current).func)
+                if name and name.rpartition(".")[2][:1].isupper():
+                    names.add(name)
+            elif kind is cst.Name:
+                names |= self.locals.get(cast(cst.Name, current).value, set())
+            stack.extend(walk.children(current))
         return names
 
     def iterated(self, node: cst.BaseExpression) -> set[str]:
@@ -78,48 +91,50 @@ class _Scan:
             if isinstance(value, cst.BaseExpression) and self.stands_for(value):
                 self.items.setdefault(target.value, set()).update(self.stands_for(value))
 
-    def visit(self, node: cst.CSTNode) -> None:
+    def assigned(self, node: cst.Assign | cst.AnnAssign) -> None:
         if isinstance(node, cst.Assign):
             for target in node.targets:
                 self.store(target.target, node.value)
-        elif isinstance(node, cst.AnnAssign) and node.value is not None:
+        elif node.value is not None:
             self.store(node.target, node.value)
-        elif isinstance(node, cst.For) and isinstance(node.target, (cst.Name, cst.Tuple)):
-            over = self.iterated(node.iter)
-            target = node.target
-            if isinstance(target, cst.Tuple) and target.elements:
-                target = target.elements[-1].value  # `for name, layer in ....items()`
-            if over and isinstance(target, cst.Name):
-                self.items.setdefault(target.value, set()).update(over)
-        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-            method, receiver = node.func.attr.value, node.func.value
-            if method in _ADDING:
-                attribute = self.attribute(receiver)
-                if attribute is not None:
-                    self.children |= {(attribute, n) for n in self.constructed(node)}
-                elif isinstance(receiver, cst.Name):
-                    self.locals.setdefault(receiver.value, set()).update(self.constructed(node))
-            for attribute in self.stands_for(receiver):
-                self.descends.add((attribute, method))
 
+    def loop(self, node: cst.For) -> None:
+        """`for layer in self.layers.values():` makes `layer` stand for `self.layers`."""
+        over = self.iterated(node.iter)
+        target = node.target
+        if isinstance(target, cst.Tuple) and target.elements:
+            target = target.elements[-1].value  # `for name, layer in ....items()`
+        if over and isinstance(target, cst.Name):
+            self.items.setdefault(target.value, set()).update(over)
 
-def scan(
-    body: cst.CSTNode, self_name: str
-) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
-    """(attribute, class name) pairs the method constructs, and (attribute, method) pairs it
-    calls on its children, in a flow-insensitive pass in the order the code is written."""
-    found = _Scan(self_name)
-    for node in _nodes(body):
-        found.visit(node)
-    return tuple(sorted(found.children)), tuple(sorted(found.descends))
+    def call(self, node: cst.Call) -> None:
+        if not isinstance(node.func, cst.Attribute):
+            return
+        method, receiver = node.func.attr.value, node.func.value
+        if method in _ADDING:
+            attribute = self.attribute(receiver)
+            if attribute is not None:
+                self.children |= {(attribute, n) for n in self.constructed(node)}
+            elif isinstance(receiver, cst.Name):
+                self.locals.setdefault(receiver.value, set()).update(self.constructed(node))
+        for attribute in self.stands_for(receiver):
+            self.descends.add((attribute, method))
 
+    def nested(self, node: cst.FunctionDef) -> None:
+        """Everything in a nested function, in the order it is written."""
+        stack: list[cst.CSTNode] = [node.body]
+        while stack:
+            current = stack.pop()
+            kind = type(current)
+            if kind is cst.Assign or kind is cst.AnnAssign:
+                self.assigned(cast(cst.Assign | cst.AnnAssign, current))
+            elif kind is cst.For:
+                self.loop(cast(cst.For, current))
+            elif kind is cst.Call:
+                self.call(cast(cst.Call, current))
+            stack.extend(reversed(walk.children(current)))
 
-def _nodes(body: cst.CSTNode) -> list[cst.CSTNode]:
-    """Every node below `body`, in the order the code is written."""
-    out: list[cst.CSTNode] = []
-    stack = [body]
-    while stack:
-        node = stack.pop()
-        out.append(node)
-        stack.extend(reversed(walk.children(node)))
-    return out
+    def found(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
+        """(attribute, class name) pairs the method constructs, and (attribute, method)
+        pairs it calls on its children."""
+        return tuple(sorted(self.children)), tuple(sorted(self.descends))

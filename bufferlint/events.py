@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from bufferlint import blocks, walk
+from bufferlint.children import Children
 from bufferlint.conditions import ConditionReader
 from bufferlint.conventions import DISPATCHER_INIT_MODULES
 from bufferlint.facts import Event, MethodFacts
@@ -122,6 +123,7 @@ class MethodWalker(_Reads):
         # `self.p = nn.Parameter(t)` not frozen yet: p -> its event's index, and its data's
         # word, for a later `self.p.requires_grad_(False)` in the same branch.
         self.trainable: dict[str, tuple[int, str]] = {}
+        self.children = Children(self_name)
 
     def emitted(self) -> list[Event]:
         return self.method.events
@@ -146,7 +148,8 @@ class MethodWalker(_Reads):
                 if not self.dispatch:
                     self.x.visit_class(stmt, f"{self.method.name}.<locals>.")
             elif isinstance(stmt, cst.FunctionDef):
-                continue  # a nested function runs only if called: not followed
+                if not self.dispatch:  # its events run only if called: not followed
+                    self.children.nested(stmt)
             elif isinstance(stmt, cst.With) and any(map(self.values.places, stmt.items)):
                 for item in stmt.items:
                     self.expression(item.item, guards)
@@ -154,6 +157,8 @@ class MethodWalker(_Reads):
                 self.walk(stmt.body, guards)
                 self.values.placed -= 1
             else:
+                if isinstance(stmt, cst.For) and not self.dispatch:
+                    self.children.loop(stmt)
                 for expr in blocks.header_expressions(stmt):
                     self.expression(expr, guards)
                 for block in blocks.blocks(stmt):
@@ -172,6 +177,8 @@ class MethodWalker(_Reads):
 
     def small_statement(self, node: cst.BaseSmallStatement, guards: Guards) -> None:
         if isinstance(node, (cst.Assign, cst.AnnAssign)):
+            if not self.dispatch:
+                self.children.assigned(node)
             targets: list[cst.BaseExpression] = []
             if isinstance(node, cst.Assign):
                 for target in node.targets:
@@ -245,6 +252,8 @@ class MethodWalker(_Reads):
             self.call(call, guards)
 
     def call(self, node: cst.Call, guards: Guards) -> None:
+        if not self.dispatch:
+            self.children.call(node)
         func = node.func
         if isinstance(func, cst.Name) and func.value == "setattr" and len(node.args) >= 2:
             name = string_value(node.args[1].value)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import libcst as cst
 
-from bufferlint import blocks, children, parsing
+from bufferlint import blocks, parsing
 from bufferlint.conventions import DISPATCHERS
 from bufferlint.events import DispatchWalker, MethodWalker
 from bufferlint.facts import (
@@ -171,7 +171,7 @@ class Extractor:
             }
             walker = MethodWalker(self, method, params[0].name.value, arguments)
             walker.walk(node.body, ())
-            method.children, method.descends = children.scan(node.body, params[0].name.value)
+            method.children, method.descends = walker.children.found()
             if node.name.value in DISPATCHERS and kind == "method" and len(params) > 1:
                 owner_name = params[0].name.value
                 module = DispatchWalker(self, method, params[1].name.value, arguments, owner_name)

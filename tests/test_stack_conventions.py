@@ -272,6 +272,8 @@ def test_torchtitan_reports_a_layer_its_root_never_reaches():
             False,
         ),
         ("self.proj.reset_parameters()\n        self.parts[0].init_weights()", False),
+        # A helper nested in the hook, defined to be called.
+        ("def init():\n            self.bias.init_weights()\n\n        init()", False),
         ("self.proj.reset_parameters()", True),
         ("for m in self.proj.children():\n            m.init_weights()", True),
     ],
