@@ -29,11 +29,7 @@ class Children:
         self.self_name = self_name
         self.children: set[tuple[str, str]] = set()
         self.descends: set[tuple[str, str]] = set()
-        # What the locals were given, in order, read only when a `self.<attr>` receives
-        # a local: most locals build no child.
-        self.given: list[cst.CSTNode] = []
-        self.by_local: dict[str, list[int]] = {}  # local name -> its indices in `given`
-        self.resolved: dict[int, set[str]] = {}  # index in `given` -> its class names
+        self.locals: dict[str, set[str]] = {}  # local name -> class names constructed into it
         self.items: dict[str, set[str]] = {}  # local name -> `self` attributes it stands for
 
     def attribute(self, node: cst.BaseExpression) -> str | None:
@@ -59,11 +55,9 @@ class Children:
             return self.stands_for(node.value)
         return set()
 
-    def constructed(self, node: cst.CSTNode, before: int | None = None) -> set[str]:
+    def constructed(self, node: cst.CSTNode) -> set[str]:
         """The class names called in an expression (by their capital, as classes are
-        written), and what the locals it names were built from by the statements before
-        it (`before`: the first `given` entry it does not see; all, by default)."""
-        before = len(self.given) if before is None else before
+        written), and what the locals it names were built from."""
         names: set[str] = set()
         stack = [node]
         while stack:
@@ -74,20 +68,9 @@ class Children:
                 if name and name.rpartition(".")[2][:1].isupper():
                     names.add(name)
             elif kind is cst.Name:
-                for at in self.by_local.get(cast(cst.Name, current).value, ()):
-                    if at < before:
-                        names |= self.given_classes(at)
+                names |= self.locals.get(cast(cst.Name, current).value, set())
             stack.extend(walk.children(current))
         return names
-
-    def given_classes(self, at: int) -> set[str]:
-        if at not in self.resolved:
-            self.resolved[at] = self.constructed(self.given[at], at)
-        return self.resolved[at]
-
-    def give(self, local: str, node: cst.CSTNode) -> None:
-        self.by_local.setdefault(local, []).append(len(self.given))
-        self.given.append(node)
 
     def iterated(self, node: cst.BaseExpression) -> set[str]:
         """The attributes a `for` loop's iterable runs over: `self.x`, `self.x.values()`,
@@ -104,7 +87,7 @@ class Children:
         if attribute is not None:
             self.children |= {(attribute, name) for name in self.constructed(value)}
         elif isinstance(target, cst.Name):
-            self.give(target.value, value)
+            self.locals.setdefault(target.value, set()).update(self.constructed(value))
             if isinstance(value, cst.BaseExpression) and self.stands_for(value):
                 self.items.setdefault(target.value, set()).update(self.stands_for(value))
 
@@ -133,7 +116,7 @@ class Children:
             if attribute is not None:
                 self.children |= {(attribute, n) for n in self.constructed(node)}
             elif isinstance(receiver, cst.Name):
-                self.give(receiver.value, node)
+                self.locals.setdefault(receiver.value, set()).update(self.constructed(node))
         for attribute in self.stands_for(receiver):
             self.descends.add((attribute, method))
 

@@ -46,10 +46,6 @@ _VALUE = re.compile(r"\s*[(\[{]?\s*(?:(?:\w+|\"[^\"\r\n]*\"|'[^'\r\n]*')\s*:\s*)
 _TARGET = re.compile(r"(?<![\w.])\w+\s*\.\s*\w+\s*(?::[^=\r\n]*)?\Z")
 _CALLED = re.compile(r"\s*\(")
 _BEHIND = 160  # characters looked at before a factory's name for its `=`
-# What `str.find` looks for: the factories' names that hold no other's (`rand` finds
-# `randn`), each hit widened to its word. A pass over a text per name is the cost.
-_NEEDLES = tuple(sorted(n for n in FACTORIES if not any(o in n for o in FACTORIES - {n})))
-_WORD_TAIL = re.compile(r"\w*")
 
 
 def _holders(text: str, parameters: Sequence[str] = ("Parameter",)) -> Iterator[int]:
@@ -65,22 +61,20 @@ def _holders(text: str, parameters: Sequence[str] = ("Parameter",)) -> Iterator[
         ):
             yield at
         at = text.find("requires_grad", at + 13)
-    for needle in _NEEDLES:
-        at = text.find(needle)
+    for name in FACTORIES:
+        at = text.find(name)
         while at >= 0:
-            start, end = at, _WORD_TAIL.match(text, at).end()  # type: ignore[union-attr]
-            while start and _WORD_CHAR.match(text, start - 1):
-                start -= 1
-            if text[start:end] in FACTORIES and _CALLED.match(text, end):
-                equal = text.rfind("=", max(0, start - _BEHIND), start)
+            end = at + len(name)
+            if (at == 0 or not _WORD_CHAR.match(text, at - 1)) and _CALLED.match(text, end):
+                equal = text.rfind("=", max(0, at - _BEHIND), at)
                 if (
                     equal > 0
                     and text[equal - 1] not in "=!<>+-*/%&|^@:"
-                    and _VALUE.fullmatch(text, equal + 1, start)
+                    and _VALUE.fullmatch(text, equal + 1, at)
                     and _TARGET.search(text, text.rfind("\n", 0, equal) + 1, equal)
                 ):
-                    yield start
-            at = text.find(needle, end)
+                    yield at
+            at = text.find(name, end)
 
 
 def _freezes_parameter(text: str, at: int, parameters: Sequence[str]) -> bool:
