@@ -59,9 +59,7 @@ class Children:
         """The class names called in an expression (by their capital, as classes are
         written), and what the locals it names were built from."""
         names: set[str] = set()
-        stack = [node]
-        while stack:
-            current = stack.pop()
+        for current in walk.preorder(node):
             kind = type(current)
             if kind is cst.Call:
                 name = dotted(cast(cst.Call, current).func)
@@ -69,7 +67,6 @@ class Children:
                     names.add(name)
             elif kind is cst.Name:
                 names |= self.locals.get(cast(cst.Name, current).value, set())
-            stack.extend(walk.children(current))
         return names
 
     def iterated(self, node: cst.BaseExpression) -> set[str]:
@@ -122,9 +119,7 @@ class Children:
 
     def nested(self, node: cst.FunctionDef) -> None:
         """Everything in a nested function, in the order it is written."""
-        stack: list[cst.CSTNode] = [node.body]
-        while stack:
-            current = stack.pop()
+        for current in walk.preorder(node.body):
             kind = type(current)
             if kind is cst.Assign or kind is cst.AnnAssign:
                 self.assigned(cast(cst.Assign | cst.AnnAssign, current))
@@ -132,7 +127,6 @@ class Children:
                 self.loop(cast(cst.For, current))
             elif kind is cst.Call:
                 self.call(cast(cst.Call, current))
-            stack.extend(reversed(walk.children(current)))
 
     def found(self) -> tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]:
         """(attribute, class name) pairs the method constructs, and (attribute, method)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from typing import TypeVar
 
 import libcst as cst
@@ -62,6 +62,15 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
         elif is_node(value):
             found.append(value)
     return found
+
+
+def preorder(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """`node` and every node below it, in the order the code is written (see `fields`)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(children(current)))
 
 
 def descendants(
