@@ -114,30 +114,29 @@ class Chooser:
         reaches a torch.nn or Lightning class, or one of its classes builds buffers), as
         far as headers and imports show; yes when unsure. A walk, not a recursion:
         inheritance chains of thousands of classes exist."""
-        start = (key, header)
-        seen = {start}
-        queue = [start]
+        seen = {(key, header)}
+        queue = [(key, header)]
         while queue:
-            key, header = queue.pop()
-            found = self._modules.get((key, header.offset))
+            at, current = queue.pop()
+            found = self._modules.get((at, current.offset))
             if found is False:
                 continue
-            index = self.files.index(key)
-            if found or index is None or _builds(index, header):
-                self._modules[(start[0], start[1].offset)] = True
+            index = self.files.index(at)
+            if found or index is None or _builds(index, current):
+                self._modules[(key, header.offset)] = True
                 return True
-            for base in header.dotted:
-                targets = self._ancestors(key, base)
-                if not targets and not self._foreign(self._view(key), base):
-                    self._modules[(start[0], start[1].offset)] = True
+            for base in current.dotted:
+                targets = self._ancestors(at, base)
+                if not targets and not self._foreign(self._view(at), base):
+                    self._modules[(key, header.offset)] = True  # a base nothing explains
                     return True
                 for target, name in targets:
                     for parent in self._headers(target, name):
                         if (target, parent) not in seen:
                             seen.add((target, parent))
                             queue.append((target, parent))
-        for key, header in seen:  # none of them reaches a module
-            self._modules[(key, header.offset)] = False
+        for at, current in seen:  # none of them reaches a module
+            self._modules[(at, current.offset)] = False
         return False
 
     def _ancestors(self, key: Key, dotted: str) -> tuple[Target, ...]:

@@ -190,7 +190,7 @@ class FileIndex:
     by_name: bool = False
     builds: bool = False  # holds a builder's own tokens (`register_buffer`, `Buffer`)
     starts: tuple[int, ...] | None = None  # top-level statement offsets, once split
-    flags: bytes = b""  # TOKEN | IMPORT | CLASS | DISPATCH per statement
+    flags: bytes = b""  # TOKEN | IMPORT | CLASS | DISPATCH | BUILDS per statement
     # Per statement and per name, built at first use: scanning every header on each call
     # is quadratic in a file of thousands of classes.
     _lookups: tuple[dict[int, list[str]], dict[str, list[int]], dict[str, int]] | None = field(

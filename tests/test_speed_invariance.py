@@ -1006,7 +1006,7 @@ def test_module_functions_are_found_by_one_search(newline: str) -> None:
         ("self.cache = torch.zeros(n)", True),
         ("self.a, self.b = torch.zeros(n), torch.ones(n)", True),
         ("self.model.rope_deltas = torch.zeros(n)", False),
-        # Found by a shorter name's search, then widened to the word: only factories.
+        # A factory's whole name as a word: not a name that only holds one.
         ("self.noise = torch.randn(n)", True),
         ("self.table = torch.as_tensor(values)", True),
         ("self.noise = random(n)\nself.table = my_tensor(values)", False),
